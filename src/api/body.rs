@@ -1,0 +1,111 @@
+//! Request parsing in Livy's manner: a JSON extractor whose rejections are
+//! [`ApiError`]s naming the offending field, and lenient field decoders for
+//! what real clients send (Zeppelin sends numbers as strings, Airflow sends
+//! numbers as `conf` values).
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+
+use super::error::ApiError;
+
+/// JSON body → `T`; malformed JSON, wrong types and unknown fields are 400s
+/// naming the field, an over-long body is 413.
+pub struct LivyJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::TooLarge { limit })?;
+        parse_json(&bytes).map(LivyJson)
+    }
+}
+
+/// The configured body limit, put into request extensions for the message.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad("request body is empty; send a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = if inner.is_syntax() || inner.is_eof() {
+            format!("malformed JSON: {inner}")
+        } else if path == "." {
+            inner.to_string()
+        } else {
+            format!("field {path}: {inner}")
+        };
+        ApiError::BadRequest(what)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Text(s) => s,
+        }
+    }
+}
+
+/// An optional integer given as a number or a numeric string.
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<Scalar>::deserialize(d)? {
+        None => Ok(None),
+        Some(Scalar::Int(i)) => Ok(Some(i)),
+        Some(Scalar::Text(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("expected an integer, got {s:?}"))),
+        Some(_) => Err(D::Error::custom("expected an integer")),
+    }
+}
+
+/// An optional string; numbers are accepted and turned into text.
+pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Scalar>::deserialize(d)? {
+        Some(Scalar::Bool(_)) => Err(D::Error::custom("expected a string")),
+        other => Ok(other.map(Scalar::into_text)),
+    }
+}
+
+/// A list of strings (`null` is empty); numbers are accepted as text (Airflow
+/// stringifies args, others do not).
+pub fn text_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items = Option::<Vec<Scalar>>::deserialize(d)?.unwrap_or_default();
+    Ok(items.into_iter().map(Scalar::into_text).collect())
+}
+
+/// `conf`: string keys, scalar values turned into text (`null` is empty).
+pub fn conf_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let map = Option::<BTreeMap<String, Scalar>>::deserialize(d)?.unwrap_or_default();
+    Ok(map.into_iter().map(|(k, v)| (k, v.into_text())).collect())
+}

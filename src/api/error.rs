@@ -1,0 +1,74 @@
+//! `ApiError`: the only error that becomes an HTTP response, in Livy's wire
+//! shapes (shared/livy-api.md §1.4). Client mistakes are 4xx with a message
+//! that says what to fix; 5xx bodies never leak internals and are logged.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `{"msg": …}`: the request is wrong; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404 `{"msg": "Session 'N' not found."}` (Zeppelin and Hue match this text).
+    #[error("Session '{0}' not found.")]
+    SessionNotFound(String),
+    /// 404 for routes that do not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 406: an `Accept` header asking for a Livy API version we do not speak.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 413: the body is over `livy.server.request.max-body-size`.
+    #[error(
+        "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
+    )]
+    TooLarge { limit: usize },
+    /// 500: our fault. Logged with its cause; the client sees a generic text.
+    #[error("internal error while trying to {action}")]
+    Internal {
+        action: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl ApiError {
+    pub fn bad(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+
+    pub fn internal(
+        action: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal {
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    pub fn store(action: &'static str) -> impl FnOnce(StoreError) -> Self {
+        move |e| Self::internal(action, e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::SessionNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal { action, source } => {
+                tracing::error!(action, error = %source, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, Json(json!({ "msg": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,111 @@
+//! The REST front end: Livy's routes and wire shapes (shared/livy-api.md).
+//!
+//! Handlers validate, write desired-state records, wake the reconciler and
+//! answer from records. They never spawn processes or talk to clusters.
+
+mod batches;
+pub mod body;
+pub mod error;
+mod paging;
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::sync::{Mutex, Notify};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cluster::ClusterManager;
+use crate::config::Config;
+use crate::launcher::logs::LogTails;
+use crate::store::SharedStore;
+use body::BodyLimit;
+use error::ApiError;
+
+/// What every handler may use.
+pub struct App {
+    pub store: SharedStore,
+    pub config: Arc<Config>,
+    pub manager: Arc<dyn ClusterManager>,
+    pub logs: Arc<LogTails>,
+    /// Wakes the reconciler after a write.
+    pub wake: Arc<Notify>,
+    /// Serialises creates so the `max-creation` check cannot race.
+    pub create_lock: Mutex<()>,
+}
+
+pub type AppState = Arc<App>;
+
+/// The Livy version clients gate features on (pylivy, Zeppelin).
+pub const LIVY_VERSION: &str = "0.8.0-incubating";
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body;
+    Router::new()
+        .route("/version", get(version))
+        .route("/metrics/ping", get(|| async { "pong" }))
+        .route(
+            "/batches",
+            get(batches::list_batches).post(batches::create_batch),
+        )
+        .route(
+            "/batches/{id}",
+            get(batches::get_batch).delete(batches::delete_batch),
+        )
+        .route("/batches/{id}/state", get(batches::get_batch_state))
+        .route("/batches/{id}/log", get(batches::get_batch_log))
+        .route("/batches/{id}/logs", get(batches::get_batch_log))
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::NotFound("method not allowed on this resource".into())
+        })
+        .layer(middleware::from_fn_with_state(limit, accept_and_limit))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Rejects `Accept: application/vnd.livy.vX+json` for versions other than
+/// v0.1 (406, as Livy), and tells the JSON extractor the body limit.
+async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Next) -> Response {
+    if let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    {
+        let asks_livy = accept
+            .split(',')
+            .map(str::trim)
+            .filter(|a| a.starts_with("application/vnd.livy."));
+        for a in asks_livy {
+            if !a.starts_with("application/vnd.livy.v0.1") {
+                return ApiError::NotAcceptable(format!(
+                    "unsupported API version {a}; this server speaks application/vnd.livy.v0.1+json"
+                ))
+                .into_response();
+            }
+        }
+    }
+    req.extensions_mut().insert(BodyLimit(limit));
+    next.run(req).await
+}
+
+async fn version() -> impl IntoResponse {
+    axum::Json(json!({
+        "version": LIVY_VERSION,
+        "user": "livy-server",
+        "revision": env!("CARGO_PKG_VERSION"),
+        "branch": "main",
+        "date": "",
+        "url": "https://github.com/livy-server/livy-server",
+        "server": format!("livy-server {}", env!("CARGO_PKG_VERSION")),
+    }))
+}

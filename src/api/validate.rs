@@ -1,0 +1,234 @@
+//! Request validation: every check that turns a request into a record, with
+//! a message naming the field and what to fix. Shared by batches and sessions.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use super::error::ApiError;
+
+/// Conf keys a request may not set (Livy's spark-blacklist.conf): the server
+/// decides where applications run.
+pub const BLOCKED_CONF: &[&str] = &[
+    "spark.master",
+    "spark.submit.deployMode",
+    "spark.yarn.jar",
+    "spark.yarn.jars",
+    "spark.yarn.archive",
+    "livy.rsc.server.idle-timeout",
+];
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn bad<T>(msg: String) -> Result<T> {
+    Err(ApiError::BadRequest(msg))
+}
+
+/// Rejects characters that cannot travel safely in an argv element or a
+/// properties line: NUL anywhere, and (unless `allow_newlines`) CR/LF.
+pub fn plain_text(field: &str, value: &str, allow_newlines: bool) -> Result<()> {
+    if value.contains('\0') {
+        return bad(format!("{field}: contains a NUL character"));
+    }
+    if !allow_newlines && value.contains(['\n', '\r']) {
+        return bad(format!("{field}: contains a line break"));
+    }
+    Ok(())
+}
+
+fn optional_text(field: &str, value: &Option<String>) -> Result<()> {
+    value
+        .as_deref()
+        .map_or(Ok(()), |v| plain_text(field, v, false))
+}
+
+/// Checks one path or URI the application will read. Scheme-less and `file:`
+/// paths are local: they must be absolute, free of `..`, and inside
+/// `livy.file.local-dir-whitelist`. Other schemes (hdfs:, s3a:, local:, …)
+/// are the cluster's business.
+pub fn path(
+    field: &str,
+    value: &str,
+    whitelist: &[std::path::PathBuf],
+    in_list: bool,
+) -> Result<()> {
+    plain_text(field, value, false)?;
+    if value.trim().is_empty() {
+        return bad(format!("{field}: empty path"));
+    }
+    if in_list && value.contains(',') {
+        return bad(format!(
+            "{field}: {value:?} contains a comma, which spark-submit would split; rename the file"
+        ));
+    }
+    // `#alias` suffixes (archives) are not part of the path.
+    let without_fragment = value.split('#').next().unwrap_or(value);
+    let local = match scheme(without_fragment) {
+        Some(("file", rest)) => rest.trim_start_matches("//").to_owned(),
+        Some((_, _)) => return Ok(()),
+        None => without_fragment.to_owned(),
+    };
+    let local_path = Path::new(&local);
+    if !local_path.is_absolute() {
+        return bad(format!(
+            "{field}: requirement failed: Path '{value}' is not absolute."
+        ));
+    }
+    if local_path.components().any(|c| c == Component::ParentDir) {
+        return bad(format!("{field}: path '{value}' must not contain '..'"));
+    }
+    if !whitelist.iter().any(|dir| local_path.starts_with(dir)) {
+        return bad(format!(
+            "{field}: requirement failed: Local path {local} cannot be added to user sessions. \
+             Use a path inside livy.file.local-dir-whitelist or a cluster URI (hdfs://, s3a://, local:)."
+        ));
+    }
+    Ok(())
+}
+
+/// `scheme:rest` if `value` starts with a URI scheme.
+fn scheme(value: &str) -> Option<(&str, &str)> {
+    let (s, rest) = value.split_once(':')?;
+    let mut chars = s.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    ok.then_some((s, rest))
+}
+
+pub fn paths(field: &str, values: &[String], whitelist: &[std::path::PathBuf]) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        path(&format!("{field}[{i}]"), v, whitelist, true)?;
+    }
+    Ok(())
+}
+
+/// Spark memory strings: `512m`, `2g`, `1024` (MiB), optional `b`.
+pub fn memory(field: &str, value: &Option<String>) -> Result<()> {
+    let Some(v) = value else { return Ok(()) };
+    let t = v.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let digits = t.trim_end_matches(['k', 'm', 'g', 't', 'p']);
+    let unit_len = t.len() - digits.len();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || unit_len > 1 {
+        return bad(format!(
+            "{field}: {v:?} is not a memory size; use e.g. 512m or 2g"
+        ));
+    }
+    Ok(())
+}
+
+/// A count that must be at least `min`; returns it as u32.
+pub fn count(field: &str, value: Option<i64>, min: i64) -> Result<Option<u32>> {
+    match value {
+        None => Ok(None),
+        Some(n) if n < 0 => bad(format!("{field}: must not be negative (got {n})")),
+        Some(n) if n < min => bad(format!("{field}: must be at least {min} (got {n})")),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .or_else(|_| bad(format!("{field}: {n} is too large"))),
+    }
+}
+
+/// Java class names: dotted identifiers.
+pub fn class_name(value: &Option<String>) -> Result<()> {
+    let Some(v) = value else { return Ok(()) };
+    let ident = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .is_some_and(|f| f.is_alphabetic() || f == '_' || f == '$')
+            && c.all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '$')
+    };
+    if v.split('.').all(ident) {
+        Ok(())
+    } else {
+        bad(format!(
+            "className: {v:?} is not a Java class name (e.g. org.example.SparkPi)"
+        ))
+    }
+}
+
+/// Spark conf: no blocked keys, no empty keys, no line breaks or NULs.
+pub fn conf(conf: &BTreeMap<String, String>) -> Result<()> {
+    let blocked: Vec<&str> = conf
+        .keys()
+        .map(String::as_str)
+        .filter(|k| BLOCKED_CONF.contains(k))
+        .collect();
+    if !blocked.is_empty() {
+        return bad(format!(
+            "conf: Blacklisted configuration values in session config: {}",
+            blocked.join(", ")
+        ));
+    }
+    for (k, v) in conf {
+        if k.trim().is_empty() {
+            return bad("conf: empty key".to_owned());
+        }
+        plain_text(&format!("conf key {k:?}"), k, false)?;
+        if k.contains(['=', ' ', '\t']) {
+            return bad(format!(
+                "conf key {k:?}: must not contain '=' or whitespace"
+            ));
+        }
+        plain_text(&format!("conf[{k}]"), v, false)?;
+    }
+    Ok(())
+}
+
+/// Livy names: not all digits (ids and names share the `{id}` path segment).
+pub fn name(value: &Option<String>) -> Result<()> {
+    let Some(v) = value else { return Ok(()) };
+    optional_text("name", value)?;
+    if v.is_empty() {
+        return bad("name: must not be empty".to_owned());
+    }
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        return bad(format!(
+            "name: Invalid session name: {v} (a name must not be all digits)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn simple(field: &str, value: &Option<String>) -> Result<()> {
+    optional_text(field, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::path::PathBuf;
+
+    #[rstest]
+    #[case("/data/apps/pi.py", true)]
+    #[case("file:///data/apps/pi.py", true)]
+    #[case("file:/data/apps/pi.py", true)]
+    #[case("hdfs:///user/x/pi.py", true)]
+    #[case("s3a://bucket/pi.py", true)]
+    #[case("local:/opt/spark/examples.jar", true)]
+    #[case("/data/apps/env.zip#env", true)]
+    #[case("apps/pi.py", false)]
+    #[case("/etc/passwd", false)]
+    #[case("/data/apps/../../etc/passwd", false)]
+    #[case("file:///etc/passwd", false)]
+    #[case("", false)]
+    #[case("/data/apps/a\nb", false)]
+    fn paths_against_a_whitelist(#[case] p: &str, #[case] ok: bool) {
+        let wl = vec![PathBuf::from("/data/apps")];
+        assert_eq!(path("file", p, &wl, false).is_ok(), ok, "{p}");
+    }
+
+    #[rstest]
+    #[case("512m", true)]
+    #[case("2g", true)]
+    #[case("2G", true)]
+    #[case("1024", true)]
+    #[case("4gb", true)]
+    #[case("12x", false)]
+    #[case("-1g", false)]
+    #[case("g", false)]
+    #[case("1mg", false)]
+    fn memory_sizes(#[case] v: &str, #[case] ok: bool) {
+        assert_eq!(memory("driverMemory", &Some(v.into())).is_ok(), ok, "{v}");
+    }
+}

@@ -1,0 +1,333 @@
+//! Server configuration, Livy-style, validated once at start-up.
+//!
+//! Sources, later ones winning: `$LIVY_CONF_DIR/livy.conf` (Livy's key names),
+//! environment variables (`livy.server.port` → `LIVY_SERVER_PORT`), then CLI
+//! `--conf key=value`. Unknown keys warn; a bad value stops start-up with an
+//! error naming the key. Nothing else in the crate reads configuration.
+
+pub mod keys;
+pub mod properties;
+mod values;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use values::{parse_bytes, parse_duration};
+
+/// One configuration problem, naming the key and where the value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key} = {value:?} (from {source_name}): {reason}")]
+    BadValue {
+        key: String,
+        value: String,
+        source_name: String,
+        reason: String,
+    },
+    #[error("failed to read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "no Spark installation: set livy.server.spark-home or SPARK_HOME (hack/setup.sh installs one)"
+    )]
+    NoSparkHome,
+    #[error("{key}: {path} has no bin/spark-submit; is it a Spark installation?")]
+    NotSparkHome { key: &'static str, path: String },
+    #[error("--conf {0:?} is not of the form key=value")]
+    BadCliConf(String),
+}
+
+/// A raw value and where it came from (for error messages).
+#[derive(Debug, Clone)]
+struct Raw {
+    value: String,
+    source: String,
+}
+
+/// Typed, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub spark_master: String,
+    pub deploy_mode: Option<String>,
+    pub spark_home: PathBuf,
+    pub data_dir: PathBuf,
+    pub local_dir_whitelist: Vec<PathBuf>,
+    pub max_creation: usize,
+    pub state_retain: Duration,
+    pub cache_log_size: usize,
+    pub impersonation: bool,
+    pub poll_interval: Duration,
+    pub app_lookup_timeout: Duration,
+    pub kill_grace: Duration,
+    pub max_body: usize,
+    pub launch_retries: u32,
+    /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
+    /// spark-submit reads it. Kept for the server's own decisions (the default
+    /// master); spark-submit applies it to applications itself.
+    pub spark_defaults: BTreeMap<String, String>,
+}
+
+/// Where configuration comes from, so tests need not touch the process environment.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// Directory holding `livy.conf` (`$LIVY_CONF_DIR`).
+    pub conf_dir: Option<PathBuf>,
+    /// Environment variables (name → value).
+    pub env: BTreeMap<String, String>,
+    /// `--conf key=value` pairs from the command line, in order.
+    pub cli: Vec<String>,
+}
+
+impl Sources {
+    /// The process environment plus the given CLI pairs.
+    pub fn from_process(conf_dir: Option<PathBuf>, cli: Vec<String>) -> Self {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let conf_dir = conf_dir.or_else(|| env.get("LIVY_CONF_DIR").map(PathBuf::from));
+        Self { conf_dir, env, cli }
+    }
+}
+
+/// The environment variable that overrides `key`.
+pub fn env_name(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '.' | '-' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+impl Config {
+    /// Reads and validates every source. Unknown keys are logged as warnings.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut raw: BTreeMap<String, Raw> = BTreeMap::new();
+        if let Some(dir) = &sources.conf_dir {
+            let path = dir.join("livy.conf");
+            if path.exists() {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                for (line, key, value) in properties::parse(&text) {
+                    let source = format!("{}:{line}", path.display());
+                    raw.insert(key, Raw { value, source });
+                }
+            }
+        }
+        for key in keys::ALL {
+            let var = env_name(key.name);
+            if let Some(value) = sources.env.get(&var) {
+                raw.insert(
+                    key.name.to_owned(),
+                    Raw {
+                        value: value.clone(),
+                        source: format!("environment {var}"),
+                    },
+                );
+            }
+        }
+        for pair in &sources.cli {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadCliConf(pair.clone()))?;
+            raw.insert(
+                key.trim().to_owned(),
+                Raw {
+                    value: value.trim().to_owned(),
+                    source: "command line".to_owned(),
+                },
+            );
+        }
+        for (key, r) in &raw {
+            if !keys::ALL.iter().any(|k| k.name == key) {
+                tracing::warn!(key = %key, source = %r.source, "unknown configuration key; ignored");
+            }
+        }
+        Self::from_raw(&raw, &sources.env)
+    }
+
+    fn from_raw(
+        raw: &BTreeMap<String, Raw>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |key: &'static str| -> (String, String) {
+            match raw.get(key) {
+                Some(r) => (r.value.clone(), r.source.clone()),
+                None => {
+                    let default = keys::ALL
+                        .iter()
+                        .find(|k| k.name == key)
+                        .map(|k| k.default)
+                        .unwrap_or("");
+                    (default.to_owned(), "default".to_owned())
+                }
+            }
+        };
+        let parse = |key: &'static str,
+                     f: &dyn Fn(&str) -> Result<(), String>|
+         -> Result<String, ConfigError> {
+            let (value, source_name) = get(key);
+            f(&value).map_err(|reason| ConfigError::BadValue {
+                key: key.to_owned(),
+                value: value.clone(),
+                source_name,
+                reason,
+            })?;
+            Ok(value)
+        };
+        let number = |key: &'static str| -> Result<u64, ConfigError> {
+            let v = parse(key, &|v| {
+                v.parse::<u64>()
+                    .map(|_| ())
+                    .map_err(|_| "expected a non-negative integer".to_owned())
+            })?;
+            Ok(v.parse().unwrap_or_default())
+        };
+        let duration = |key: &'static str| -> Result<Duration, ConfigError> {
+            let v = parse(key, &|v| parse_duration(v).map(|_| ()))?;
+            Ok(parse_duration(&v).unwrap_or_default())
+        };
+        let boolean = |key: &'static str| -> Result<bool, ConfigError> {
+            let v = parse(key, &|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "false" => Ok(()),
+                _ => Err("expected true or false".to_owned()),
+            })?;
+            Ok(v.eq_ignore_ascii_case("true"))
+        };
+
+        let host: IpAddr = parse(keys::SERVER_HOST, &|v| {
+            v.parse::<IpAddr>()
+                .map(|_| ())
+                .map_err(|_| "expected an IP address such as 0.0.0.0".to_owned())
+        })?
+        .parse()
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let port = parse(keys::SERVER_PORT, &|v| {
+            v.parse::<u16>()
+                .map(|_| ())
+                .map_err(|_| "expected a port number 0-65535".to_owned())
+        })?
+        .parse()
+        .unwrap_or(8998);
+
+        let spark_home = match get(keys::SPARK_HOME).0 {
+            s if !s.is_empty() => PathBuf::from(s),
+            _ => env
+                .get("SPARK_HOME")
+                .map(PathBuf::from)
+                .ok_or(ConfigError::NoSparkHome)?,
+        };
+        if !spark_home.join("bin").join("spark-submit").exists() {
+            return Err(ConfigError::NotSparkHome {
+                key: keys::SPARK_HOME,
+                path: spark_home.display().to_string(),
+            });
+        }
+        let spark_conf_dir = env
+            .get("SPARK_CONF_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| spark_home.join("conf"));
+        let spark_defaults = read_spark_defaults(&spark_conf_dir.join("spark-defaults.conf"))?;
+
+        let spark_master = match raw.get(keys::SPARK_MASTER) {
+            Some(r) => r.value.clone(),
+            None => spark_defaults
+                .get("spark.master")
+                .cloned()
+                .unwrap_or_else(|| "local[*]".to_owned()),
+        };
+        if spark_master.is_empty() {
+            return Err(ConfigError::BadValue {
+                key: keys::SPARK_MASTER.to_owned(),
+                value: spark_master,
+                source_name: "configuration".to_owned(),
+                reason: "must not be empty".to_owned(),
+            });
+        }
+        let deploy_mode = parse(keys::SPARK_DEPLOY_MODE, &|v| match v {
+            "" | "client" | "cluster" => Ok(()),
+            _ => Err("expected client or cluster".to_owned()),
+        })?;
+        let deploy_mode = (!deploy_mode.is_empty()).then_some(deploy_mode);
+
+        let data_dir = PathBuf::from(get(keys::DATA_DIR).0);
+        let whitelist = parse(keys::LOCAL_DIR_WHITELIST, &|v| {
+            for dir in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+                if !Path::new(dir).is_absolute() {
+                    return Err(format!("{dir:?} is not an absolute directory"));
+                }
+            }
+            Ok(())
+        })?;
+        let local_dir_whitelist = whitelist
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+
+        let max_creation = number(keys::MAX_CREATION)? as usize;
+        let cache_log_size = number(keys::CACHE_LOG_SIZE)? as usize;
+        let max_body = {
+            let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
+            parse_bytes(&v).unwrap_or(1 << 20) as usize
+        };
+        Ok(Self {
+            host,
+            port,
+            spark_master,
+            deploy_mode,
+            spark_home,
+            data_dir,
+            local_dir_whitelist,
+            max_creation,
+            state_retain: duration(keys::STATE_RETAIN)?,
+            cache_log_size,
+            impersonation: boolean(keys::IMPERSONATION)?,
+            poll_interval: duration(keys::POLL_INTERVAL)?.max(Duration::from_millis(50)),
+            app_lookup_timeout: duration(keys::APP_LOOKUP_TIMEOUT)?,
+            kill_grace: duration(keys::KILL_GRACE)?,
+            max_body,
+            launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
+            spark_defaults,
+        })
+    }
+
+    /// Path of the embedded store file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("livy.db")
+    }
+
+    /// Directory holding one sub-directory per submitted application tag.
+    pub fn apps_dir(&self) -> PathBuf {
+        self.data_dir.join("apps")
+    }
+
+    pub fn spark_submit(&self) -> PathBuf {
+        self.spark_home.join("bin").join("spark-submit")
+    }
+}
+
+fn read_spark_defaults(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(properties::parse(&text)
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

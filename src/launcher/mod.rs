@@ -1,0 +1,180 @@
+//! Turning a record into a running spark-submit: the argv (a pure function),
+//! the supervised spawn, log capture and SIGTERM→SIGKILL stops.
+//!
+//! The launcher decides nothing about *when* to launch; only `reconcile/`
+//! calls it. Processes are never started through a shell.
+
+mod argv;
+pub mod files;
+pub mod logs;
+pub mod procfs;
+pub mod supervisor;
+
+pub use argv::{SubmitAdditions, SubmitSettings, batch_argv};
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::sync::Notify;
+
+use files::{AppFiles, ExitRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("failed to create the application directory {dir}")]
+    CreateDir {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to spawn the supervisor for {tag}")]
+    Spawn {
+        tag: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the supervisor files say about an application's local process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessState {
+    /// No supervisor has announced itself for this tag (yet).
+    NotFound,
+    Running {
+        pid: u32,
+    },
+    Exited(ExitRecord),
+    /// The supervisor is gone without recording an exit status (killed hard).
+    Vanished,
+}
+
+/// Spawns and stops supervised spark-submit processes.
+pub struct Launcher {
+    apps_dir: PathBuf,
+    /// The `livy-server` binary, re-executed as the supervisor.
+    exe: PathBuf,
+    spark_home: PathBuf,
+    /// Woken whenever a supervisor this process spawned exits.
+    wake: Arc<Notify>,
+}
+
+impl Launcher {
+    pub fn new(apps_dir: PathBuf, exe: PathBuf, spark_home: PathBuf, wake: Arc<Notify>) -> Self {
+        Self {
+            apps_dir,
+            exe,
+            spark_home,
+            wake,
+        }
+    }
+
+    pub fn files(&self, tag: &str) -> AppFiles {
+        AppFiles::new(self.apps_dir.join(tag))
+    }
+
+    /// Starts `argv` under a supervisor for `tag`. Returns once the supervisor
+    /// process exists; its exit wakes the reconciler.
+    pub fn spawn(&self, tag: &str, argv: &[String]) -> Result<(), LaunchError> {
+        let files = self.files(tag);
+        std::fs::create_dir_all(files.dir()).map_err(|source| LaunchError::CreateDir {
+            dir: files.dir().display().to_string(),
+            source,
+        })?;
+        let spawn_err = |source| LaunchError::Spawn {
+            tag: tag.to_owned(),
+            source,
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(files.log())
+            .map_err(spawn_err)?;
+        let log2 = log.try_clone().map_err(spawn_err)?;
+        let mut child = tokio::process::Command::new(&self.exe)
+            .arg("supervise")
+            .arg("--dir")
+            .arg(files.dir())
+            .arg("--")
+            .args(argv)
+            .env("SPARK_HOME", &self.spark_home)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(spawn_err)?;
+        let wake = self.wake.clone();
+        // Reap the supervisor so it does not linger as a zombie, and wake the
+        // reconciler the moment the application ends.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+            wake.notify_one();
+        });
+        Ok(())
+    }
+
+    /// Reads the supervisor files of `tag`.
+    pub fn observe(&self, tag: &str) -> ProcessState {
+        let files = self.files(tag);
+        if let Some(exit) = files.exit() {
+            return ProcessState::Exited(exit);
+        }
+        match files.supervisor() {
+            None => ProcessState::NotFound,
+            Some(s) if procfs::is_alive(s.pid, s.start_time) => {
+                ProcessState::Running { pid: s.pid }
+            }
+            // It may have written exit.json between our two reads.
+            Some(_) => files
+                .exit()
+                .map(ProcessState::Exited)
+                .unwrap_or(ProcessState::Vanished),
+        }
+    }
+
+    /// SIGTERM to the application's process group and every descendant, then
+    /// SIGKILL to whatever is left after `grace`.
+    pub async fn stop(&self, tag: &str, grace: Duration) {
+        let Some(sup) = self.files(tag).supervisor() else {
+            return;
+        };
+        if !procfs::is_alive(sup.pid, sup.start_time) {
+            return;
+        }
+        let mut tree = procfs::descendants(sup.pid);
+        signal_all(sup.pid, &tree, Signal::SIGTERM);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            tree.extend(procfs::descendants(sup.pid));
+            tree.sort_unstable();
+            tree.dedup();
+            tree.retain(|&p| procfs::stat(p).is_some_and(|(s, _, _)| s != 'Z'));
+            let supervisor_alive = procfs::is_alive(sup.pid, sup.start_time);
+            if tree.is_empty() && !supervisor_alive {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(tag, pids = ?tree, "processes outlived SIGTERM; sending SIGKILL");
+                if supervisor_alive {
+                    signal_all(sup.pid, &tree, Signal::SIGKILL);
+                } else {
+                    for &p in &tree {
+                        let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+                    }
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn signal_all(group: u32, pids: &[u32], sig: Signal) {
+    let _ = killpg(Pid::from_raw(group as i32), sig);
+    for &p in pids {
+        let _ = kill(Pid::from_raw(p as i32), sig);
+    }
+}

@@ -1,0 +1,11 @@
+//! livy-server: a REST server for Apache Spark, wire-compatible with Apache
+//! Livy, built as an operator-style controller (see the README).
+
+pub mod api;
+pub mod cluster;
+pub mod config;
+pub mod launcher;
+pub mod reconcile;
+pub mod records;
+pub mod server;
+pub mod store;

@@ -1,0 +1,115 @@
+//! The `livy-server` binary: serve (default), `supervise` (internal: the
+//! per-application supervisor) and `config-keys` (the documented key table).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use livy_server::config::{Config, Sources, keys};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "livy-server",
+    version,
+    about = "A REST server for Apache Spark, wire-compatible with Apache Livy"
+)]
+struct Cli {
+    /// Directory holding livy.conf (default: $LIVY_CONF_DIR).
+    #[arg(long, global = true)]
+    conf_dir: Option<PathBuf>,
+    /// A configuration key, e.g. --conf livy.server.port=9000 (repeatable; beats livy.conf and the environment).
+    #[arg(long = "conf", value_name = "KEY=VALUE", global = true)]
+    conf: Vec<String>,
+    /// Shorthand for --conf livy.server.port=PORT.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Shorthand for --conf livy.server.data-dir=DIR.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the REST server (the default).
+    Serve,
+    /// Print every configuration key with its default, as a Markdown table.
+    ConfigKeys,
+    /// Internal: supervise one application's spark-submit process.
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Supervise { dir, argv }) => {
+            std::process::exit(livy_server::launcher::supervisor::run(&dir, &argv));
+        }
+        Some(Command::ConfigKeys) => {
+            println!("| key | default | meaning |\n|---|---|---|");
+            for k in keys::ALL {
+                println!("| `{}` | `{}` | {} |", k.name, k.default, k.help);
+            }
+            Ok(())
+        }
+        Some(Command::Serve) | None => serve(cli),
+    }
+}
+
+fn serve(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let mut pairs = cli.conf;
+    if let Some(p) = cli.port {
+        pairs.push(format!("{}={p}", keys::SERVER_PORT));
+    }
+    if let Some(d) = cli.data_dir {
+        pairs.push(format!("{}={}", keys::DATA_DIR, d.display()));
+    }
+    let config = Config::load(&Sources::from_process(cli.conf_dir, pairs))
+        .context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            on_signal.cancel();
+        });
+        livy_server::server::serve(config, cancel)
+            .await
+            .context("server failed")
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,354 @@
+//! The reconciler's decision for one batch: given the record and what the
+//! cluster says, what happens next. Pure, so every case is a table row.
+
+use crate::cluster::{AppObservation, Outcome};
+use crate::records::{BatchStatus, Meta, SessionState};
+
+/// Timing rules the decision depends on (milliseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub lookup_timeout_ms: u64,
+    pub retain_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing to do until something changes.
+    Wait,
+    /// Record a submission (tag, attempt) durably, then run spark-submit.
+    Submit,
+    /// Deletion was requested and the application still runs: stop it.
+    Kill,
+    /// Remove the record (deleted, or finished and past retention).
+    Remove,
+    /// Write this status; `log` is a line for the application's log.
+    Update {
+        status: BatchStatus,
+        log: Option<String>,
+    },
+}
+
+fn with_state(status: &BatchStatus, state: SessionState, now: u64) -> BatchStatus {
+    let mut next = status.clone();
+    if next.state != state {
+        next.state = state;
+        next.state_since = now;
+    }
+    next
+}
+
+/// Decides the next step for a batch. `obs` is `None` when the cluster could
+/// not be asked (keep the last known state: never mark apps dead because the
+/// cluster manager is unreachable).
+pub fn decide_batch(
+    meta: &Meta,
+    status: &BatchStatus,
+    obs: Option<&AppObservation>,
+    now: u64,
+    policy: &Policy,
+) -> Step {
+    let age = |since: u64| now.saturating_sub(since);
+    if meta.deletion_requested {
+        let Some(sub) = &status.submission else {
+            return Step::Remove;
+        };
+        return match obs {
+            Some(AppObservation::Running { .. } | AppObservation::Starting { .. }) => Step::Kill,
+            Some(AppObservation::Finished { .. }) => Step::Remove,
+            _ if status.state.is_finished() => Step::Remove,
+            // The app may still appear (the supervisor has not announced itself,
+            // or the cluster is down): wait for it, up to the lookup timeout.
+            _ if age(sub.at) < policy.lookup_timeout_ms => Step::Wait,
+            _ => Step::Remove,
+        };
+    }
+    if status.state.is_finished() {
+        return if age(status.state_since) >= policy.retain_ms {
+            Step::Remove
+        } else {
+            Step::Wait
+        };
+    }
+    let Some(sub) = &status.submission else {
+        return if status.state == SessionState::NotStarted {
+            Step::Submit
+        } else {
+            Step::Wait
+        };
+    };
+    let Some(obs) = obs else {
+        return Step::Wait;
+    };
+    let next = match obs {
+        AppObservation::NotFound if age(sub.at) >= policy.lookup_timeout_ms => {
+            let line = format!(
+                "livy-server: no application found with tag {} in {} seconds; marking the batch dead",
+                sub.tag,
+                policy.lookup_timeout_ms / 1000
+            );
+            let mut next = with_state(status, SessionState::Dead, now);
+            next.message = Some(line.clone());
+            return Step::Update {
+                status: next,
+                log: Some(line),
+            };
+        }
+        AppObservation::NotFound => return Step::Wait,
+        AppObservation::Starting { app_id, app_info } => {
+            let mut next = with_state(status, SessionState::Starting, now);
+            next.app_id = app_id.clone().or(next.app_id);
+            next.app_info = app_info.clone();
+            next
+        }
+        AppObservation::Running { app_id, app_info } => {
+            let mut next = with_state(status, SessionState::Running, now);
+            next.app_id = app_id.clone().or(next.app_id);
+            next.app_info = app_info.clone();
+            next
+        }
+        AppObservation::Finished {
+            outcome,
+            app_id,
+            app_info,
+            exit_code,
+            diagnostic,
+        } => {
+            let state = match outcome {
+                Outcome::Succeeded => SessionState::Success,
+                Outcome::Failed => SessionState::Dead,
+                Outcome::Killed => SessionState::Killed,
+            };
+            let mut next = with_state(status, state, now);
+            next.app_id = app_id.clone().or(next.app_id);
+            if app_info != &Default::default() {
+                next.app_info = app_info.clone();
+            }
+            next.exit_code = *exit_code;
+            next.message = diagnostic.clone();
+            return Step::Update {
+                status: next,
+                log: diagnostic.as_ref().map(|d| format!("livy-server: {d}")),
+            };
+        }
+    };
+    if &next == status {
+        Step::Wait
+    } else {
+        Step::Update {
+            status: next,
+            log: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{AppInfo, Submission};
+    use rstest::rstest;
+
+    const NOW: u64 = 1_000_000;
+    const POLICY: Policy = Policy {
+        lookup_timeout_ms: 30_000,
+        retain_ms: 600_000,
+    };
+
+    fn status(state: SessionState, submitted_ago: Option<u64>) -> BatchStatus {
+        BatchStatus {
+            state,
+            submission: submitted_ago.map(|ago| Submission {
+                tag: "livy-batch-1-abcdefgh".into(),
+                attempt: 1,
+                at: NOW - ago,
+            }),
+            state_since: NOW - 1_000,
+            ..BatchStatus::new(0)
+        }
+    }
+
+    fn meta(deleting: bool) -> Meta {
+        Meta {
+            deletion_requested: deleting,
+            ..Meta::default()
+        }
+    }
+
+    fn running() -> AppObservation {
+        AppObservation::Running {
+            app_id: Some("app-1".into()),
+            app_info: AppInfo::default(),
+        }
+    }
+
+    fn finished(outcome: Outcome, code: Option<i32>) -> AppObservation {
+        AppObservation::Finished {
+            outcome,
+            app_id: None,
+            app_info: AppInfo::default(),
+            exit_code: code,
+            diagnostic: None,
+        }
+    }
+
+    #[derive(Debug)]
+    enum Want {
+        Wait,
+        Submit,
+        Kill,
+        Remove,
+        State(SessionState),
+    }
+
+    #[rstest]
+    #[case::new_batch_is_submitted(
+        false,
+        status(SessionState::NotStarted, None),
+        None,
+        Want::Submit
+    )]
+    #[case::submitted_is_never_resubmitted(
+        false,
+        status(SessionState::Starting, Some(10)),
+        Some(AppObservation::NotFound),
+        Want::Wait
+    )]
+    #[case::lookup_timeout_is_dead(
+        false,
+        status(SessionState::Starting, Some(31_000)),
+        Some(AppObservation::NotFound),
+        Want::State(SessionState::Dead)
+    )]
+    #[case::cluster_unreachable_keeps_state(
+        false,
+        status(SessionState::Running, Some(99_000)),
+        None,
+        Want::Wait
+    )]
+    #[case::starting_to_running(
+        false,
+        status(SessionState::Starting, Some(10)),
+        Some(running()),
+        Want::State(SessionState::Running)
+    )]
+    #[case::exit_zero_is_success(
+        false,
+        status(SessionState::Running, Some(10)),
+        Some(finished(Outcome::Succeeded, Some(0))),
+        Want::State(SessionState::Success)
+    )]
+    #[case::failure_is_dead(
+        false,
+        status(SessionState::Running, Some(10)),
+        Some(finished(Outcome::Failed, Some(1))),
+        Want::State(SessionState::Dead)
+    )]
+    #[case::killed_outside_is_killed(
+        false,
+        status(SessionState::Running, Some(10)),
+        Some(finished(Outcome::Killed, None)),
+        Want::State(SessionState::Killed)
+    )]
+    #[case::delete_running_kills(
+        true,
+        status(SessionState::Running, Some(10)),
+        Some(running()),
+        Want::Kill
+    )]
+    #[case::delete_after_stop_removes(
+        true,
+        status(SessionState::Running, Some(10)),
+        Some(finished(Outcome::Failed, Some(143))),
+        Want::Remove
+    )]
+    #[case::delete_unsubmitted_removes(
+        true,
+        status(SessionState::NotStarted, None),
+        None,
+        Want::Remove
+    )]
+    #[case::delete_waits_for_late_app(
+        true,
+        status(SessionState::Starting, Some(10)),
+        Some(AppObservation::NotFound),
+        Want::Wait
+    )]
+    #[case::delete_gives_up_after_lookup(
+        true,
+        status(SessionState::Starting, Some(31_000)),
+        Some(AppObservation::NotFound),
+        Want::Remove
+    )]
+    #[case::delete_finished_removes(
+        true,
+        status(SessionState::Success, Some(10)),
+        None,
+        Want::Remove
+    )]
+    #[case::finished_is_retained(false, status(SessionState::Dead, Some(10)), None, Want::Wait)]
+    fn table(
+        #[case] deleting: bool,
+        #[case] st: BatchStatus,
+        #[case] obs: Option<AppObservation>,
+        #[case] want: Want,
+    ) {
+        let got = decide_batch(&meta(deleting), &st, obs.as_ref(), NOW, &POLICY);
+        match (&got, &want) {
+            (Step::Wait, Want::Wait)
+            | (Step::Submit, Want::Submit)
+            | (Step::Kill, Want::Kill)
+            | (Step::Remove, Want::Remove) => {}
+            (Step::Update { status, .. }, Want::State(s)) => {
+                assert_eq!(status.state, *s);
+                assert_eq!(status.state_since, NOW, "a state change stamps its time");
+            }
+            _ => panic!("got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn finished_records_are_removed_after_retention() {
+        let mut st = status(SessionState::Success, Some(10));
+        st.state_since = NOW - 600_000;
+        assert_eq!(
+            decide_batch(&meta(false), &st, None, NOW, &POLICY),
+            Step::Remove
+        );
+    }
+
+    #[test]
+    fn failure_keeps_exit_code_and_explains_itself() {
+        let obs = AppObservation::Finished {
+            outcome: Outcome::Failed,
+            app_id: None,
+            app_info: AppInfo::default(),
+            exit_code: Some(1),
+            diagnostic: Some("spark-submit exited with code 1".into()),
+        };
+        let Step::Update { status, log } = decide_batch(
+            &meta(false),
+            &status(SessionState::Running, Some(5)),
+            Some(&obs),
+            NOW,
+            &POLICY,
+        ) else {
+            panic!("expected an update");
+        };
+        assert_eq!(status.exit_code, Some(1));
+        assert_eq!(
+            log.as_deref(),
+            Some("livy-server: spark-submit exited with code 1")
+        );
+    }
+
+    #[test]
+    fn app_id_and_info_are_kept_once_known() {
+        let mut st = status(SessionState::Running, Some(5));
+        st.app_id = Some("app-1".into());
+        let obs = running();
+        assert_eq!(
+            decide_batch(&meta(false), &st, Some(&obs), NOW, &POLICY),
+            Step::Wait,
+            "no change, no write"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Livy's session/batch state strings (shared/livy-api.md §2). Clients such as
+//! sparkmagic raise on any string outside this list, so none is ever added.
+
+use serde::{Deserialize, Serialize};
+
+/// The eleven states Livy reports for sessions and batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    NotStarted,
+    Starting,
+    Recovering,
+    Idle,
+    Running,
+    Busy,
+    ShuttingDown,
+    Error,
+    Dead,
+    Killed,
+    Success,
+}
+
+impl SessionState {
+    /// Finished states: nothing will change them any more; they are garbage
+    /// collected after `livy.server.session.state-retain.sec`.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Error | Self::Dead | Self::Killed | Self::Success
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::Starting => "starting",
+            Self::Recovering => "recovering",
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Busy => "busy",
+            Self::ShuttingDown => "shutting_down",
+            Self::Error => "error",
+            Self::Dead => "dead",
+            Self::Killed => "killed",
+            Self::Success => "success",
+        }
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_to_livy_strings() {
+        let all = [
+            (SessionState::NotStarted, "not_started"),
+            (SessionState::Starting, "starting"),
+            (SessionState::Recovering, "recovering"),
+            (SessionState::Idle, "idle"),
+            (SessionState::Running, "running"),
+            (SessionState::Busy, "busy"),
+            (SessionState::ShuttingDown, "shutting_down"),
+            (SessionState::Error, "error"),
+            (SessionState::Dead, "dead"),
+            (SessionState::Killed, "killed"),
+            (SessionState::Success, "success"),
+        ];
+        for (state, text) in all {
+            assert_eq!(serde_json::to_value(state).unwrap(), text);
+            assert_eq!(state.as_str(), text);
+        }
+    }
+}

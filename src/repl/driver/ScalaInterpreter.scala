@@ -1,0 +1,168 @@
+package org.livyserver.repl
+
+import java.io.{ByteArrayOutputStream, File, OutputStreamWriter, PrintStream, PrintWriter}
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.locks.ReentrantLock
+
+import scala.tools.nsc.Settings
+import scala.tools.nsc.interpreter.{IMain, Results}
+import scala.tools.nsc.interpreter.shell.{Accumulator, ReplCompletion, ReplReporterImpl}
+
+import org.apache.spark.sql.SparkSession
+
+/**
+ * A class loader that Spark's threads can inherit before the interpreter exists: it answers for
+ * REPL classes once `repl` is set. Used when the SparkContext starts before the Scala compiler
+ * (pyspark/sql sessions), so task results holding REPL classes still deserialize.
+ */
+final class ReplAwareClassLoader(parent: ClassLoader) extends ClassLoader(parent) {
+  @volatile var repl: ClassLoader = _
+
+  override def findClass(name: String): Class[_] = {
+    val r = repl
+    if (r == null) throw new ClassNotFoundException(name) else r.loadClass(name)
+  }
+}
+
+/**
+ * The Scala interpreter: one IMain, class-based, writing its classes to `outputDir` (the same
+ * dir as spark.repl.class.outputDir, from which the driver serves them to executors).
+ * Statements run whole, like spark-shell's :paste, so definitions and their uses can share one
+ * statement and results print after the statement's own output, as Livy shows them.
+ */
+final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: ClassLoader) extends Interpreter {
+  def kind: String = "spark"
+
+  private val buffer = new ByteArrayOutputStream()
+  private val capture = new PrintStream(buffer, true, UTF_8.name)
+  private val reporterOut = new PrintWriter(new OutputStreamWriter(capture, UTF_8), true)
+  // IMain is not thread-safe: statements and completions take turns.
+  private val lock = new ReentrantLock()
+  private var intp: IMain = _
+
+  /** Steps 1-2 of REPL-NOTES: settings, then the compiler. Returns the class loader to install. */
+  def start(): ClassLoader = {
+    val settings = new Settings()
+    val cp = userJars.mkString(File.pathSeparator)
+    val args = List("-Yrepl-class-based", "-Yrepl-outdir", outputDir.getAbsolutePath, "-nowarn") ++
+      (if (cp.nonEmpty) List("-classpath", cp) else Nil)
+    val (ok, rest) = settings.processArguments(args, processAll = true)
+    if (!ok || rest.nonEmpty) throw new IllegalArgumentException(s"bad interpreter settings: $rest")
+    settings.usejavacp.value = true
+    intp = new IMain(settings, Some(parent), settings, new NormalisingReporter(settings, reporterOut))
+    if (!intp.initializeCompiler()) throw new IllegalStateException("the Scala compiler failed to initialize")
+    intp.classLoader
+  }
+
+  def classLoader: ClassLoader = intp.classLoader
+
+  /** Step 5 of REPL-NOTES: bind `spark` and `sc`, run spark-shell's imports. */
+  def bindSpark(spark: SparkSession): Unit = {
+    val failures = Seq.newBuilder[String]
+    intp.beQuietDuring {
+      // The runtime class (classic.SparkSession on Spark 4) gives users the same type as spark-shell.
+      val sessionType = spark.getClass.getCanonicalName
+      if (intp.bind("spark", sessionType, spark, List("@transient")) != Results.Success) failures += "bind spark"
+      Seq(
+        "@transient val sc = spark.sparkContext",
+        "import org.apache.spark.SparkContext._",
+        "import spark.implicits._",
+        "import spark.sql",
+        "import org.apache.spark.sql.functions._"
+      ).foreach(line => if (intp.interpret(line) != Results.Success) failures += line)
+    }
+    val failed = failures.result()
+    if (failed.nonEmpty) {
+      throw new IllegalStateException(s"interpreter setup failed at ${failed.mkString(", ")}: ${drain()}")
+    }
+    drain()
+  }
+
+  def execute(sid: Long, code: String): Output = {
+    lock.lockInterruptibly()
+    try ScalaMagics.run(code, interpretChunk, name => intp.valueOfTerm(name))
+    finally lock.unlock()
+  }
+
+  private def interpretChunk(code: String): Output = {
+    if (code.trim.isEmpty) return Output.text("")
+    interpretCaptured(code) match {
+      case (Results.Success, text) => Output.text(text)
+      case (Results.Incomplete, text) =>
+        ErrorOutput("Error", "incomplete statement", lines(text))
+      case (Results.Error, text) if text.trim.isEmpty =>
+        // Only comments: the parser finds no statement. Wrapped in a block it is a no-op.
+        interpretCaptured("{\n" + code + "\n}") match {
+          case (Results.Success, t) => Output.text(t)
+          case _ => ErrorOutput("Error", "incomplete statement", Nil)
+        }
+      case (_, text) => compileOrRuntimeError(text)
+    }
+  }
+
+  /** Runs `code` with Console.out/err, System.out and the reporter all going to one buffer. */
+  private def interpretCaptured(code: String): (Results.Result, String) = {
+    drain()
+    val oldOut = System.out
+    System.setOut(capture) // safe: statements are serial, and only this thread swaps it
+    val result = try {
+      Console.withOut(capture) { Console.withErr(capture) { intp.interpret(code) } }
+    } finally {
+      System.setOut(oldOut)
+    }
+    (result, drain())
+  }
+
+  private def drain(): String = {
+    reporterOut.flush()
+    capture.flush()
+    val s = buffer.toString(UTF_8.name)
+    buffer.reset()
+    s
+  }
+
+  /**
+   * Livy's Scala errors have ename "Error". The evalue is the compiler's first "error:" message,
+   * or for a runtime exception its first line ("java.lang.ArithmeticException: / by zero");
+   * the traceback is the whole interpreter output, line by line.
+   */
+  private def compileOrRuntimeError(text: String): ErrorOutput = {
+    val all = lines(text)
+    val trimmed = all.map(_.trim).filter(_.nonEmpty)
+    val evalue = trimmed.find(_.contains("error:")).map(l => l.substring(l.indexOf("error:") + 6).trim)
+      .orElse(trimmed.headOption).getOrElse("unknown error")
+    ErrorOutput("Error", evalue, all)
+  }
+
+  private def lines(text: String): Seq[String] = text.split("(?<=\n)").toSeq.filter(_.nonEmpty)
+
+  /** Candidates from the presentation compiler; nothing if a statement holds the interpreter. */
+  def complete(code: String, cursor: Int): Seq[String] = {
+    if (intp == null || !lock.tryLock(200, TimeUnit.MILLISECONDS)) return Nil
+    try {
+      val result = new ReplCompletion(intp, new Accumulator).complete(code, cursor)
+      result.candidates.map(_.name).filter(_.nonEmpty).distinct
+    } catch {
+      case e: Exception =>
+        Log.warn(s"scala completion failed: $e")
+        Nil
+    } finally lock.unlock()
+  }
+
+  def cancel(sid: Long): Unit = ()
+  def interruptible: Boolean = true
+
+  def close(): Unit = if (intp != null) intp.close()
+}
+
+/** Scala 2.13 prints `val res0: Int = 2`; Livy clients know Scala 2.11/2.12's `res0: Int = 2`. */
+private final class NormalisingReporter(settings: Settings, out: PrintWriter)
+  extends ReplReporterImpl(settings, out) {
+  override def printMessage(msg: String): Unit = super.printMessage(NormalisingReporter.normalise(msg))
+}
+
+private object NormalisingReporter {
+  private val ValPrefix = "(?m)^(?:val|var) (?=(?:[^\\s:`]+|`[^`]+`): )".r
+  def normalise(msg: String): String = ValPrefix.replaceAllIn(msg, "")
+}

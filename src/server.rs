@@ -1,0 +1,101 @@
+//! Wiring: store, launcher, cluster manager, reconciler and HTTP server, with
+//! graceful shutdown. Applications keep running when the server stops; the
+//! next start re-attaches to them through the store and their tags.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, App};
+use crate::cluster::{ClusterManager, LocalManager};
+use crate::config::Config;
+use crate::launcher::Launcher;
+use crate::launcher::logs::LogTails;
+use crate::reconcile::Reconciler;
+use crate::store::{EmbeddedStore, SharedStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("failed to create the data directory {path}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to open the store")]
+    Store(#[source] StoreError),
+    #[error("failed to find the livy-server executable (needed to supervise applications)")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("failed to listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Http(#[source] std::io::Error),
+}
+
+/// Runs the server until `cancel` fires.
+pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
+        path: config.apps_dir().display().to_string(),
+        source,
+    })?;
+    let store: SharedStore =
+        Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?);
+    let wake = Arc::new(Notify::new());
+    let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
+    let launcher = Arc::new(Launcher::new(
+        config.apps_dir(),
+        exe,
+        config.spark_home.clone(),
+        wake.clone(),
+    ));
+    let manager: Arc<dyn ClusterManager> =
+        Arc::new(LocalManager::new(launcher.clone(), config.kill_grace));
+    let logs = Arc::new(LogTails::new(config.cache_log_size));
+    let tasks = TaskTracker::new();
+
+    let reconciler = Arc::new(Reconciler::new(
+        store.clone(),
+        manager.clone(),
+        launcher,
+        config.clone(),
+        logs.clone(),
+        wake.clone(),
+        tasks.clone(),
+    ));
+    tasks.spawn(reconciler.run(cancel.clone()));
+
+    let app = Arc::new(App {
+        store,
+        config: config.clone(),
+        manager,
+        logs,
+        wake,
+        create_lock: Mutex::new(()),
+    });
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %local, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
+    let shutdown = cancel.clone();
+    let result = axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(ServeError::Http);
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!(
+        "livy-server stopped; running applications continue and are re-attached on the next start"
+    );
+    result
+}

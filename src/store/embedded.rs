@@ -1,0 +1,404 @@
+//! The default store: one SQLite file in WAL mode under the data dir.
+//!
+//! `synchronous=FULL` makes every commit durable before it returns, so a record
+//! written before spark-submit runs survives `kill -9` and power loss alike.
+//! Ids come from a counter table that only grows, so they are never reused.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::broadcast;
+
+use super::{Change, RecordStore, StoreError, StoredRecord};
+use crate::records::{Kind, Meta};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    kind    TEXT    NOT NULL,
+    id      INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    name    TEXT,
+    meta    TEXT    NOT NULL,
+    spec    TEXT    NOT NULL,
+    status  TEXT    NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_name ON records(kind, name) WHERE name IS NOT NULL;
+CREATE TABLE IF NOT EXISTS next_ids (
+    kind TEXT PRIMARY KEY,
+    next INTEGER NOT NULL
+);";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    conn: Arc<Mutex<Connection>>,
+    changes: broadcast::Sender<Change>,
+}
+
+fn query(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            changes,
+        })
+    }
+
+    /// Runs `f` on the connection in a blocking thread (commits fsync).
+    async fn with_conn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned lock only means another query panicked; SQLite itself is consistent.
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(StoreError::Worker)?
+    }
+
+    fn notify(&self, change: Change) {
+        // No receivers is fine: nobody is waiting.
+        let _ = self.changes.send(change);
+    }
+}
+
+fn encode_meta(kind: Kind, meta: &Meta) -> Result<String, StoreError> {
+    serde_json::to_string(meta).map_err(|source| StoreError::Encode { kind, source })
+}
+
+fn row_to_record(kind: Kind, row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        kind,
+        id: row.get::<_, i64>(0)? as u64,
+        version: row.get::<_, i64>(1)? as u64,
+        meta: row.get(2)?,
+        spec: row.get(3)?,
+        status: row.get(4)?,
+    })
+}
+
+struct RawRow {
+    kind: Kind,
+    id: u64,
+    version: u64,
+    meta: String,
+    spec: String,
+    status: String,
+}
+
+impl RawRow {
+    fn decode(self) -> Result<StoredRecord, StoreError> {
+        let err = |source| StoreError::Decode {
+            kind: self.kind,
+            id: self.id,
+            source,
+        };
+        Ok(StoredRecord {
+            kind: self.kind,
+            id: self.id,
+            version: self.version,
+            meta: serde_json::from_str(&self.meta).map_err(err)?,
+            spec: serde_json::from_str(&self.spec).map_err(err)?,
+            status: serde_json::from_str(&self.status).map_err(err)?,
+        })
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+#[async_trait]
+impl RecordStore for EmbeddedStore {
+    async fn create(
+        &self,
+        kind: Kind,
+        meta: Meta,
+        spec: serde_json::Value,
+        status: serde_json::Value,
+    ) -> Result<StoredRecord, StoreError> {
+        let meta_json = encode_meta(kind, &meta)?;
+        let record = self
+            .with_conn(move |conn| {
+                let tx = conn.transaction().map_err(query("begin create"))?;
+                let id: i64 = tx
+                    .query_row(
+                        "SELECT next FROM next_ids WHERE kind = ?1",
+                        [kind.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(query("read the next id"))?
+                    .unwrap_or(0);
+                tx.execute(
+                    "INSERT INTO next_ids(kind, next) VALUES (?1, ?2)
+                     ON CONFLICT(kind) DO UPDATE SET next = excluded.next",
+                    params![kind.as_str(), id + 1],
+                )
+                .map_err(query("advance the id counter"))?;
+                let inserted = tx.execute(
+                    "INSERT INTO records(kind, id, version, name, meta, spec, status)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
+                    params![
+                        kind.as_str(),
+                        id,
+                        meta.name,
+                        meta_json,
+                        spec.to_string(),
+                        status.to_string()
+                    ],
+                );
+                match inserted {
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::DuplicateName {
+                            kind,
+                            name: meta.name.clone().unwrap_or_default(),
+                        });
+                    }
+                    other => other.map_err(query("insert a record"))?,
+                };
+                tx.commit().map_err(query("commit create"))?;
+                Ok(StoredRecord {
+                    kind,
+                    id: id as u64,
+                    version: 1,
+                    meta,
+                    spec,
+                    status,
+                })
+            })
+            .await?;
+        self.notify(Change {
+            kind,
+            id: record.id,
+            version: Some(1),
+        });
+        Ok(record)
+    }
+
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError> {
+        let row = self
+            .with_conn(move |conn| {
+                conn.query_row(
+                    "SELECT id, version, meta, spec, status FROM records WHERE kind = ?1 AND id = ?2",
+                    params![kind.as_str(), id as i64],
+                    |row| row_to_record(kind, row),
+                )
+                .optional()
+                .map_err(query("read a record"))
+            })
+            .await?;
+        row.map(RawRow::decode).transpose()
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = self
+            .with_conn(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, version, meta, spec, status FROM records WHERE kind = ?1 ORDER BY id",
+                    )
+                    .map_err(query("prepare the list query"))?;
+                let rows = stmt
+                    .query_map([kind.as_str()], |row| row_to_record(kind, row))
+                    .map_err(query("list records"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(query("read listed records"))?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter().map(RawRow::decode).collect()
+    }
+
+    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError> {
+        let kind = record.kind;
+        let meta_json = encode_meta(kind, &record.meta)?;
+        let mut next = record.clone();
+        next.version = record.version + 1;
+        let (id, expected, name) = (record.id, record.version, record.meta.name.clone());
+        let (spec, status) = (record.spec.to_string(), record.status.to_string());
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE records SET version = version + 1, name = ?1, meta = ?2, spec = ?3, status = ?4
+                     WHERE kind = ?5 AND id = ?6 AND version = ?7",
+                    params![name, meta_json, spec, status, kind.as_str(), id as i64, expected as i64],
+                )
+                .map_err(query("update a record"))?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let exists: Option<i64> = conn
+                .query_row(
+                    "SELECT version FROM records WHERE kind = ?1 AND id = ?2",
+                    params![kind.as_str(), id as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(query("check a record's version"))?;
+            Err(match exists {
+                Some(_) => StoreError::Conflict { kind, id, expected },
+                None => StoreError::NotFound { kind, id },
+            })
+        })
+        .await?;
+        self.notify(Change {
+            kind,
+            id,
+            version: Some(next.version),
+        });
+        Ok(next)
+    }
+
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            let changed = conn
+                .execute(
+                    "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND version = ?3",
+                    params![kind.as_str(), id as i64, version as i64],
+                )
+                .map_err(query("delete a record"))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict {
+                    kind,
+                    id,
+                    expected: version,
+                })
+            }
+        })
+        .await?;
+        self.notify(Change {
+            kind,
+            id,
+            version: None,
+        });
+        Ok(())
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(name: Option<&str>) -> Meta {
+        Meta {
+            name: name.map(str::to_owned),
+            ..Meta::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_grow_and_survive_reopen_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        let a = store
+            .create(Kind::Batch, meta(None), json!({}), json!({}))
+            .await
+            .unwrap();
+        let b = store
+            .create(Kind::Batch, meta(None), json!({}), json!({}))
+            .await
+            .unwrap();
+        let s = store
+            .create(Kind::Session, meta(None), json!({}), json!({}))
+            .await
+            .unwrap();
+        assert_eq!((a.id, b.id, s.id), (0, 1, 0));
+        store.delete(Kind::Batch, 1, b.version).await.unwrap();
+        drop(store);
+        let store = EmbeddedStore::open(&path).unwrap();
+        let c = store
+            .create(Kind::Batch, meta(None), json!({}), json!({}))
+            .await
+            .unwrap();
+        assert_eq!(c.id, 2, "a deleted id is never reused");
+        let ids: Vec<u64> = store
+            .list(Kind::Batch)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, vec![0, 2]);
+    }
+
+    #[tokio::test]
+    async fn stale_versions_conflict_and_changes_are_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.db")).unwrap();
+        let mut rx = store.watch();
+        let rec = store
+            .create(Kind::Batch, meta(None), json!({"a":1}), json!({"s":1}))
+            .await
+            .unwrap();
+        let mut fresh = rec.clone();
+        fresh.status = json!({"s":2});
+        let fresh = store.update(&fresh).await.unwrap();
+        assert_eq!(fresh.version, 2);
+        let err = store.update(&rec).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { expected: 1, .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            store.delete(Kind::Batch, 0, 1).await.unwrap_err(),
+            StoreError::Conflict { .. }
+        ));
+        let got = store.get(Kind::Batch, 0).await.unwrap().unwrap();
+        assert_eq!(got.status, json!({"s":2}));
+        assert_eq!(rx.recv().await.unwrap().version, Some(1));
+        assert_eq!(rx.recv().await.unwrap().version, Some(2));
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_per_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.db")).unwrap();
+        store
+            .create(Kind::Batch, meta(Some("n")), json!({}), json!({}))
+            .await
+            .unwrap();
+        let err = store
+            .create(Kind::Batch, meta(Some("n")), json!({}), json!({}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateName { .. }), "{err}");
+        store
+            .create(Kind::Session, meta(Some("n")), json!({}), json!({}))
+            .await
+            .unwrap();
+        // A failed create must not leave a half-written record behind.
+        assert_eq!(store.list(Kind::Batch).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,147 @@
+//! The `RecordStore`: durable desired-state records with optimistic versions
+//! and change notification.
+//!
+//! It is shaped like the Kubernetes API so a custom-resource store can
+//! implement it: every write carries the version it read (`resourceVersion`),
+//! a stale one fails with [`StoreError::Conflict`], and `watch` streams changes.
+//! It holds no business rules: validation and state transitions live elsewhere.
+
+mod embedded;
+
+pub use embedded::EmbeddedStore;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::broadcast;
+
+use crate::records::{Kind, Meta};
+
+/// One record as stored: metadata plus spec and status as JSON documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub kind: Kind,
+    /// Livy id: per kind, increasing, never reused (also across restarts).
+    pub id: u64,
+    /// Optimistic-concurrency version; every successful write increases it.
+    pub version: u64,
+    pub meta: Meta,
+    pub spec: serde_json::Value,
+    pub status: serde_json::Value,
+}
+
+/// A record with typed spec and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<S, T> {
+    pub id: u64,
+    pub version: u64,
+    pub meta: Meta,
+    pub spec: S,
+    pub status: T,
+}
+
+/// What changed; sent on every successful write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub kind: Kind,
+    pub id: u64,
+    /// `None` when the record was deleted.
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind:?} {id} was changed by someone else (expected version {expected})")]
+    Conflict { kind: Kind, id: u64, expected: u64 },
+    #[error("{kind:?} {id} not found")]
+    NotFound { kind: Kind, id: u64 },
+    #[error("duplicate {kind:?} name {name:?}")]
+    DuplicateName { kind: Kind, name: String },
+    #[error("failed to open the embedded store at {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("embedded store query failed while trying to {action}")]
+    Query {
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("record {kind:?} {id} holds a document that does not decode")]
+    Decode {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("failed to encode a {kind:?} record")]
+    Encode {
+        kind: Kind,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the store's worker thread failed")]
+    Worker(#[source] tokio::task::JoinError),
+}
+
+/// Durable records behind optimistic versions. Implementations: [`EmbeddedStore`]
+/// (SQLite, default) and, when installed on Kubernetes, custom resources.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Allocates the next id of `kind` and stores the record at version 1.
+    /// Fails with `DuplicateName` if a record of that kind has the same name.
+    async fn create(
+        &self,
+        kind: Kind,
+        meta: Meta,
+        spec: serde_json::Value,
+        status: serde_json::Value,
+    ) -> Result<StoredRecord, StoreError>;
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError>;
+    /// Every record of a kind, in id order.
+    async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Replaces meta, spec and status if the stored version is still `record.version`.
+    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError>;
+    /// Removes a record if its stored version is still `version`.
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
+    /// Changes made after this call.
+    fn watch(&self) -> broadcast::Receiver<Change>;
+}
+
+pub type SharedStore = Arc<dyn RecordStore>;
+
+impl StoredRecord {
+    pub fn decode<S: DeserializeOwned, T: DeserializeOwned>(
+        &self,
+    ) -> Result<Record<S, T>, StoreError> {
+        let err = |source| StoreError::Decode {
+            kind: self.kind,
+            id: self.id,
+            source,
+        };
+        Ok(Record {
+            id: self.id,
+            version: self.version,
+            meta: self.meta.clone(),
+            spec: serde_json::from_value(self.spec.clone()).map_err(err)?,
+            status: serde_json::from_value(self.status.clone()).map_err(err)?,
+        })
+    }
+}
+
+impl<S: Serialize, T: Serialize> Record<S, T> {
+    pub fn encode(&self, kind: Kind) -> Result<StoredRecord, StoreError> {
+        let err = |source| StoreError::Encode { kind, source };
+        Ok(StoredRecord {
+            kind,
+            id: self.id,
+            version: self.version,
+            meta: self.meta.clone(),
+            spec: serde_json::to_value(&self.spec).map_err(err)?,
+            status: serde_json::to_value(&self.status).map_err(err)?,
+        })
+    }
+}
