@@ -1,0 +1,157 @@
+package org.livyserver.repl
+
+import java.io.File
+import java.nio.file.{Files, Path, Paths}
+import java.util.Comparator
+import java.util.concurrent.CompletableFuture
+
+import org.apache.spark.SparkConf
+import org.apache.spark.sql.SparkSession
+
+/**
+ * The program inside the Spark application of an interactive session (spark-submit --class
+ * org.livyserver.repl.LivyReplDriver). It owns the SparkSession and hosts Scala (IMain),
+ * Python (one child process over py4j) and SQL on that one context, and dials the server.
+ *
+ * Startup, by session kind:
+ *  - spark/shared (Scala first, REPL-NOTES order): compiler -> REPL class loader as context
+ *    loader -> SparkSession with spark.repl.class.outputDir -> hello -> bind spark/sc -> idle.
+ *  - pyspark: launch the Python child (it imports pyspark meanwhile) -> SparkSession -> hello
+ *    -> child wraps the context -> idle. Scala starts on the first Scala statement.
+ *  - sql: SparkSession -> hello -> idle.
+ */
+object LivyReplDriver {
+  @volatile private var spark: SparkSession = _
+  @volatile private var interpreters: Interpreters = _
+
+  def main(args: Array[String]): Unit = {
+    val t0 = System.nanoTime()
+    def elapsed = f"${(System.nanoTime() - t0) / 1e9}%.2f s"
+    val sparkConf = new SparkConf()
+    val conf = DriverConf.load(sparkConf)
+    Log.info(s"session ${conf.sessionId}, kind ${conf.kind}, server ${conf.callbackHost}:${conf.callbackPort}")
+
+    // The REPL's class dir must be known to the SparkContext from its start, even if the
+    // compiler comes later: the context serves it to executors as spark.repl.class.uri.
+    val outputDir = replClassDir(sparkConf)
+    sparkConf.set("spark.repl.class.outputDir", outputDir.getAbsolutePath)
+    val parentLoader = Thread.currentThread().getContextClassLoader
+    val userJars = interpreterClassPath(sparkConf)
+    val sessionFuture = new CompletableFuture[SparkSession]()
+
+    var replAware: Option[ReplAwareClassLoader] = None
+    var earlyScala: Option[Either[Throwable, ScalaInterpreter]] = None
+    if (conf.scalaFirst) {
+      val si = new ScalaInterpreter(outputDir, userJars, parentLoader)
+      val started = try Right(si.start()) catch { case e: Exception => Log.error("scala compiler failed", e); Left(e) }
+      started match {
+        case Right(loader) =>
+          Thread.currentThread().setContextClassLoader(loader)
+          earlyScala = Some(Right(si))
+        case Left(e) =>
+          earlyScala = Some(Left(e))
+      }
+      Log.info(s"scala compiler ready after $elapsed")
+    }
+    if (!earlyScala.exists(_.isRight)) {
+      // Threads Spark creates now inherit this loader; it learns the REPL's loader later.
+      val ra = new ReplAwareClassLoader(parentLoader)
+      Thread.currentThread().setContextClassLoader(ra)
+      replAware = Some(ra)
+    }
+    interpreters = new Interpreters(conf, sparkConf, outputDir, userJars, parentLoader, replAware, sessionFuture)
+    earlyScala.foreach(interpreters.setScala)
+
+    val earlyPython = if (conf.kind == "pyspark") {
+      try Some(Right(interpreters.launchPython())) catch { case e: Exception => Some(Left(e)) }
+    } else None
+
+    try {
+      spark = SparkSession.builder().config(sparkConf).getOrCreate()
+    } catch {
+      case e: Throwable =>
+        Log.error("cannot create the SparkSession", e)
+        interpreters.closeAll()
+        earlyPython.flatMap(_.toOption).foreach(_.kill())
+        sys.exit(1)
+    }
+    sessionFuture.complete(spark)
+    val sc = spark.sparkContext
+    Log.info(s"SparkContext ${sc.applicationId} ready after $elapsed")
+    sys.addShutdownHook(deleteRecursively(outputDir.toPath))
+
+    val session = new Session(conf, interpreters, () => sc)
+    val link = new ServerLink(conf.callbackHost, conf.callbackPort, conf.idleTimeoutMs,
+      () => hello(conf, spark), session.onConnected, session.onMessage, () => stopSpark())
+    session.attach(link)
+    link.start() // hello, as soon as the context exists
+    session.start() // statements queue up until markReady
+    Log.info(s"connected to server after $elapsed")
+
+    var primaryFailed = false
+    earlyScala.foreach {
+      case Right(si) =>
+        try si.bindSpark(spark) catch {
+          case e: Exception =>
+            Log.error("scala interpreter setup failed", e)
+            interpreters.setScala(Left(e))
+            primaryFailed = true
+        }
+      case Left(_) => primaryFailed = true
+    }
+    earlyPython.foreach { launched =>
+      val ready = launched.flatMap { py =>
+        try { py.awaitReady(120000); Right(py) } catch {
+          case e: Exception => Log.error("python interpreter failed to start", e); py.kill(); Left(e)
+        }
+      }
+      interpreters.setPython(ready)
+      primaryFailed = ready.isLeft
+    }
+    session.markReady(if (primaryFailed) "error" else "idle")
+    Log.info(s"ready after $elapsed")
+  }
+
+  def hello(conf: DriverConf, spark: SparkSession): com.fasterxml.jackson.databind.node.ObjectNode = {
+    val sc = spark.sparkContext
+    val id: Any = scala.util.Try(conf.sessionId.toLong).getOrElse(conf.sessionId)
+    Json.obj("type" -> "hello", "session" -> id, "secret" -> conf.secret,
+      "appId" -> Option(sc.applicationId), "sparkUiUrl" -> sc.uiWebUrl)
+  }
+
+  /** {"type":"shutdown"}: stop everything and exit; a watchdog ends a stop that hangs. */
+  def shutdown(code: Int): Unit = {
+    Log.info("shutting down")
+    val watchdog = new Thread(() => {
+      Thread.sleep(30000)
+      Log.error("shutdown did not finish in 30 s; halting")
+      Runtime.getRuntime.halt(code)
+    }, "livy-shutdown-watchdog")
+    watchdog.setDaemon(true)
+    watchdog.start()
+    stopSpark()
+    sys.exit(code)
+  }
+
+  private def stopSpark(): Unit = {
+    if (interpreters != null) interpreters.closeAll()
+    if (spark != null) try spark.stop() catch { case e: Exception => Log.warn(s"stopping Spark: $e") }
+  }
+
+  /** A fresh dir for REPL classes, under spark.repl.classdir (Livy's key) or java.io.tmpdir. */
+  private def replClassDir(conf: SparkConf): File = {
+    val root = conf.get("spark.repl.classdir", System.getProperty("java.io.tmpdir"))
+    Files.createTempDirectory(Paths.get(root), "livy-repl-").toFile
+  }
+
+  /** The user's jars, local paths, for the interpreter's compile class path. */
+  private def interpreterClassPath(conf: SparkConf): Seq[String] = {
+    // spark-submit sets spark.repl.local.jars to the downloaded copies in client mode.
+    val jars = conf.getOption("spark.repl.local.jars").orElse(conf.getOption("spark.jars")).getOrElse("")
+    jars.split(",").map(_.trim).filter(_.nonEmpty).toSeq.flatMap(DriverConf.localPath).filter(new File(_).exists())
+  }
+
+  private def deleteRecursively(p: Path): Unit = try {
+    if (Files.exists(p)) Files.walk(p).sorted(Comparator.reverseOrder[Path]()).forEach(f => Files.deleteIfExists(f))
+  } catch { case _: Exception => }
+}

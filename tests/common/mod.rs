@@ -1,0 +1,234 @@
+//! Shared helpers for end-to-end tests: start the real `livy-server` binary
+//! on a free port with its own data dir, talk to it over HTTP, wait on states
+//! with generous deadlines (never fixed sleeps), and find processes by PID.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Spark is CPU-bound on small machines: one Spark-running test at a time per binary.
+static SPARK: Mutex<()> = Mutex::new(());
+
+pub fn spark_slot() -> MutexGuard<'static, ()> {
+    SPARK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn spark_home() -> PathBuf {
+    PathBuf::from(std::env::var("SPARK_HOME").expect("SPARK_HOME is set by hack/test.sh (source hack/env.sh)"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub base: String,
+    log_path: PathBuf,
+}
+
+impl Server {
+    /// Starts the server with `data_dir` and extra `--conf key=value` pairs.
+    pub fn start(data_dir: &Path, conf: &[String]) -> Server {
+        Self::start_on(free_port(), data_dir, conf)
+    }
+
+    pub fn start_on(port: u16, data_dir: &Path, conf: &[String]) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log_path = data_dir.join(format!("server-{port}.log"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livy-server"));
+        cmd.arg("--port").arg(port.to_string()).arg("--data-dir").arg(data_dir);
+        cmd.arg("--conf").arg("livy.server.host=127.0.0.1");
+        for c in conf {
+            cmd.arg("--conf").arg(c);
+        }
+        let child = cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        let server = Server { child, port, data_dir: data_dir.to_owned(), base: format!("http://127.0.0.1:{port}"), log_path };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server did not listen on {}; its log:\n{}", self.port, self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+pub async fn get_json(url: &str) -> (u16, Value) {
+    let r = client().get(url).send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    let r = client().post(url).json(body).send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn delete(url: &str) -> (u16, Value) {
+    let r = client().delete(url).send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `GET {url}` until `state` is one of `want`; panics (with the last
+/// body) when a finished state that is not wanted appears or on timeout.
+pub async fn wait_state(url: &str, want: &[&str], timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        let (code, body) = get_json(url).await;
+        if code == 200 {
+            let state = body["state"].as_str().unwrap_or("").to_owned();
+            if want.contains(&state.as_str()) {
+                return body;
+            }
+            if ["success", "dead", "killed", "error"].contains(&state.as_str()) {
+                panic!("reached {state} while waiting for {want:?}: {body}");
+            }
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {want:?} at {url}; last: {last}");
+}
+
+/// Full log of a batch or session.
+pub async fn full_log(url: &str) -> Vec<String> {
+    let (_, body) = get_json(&format!("{url}/log?size=-1")).await;
+    body["log"].as_array().map(|a| a.iter().map(|l| l.as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// Every descendant of `root` right now.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()) {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = vec![];
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push(c);
+            stack.push(c);
+        }
+    }
+    out
+}
+
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+}
+
+/// Compiles a tiny SparkPi (Java) against `$SPARK_HOME/jars/*` into a jar,
+/// once per test binary.
+pub fn spark_pi_jar(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("SparkPi.java"), SPARK_PI_JAVA).unwrap();
+    let classes = dir.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let cp = format!("{}/jars/*", spark_home().display());
+    let ok = Command::new("javac")
+        .args(["-cp", &cp, "-d"])
+        .arg(&classes)
+        .arg(src.join("SparkPi.java"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "javac failed");
+    let jar = dir.join("spark-pi.jar");
+    let ok = Command::new("jar").arg("cf").arg(&jar).arg("-C").arg(&classes).arg(".").status().unwrap().success();
+    assert!(ok, "jar failed");
+    jar
+}
+
+const SPARK_PI_JAVA: &str = r#"
+package example;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.api.java.JavaSparkContext;
+public class SparkPi {
+    public static void main(String[] args) {
+        SparkSession spark = SparkSession.builder().appName("JavaSparkPi").getOrCreate();
+        JavaSparkContext jsc = new JavaSparkContext(spark.sparkContext());
+        int slices = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+        int n = 10000 * slices;
+        List<Integer> l = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) l.add(i);
+        int count = jsc.parallelize(l, slices).map(i -> {
+            double x = Math.random() * 2 - 1, y = Math.random() * 2 - 1;
+            return (x * x + y * y <= 1) ? 1 : 0;
+        }).reduce(Integer::sum);
+        System.out.println("Pi is roughly " + 4.0 * count / n);
+        System.out.println("ARGS " + String.join("|", args));
+        spark.stop();
+        if (args.length > 1 && args[1].equals("fail")) System.exit(3);
+    }
+}
+"#;
+
+/// The Python pi application used by several tests: prints its result and
+/// its argv (as JSON, so the test can compare exactly).
+pub const PI_PY: &str = r#"
+import json, random, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("pi").getOrCreate()
+n = 20000
+count = spark.sparkContext.parallelize(range(n), 2).map(lambda _: 1 if random.random() ** 2 + random.random() ** 2 < 1 else 0).reduce(lambda a, b: a + b)
+print("Pi is roughly %f" % (4.0 * count / n))
+print("ARGV " + json.dumps(sys.argv[1:]))
+spark.stop()
+"#;
