@@ -37,8 +37,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
 pub struct BodyLimit(pub usize);
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad("request body is empty; send a JSON object"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad("request body is empty; send a JSON object")),
+        // serde would read an array as a positional struct; Livy wants objects.
+        Some(b) if *b == b'[' => {
+            return Err(ApiError::bad("invalid type: the request body must be a JSON object, not an array"));
+        }
+        Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
