@@ -7,5 +7,6 @@ pub mod config;
 pub mod launcher;
 pub mod reconcile;
 pub mod records;
+pub mod repl;
 pub mod server;
 pub mod store;

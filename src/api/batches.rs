@@ -2,116 +2,25 @@
 //! Handlers validate, write the desired-state record, wake the reconciler and
 //! answer from the record; they never launch or kill anything themselves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
-use super::body::{self, LivyJson};
+use super::body::LivyJson;
 use super::error::ApiError;
 use super::paging::{list_window, log_window};
-use super::validate;
+use super::request::{CreateRequest, Rules};
 use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, Meta, SessionState, now_ms};
 use crate::store::{Record, StoreError};
 
 type BatchRecord = Record<BatchSpec, BatchStatus>;
-
-/// `POST /batches` body, as clients send it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateBatchRequest {
-    #[serde(default, deserialize_with = "body::opt_text")]
-    file: Option<String>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    proxy_user: Option<String>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    class_name: Option<String>,
-    #[serde(default, deserialize_with = "body::text_list")]
-    args: Vec<String>,
-    #[serde(default, deserialize_with = "body::text_list")]
-    jars: Vec<String>,
-    #[serde(default, deserialize_with = "body::text_list")]
-    py_files: Vec<String>,
-    #[serde(default, deserialize_with = "body::text_list")]
-    files: Vec<String>,
-    #[serde(default, deserialize_with = "body::text_list")]
-    archives: Vec<String>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    driver_memory: Option<String>,
-    #[serde(default, deserialize_with = "body::opt_int")]
-    driver_cores: Option<i64>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    executor_memory: Option<String>,
-    #[serde(default, deserialize_with = "body::opt_int")]
-    executor_cores: Option<i64>,
-    #[serde(default, deserialize_with = "body::opt_int")]
-    num_executors: Option<i64>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    queue: Option<String>,
-    #[serde(default, deserialize_with = "body::opt_text")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::conf_map")]
-    conf: BTreeMap<String, String>,
-}
-
-impl CreateBatchRequest {
-    /// Every check of shared/livy-api.md §1.4 and the house rules; the spec
-    /// that comes out is safe to put into an argv.
-    pub fn validate(
-        self,
-        whitelist: &[std::path::PathBuf],
-        impersonation: bool,
-    ) -> Result<BatchSpec, ApiError> {
-        let file = match self.file {
-            Some(f) if !f.trim().is_empty() => f,
-            _ => return Err(ApiError::bad("file: requirement failed: File is required.")),
-        };
-        validate::path("file", &file, whitelist, false)?;
-        validate::paths("jars", &self.jars, whitelist)?;
-        validate::paths("pyFiles", &self.py_files, whitelist)?;
-        validate::paths("files", &self.files, whitelist)?;
-        validate::paths("archives", &self.archives, whitelist)?;
-        validate::class_name(&self.class_name)?;
-        for (i, a) in self.args.iter().enumerate() {
-            // Newlines are legal in an argument; NUL cannot be passed at all.
-            validate::plain_text(&format!("args[{i}]"), a, true)?;
-        }
-        validate::memory("driverMemory", &self.driver_memory)?;
-        validate::memory("executorMemory", &self.executor_memory)?;
-        let driver_cores = validate::count("driverCores", self.driver_cores, 1)?;
-        let executor_cores = validate::count("executorCores", self.executor_cores, 1)?;
-        let num_executors = validate::count("numExecutors", self.num_executors, 0)?;
-        validate::simple("queue", &self.queue)?;
-        validate::simple("proxyUser", &self.proxy_user)?;
-        validate::name(&self.name)?;
-        validate::conf(&self.conf)?;
-        Ok(BatchSpec {
-            file,
-            // Livy ignores proxyUser unless impersonation is on, and reports null.
-            proxy_user: if impersonation { self.proxy_user } else { None },
-            class_name: self.class_name,
-            args: self.args,
-            jars: self.jars,
-            py_files: self.py_files,
-            files: self.files,
-            archives: self.archives,
-            driver_memory: self.driver_memory,
-            driver_cores,
-            executor_memory: self.executor_memory,
-            executor_cores,
-            num_executors,
-            queue: self.queue,
-            name: self.name,
-            conf: self.conf,
-        })
-    }
-}
 
 /// The Batch object of the wire contract.
 #[derive(Debug, Serialize)]
@@ -145,7 +54,7 @@ fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
         id: rec.id,
         name: rec.meta.name.clone(),
         owner: rec.meta.owner.clone(),
-        proxy_user: rec.spec.proxy_user.clone(),
+        proxy_user: rec.spec.resources.proxy_user.clone(),
         state: rec.status.state,
         app_id: rec.status.app_id.clone(),
         app_info: rec.status.app_info.clone(),
@@ -207,10 +116,13 @@ pub async fn list_batches(
 
 pub async fn create_batch(
     State(state): State<AppState>,
-    LivyJson(req): LivyJson<CreateBatchRequest>,
+    LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cfg = &state.config;
-    let spec = req.validate(&cfg.local_dir_whitelist, cfg.impersonation)?;
+    let spec = req.into_batch(&Rules {
+        whitelist: &cfg.local_dir_whitelist,
+        impersonation: cfg.impersonation,
+    })?;
     // One create at a time, so two requests cannot both pass the limit.
     let _guard = state.create_lock.lock().await;
     let live = all_batches(&state)
@@ -225,7 +137,7 @@ pub async fn create_batch(
     }
     let now = now_ms();
     let meta = Meta {
-        name: spec.name.clone(),
+        name: spec.resources.name.clone(),
         owner: None,
         created_at: now,
         deletion_requested: false,

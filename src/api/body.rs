@@ -41,7 +41,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         None => return Err(ApiError::bad("request body is empty; send a JSON object")),
         // serde would read an array as a positional struct; Livy wants objects.
         Some(b) if *b == b'[' => {
-            return Err(ApiError::bad("invalid type: the request body must be a JSON object, not an array"));
+            return Err(ApiError::bad(
+                "invalid type: the request body must be a JSON object, not an array",
+            ));
         }
         Some(_) => {}
     }
@@ -107,6 +109,12 @@ pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 pub fn text_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let items = Option::<Vec<Scalar>>::deserialize(d)?.unwrap_or_default();
     Ok(items.into_iter().map(Scalar::into_text).collect())
+}
+
+/// Like [`text_list`], but remembers whether the field was given at all.
+pub fn opt_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let items = Option::<Vec<Scalar>>::deserialize(d)?;
+    Ok(items.map(|v| v.into_iter().map(Scalar::into_text).collect()))
 }
 
 /// `conf`: string keys, scalar values turned into text (`null` is empty).

@@ -7,6 +7,7 @@ mod batches;
 pub mod body;
 pub mod error;
 mod paging;
+pub mod request;
 pub mod validate;
 
 use std::sync::Arc;

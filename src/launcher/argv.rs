@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::records::BatchSpec;
+use crate::records::{BatchSpec, Resources};
 
 /// Server-side facts the argv depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,26 @@ pub fn batch_argv(
     settings: &SubmitSettings,
     adds: &SubmitAdditions,
 ) -> Vec<String> {
+    submit_argv(
+        &spec.resources,
+        spec.class_name.as_deref(),
+        &spec.file,
+        &spec.args,
+        settings,
+        adds,
+    )
+}
+
+/// spark-submit for any application: the shared resource options, then the
+/// primary resource and its arguments.
+pub fn submit_argv(
+    res: &Resources,
+    class_name: Option<&str>,
+    primary: &str,
+    app_args: &[String],
+    settings: &SubmitSettings,
+    adds: &SubmitAdditions,
+) -> Vec<String> {
     let mut argv = vec![
         settings.spark_submit.clone(),
         "--master".into(),
@@ -56,49 +76,50 @@ pub fn batch_argv(
     push_opt(
         &mut argv,
         "--name",
-        adds.app_name.clone().or_else(|| spec.name.clone()),
+        adds.app_name.clone().or_else(|| res.name.clone()),
     );
-    push_opt(&mut argv, "--class", spec.class_name.clone());
-    push_list(&mut argv, "--jars", &spec.jars);
-    push_list(&mut argv, "--py-files", &spec.py_files);
-    push_list(&mut argv, "--files", &spec.files);
-    push_list(&mut argv, "--archives", &spec.archives);
-    push_opt(&mut argv, "--driver-memory", spec.driver_memory.clone());
+    push_opt(&mut argv, "--class", class_name.map(str::to_owned));
+    push_list(&mut argv, "--jars", &res.jars);
+    push_list(&mut argv, "--py-files", &res.py_files);
+    push_list(&mut argv, "--files", &res.files);
+    push_list(&mut argv, "--archives", &res.archives);
+    push_opt(&mut argv, "--driver-memory", res.driver_memory.clone());
     push_opt(
         &mut argv,
         "--driver-cores",
-        spec.driver_cores.map(|n| n.to_string()),
+        res.driver_cores.map(|n| n.to_string()),
     );
-    push_opt(&mut argv, "--executor-memory", spec.executor_memory.clone());
+    push_opt(&mut argv, "--executor-memory", res.executor_memory.clone());
     push_opt(
         &mut argv,
         "--executor-cores",
-        spec.executor_cores.map(|n| n.to_string()),
+        res.executor_cores.map(|n| n.to_string()),
     );
     push_opt(
         &mut argv,
         "--num-executors",
-        spec.num_executors.map(|n| n.to_string()),
+        res.num_executors.map(|n| n.to_string()),
     );
-    push_opt(&mut argv, "--queue", spec.queue.clone());
+    push_opt(&mut argv, "--queue", res.queue.clone());
     if settings.impersonation {
-        push_opt(&mut argv, "--proxy-user", spec.proxy_user.clone());
+        push_opt(&mut argv, "--proxy-user", res.proxy_user.clone());
     }
     // The manager's entries win over the user's (they carry the tag).
-    let mut conf = spec.conf.clone();
+    let mut conf = res.conf.clone();
     conf.extend(adds.conf.clone());
     for (k, v) in conf {
         argv.push("--conf".into());
         argv.push(format!("{k}={v}"));
     }
-    argv.push(spec.file.clone());
-    argv.extend(spec.args.iter().cloned());
+    argv.push(primary.to_owned());
+    argv.extend(app_args.iter().cloned());
     argv
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Resources;
     use rstest::rstest;
 
     fn settings() -> SubmitSettings {
@@ -128,20 +149,20 @@ mod tests {
     #[case::class_name(BatchSpec { class_name: Some("org.example.Pi".into()), file: "/a/pi.jar".into(), ..base() },
         &["--class", "org.example.Pi"], &["/a/pi.jar"])]
     #[case::args(BatchSpec { args: s(&["10", "x y"]), ..base() }, &[], &["/apps/pi.py", "10", "x y"])]
-    #[case::jars(BatchSpec { jars: s(&["/a/1.jar", "hdfs:///2.jar"]), ..base() }, &["--jars", "/a/1.jar,hdfs:///2.jar"], &["/apps/pi.py"])]
-    #[case::py_files(BatchSpec { py_files: s(&["/a/m.py"]), ..base() }, &["--py-files", "/a/m.py"], &["/apps/pi.py"])]
-    #[case::files(BatchSpec { files: s(&["/a/f.txt"]), ..base() }, &["--files", "/a/f.txt"], &["/apps/pi.py"])]
-    #[case::archives(BatchSpec { archives: s(&["/a/env.zip#env"]), ..base() }, &["--archives", "/a/env.zip#env"], &["/apps/pi.py"])]
-    #[case::driver_memory(BatchSpec { driver_memory: Some("2g".into()), ..base() }, &["--driver-memory", "2g"], &["/apps/pi.py"])]
-    #[case::driver_cores(BatchSpec { driver_cores: Some(2), ..base() }, &["--driver-cores", "2"], &["/apps/pi.py"])]
-    #[case::executor_memory(BatchSpec { executor_memory: Some("1000M".into()), ..base() }, &["--executor-memory", "1000M"], &["/apps/pi.py"])]
-    #[case::executor_cores(BatchSpec { executor_cores: Some(3), ..base() }, &["--executor-cores", "3"], &["/apps/pi.py"])]
-    #[case::num_executors(BatchSpec { num_executors: Some(4), ..base() }, &["--num-executors", "4"], &["/apps/pi.py"])]
-    #[case::queue(BatchSpec { queue: Some("etl".into()), ..base() }, &["--queue", "etl"], &["/apps/pi.py"])]
-    #[case::name(BatchSpec { name: Some("nightly".into()), ..base() }, &["--name", "nightly"], &["/apps/pi.py"])]
-    #[case::conf(BatchSpec { conf: [("spark.b".to_string(), "2".to_string()), ("spark.a".to_string(), "x=y".to_string())].into(), ..base() },
+    #[case::jars(BatchSpec { resources: Resources { jars: s(&["/a/1.jar", "hdfs:///2.jar"]), ..Resources::default() }, ..base() }, &["--jars", "/a/1.jar,hdfs:///2.jar"], &["/apps/pi.py"])]
+    #[case::py_files(BatchSpec { resources: Resources { py_files: s(&["/a/m.py"]), ..Resources::default() }, ..base() }, &["--py-files", "/a/m.py"], &["/apps/pi.py"])]
+    #[case::files(BatchSpec { resources: Resources { files: s(&["/a/f.txt"]), ..Resources::default() }, ..base() }, &["--files", "/a/f.txt"], &["/apps/pi.py"])]
+    #[case::archives(BatchSpec { resources: Resources { archives: s(&["/a/env.zip#env"]), ..Resources::default() }, ..base() }, &["--archives", "/a/env.zip#env"], &["/apps/pi.py"])]
+    #[case::driver_memory(BatchSpec { resources: Resources { driver_memory: Some("2g".into()), ..Resources::default() }, ..base() }, &["--driver-memory", "2g"], &["/apps/pi.py"])]
+    #[case::driver_cores(BatchSpec { resources: Resources { driver_cores: Some(2), ..Resources::default() }, ..base() }, &["--driver-cores", "2"], &["/apps/pi.py"])]
+    #[case::executor_memory(BatchSpec { resources: Resources { executor_memory: Some("1000M".into()), ..Resources::default() }, ..base() }, &["--executor-memory", "1000M"], &["/apps/pi.py"])]
+    #[case::executor_cores(BatchSpec { resources: Resources { executor_cores: Some(3), ..Resources::default() }, ..base() }, &["--executor-cores", "3"], &["/apps/pi.py"])]
+    #[case::num_executors(BatchSpec { resources: Resources { num_executors: Some(4), ..Resources::default() }, ..base() }, &["--num-executors", "4"], &["/apps/pi.py"])]
+    #[case::queue(BatchSpec { resources: Resources { queue: Some("etl".into()), ..Resources::default() }, ..base() }, &["--queue", "etl"], &["/apps/pi.py"])]
+    #[case::name(BatchSpec { resources: Resources { name: Some("nightly".into()), ..Resources::default() }, ..base() }, &["--name", "nightly"], &["/apps/pi.py"])]
+    #[case::conf(BatchSpec { resources: Resources { conf: [("spark.b".to_string(), "2".to_string()), ("spark.a".to_string(), "x=y".to_string())].into(), ..Resources::default() }, ..base() },
         &["--conf", "spark.a=x=y", "--conf", "spark.b=2"], &["/apps/pi.py"])]
-    #[case::proxy_user_ignored_without_impersonation(BatchSpec { proxy_user: Some("bob".into()), ..base() }, &[], &["/apps/pi.py"])]
+    #[case::proxy_user_ignored_without_impersonation(BatchSpec { resources: Resources { proxy_user: Some("bob".into()), ..Resources::default() }, ..base() }, &[], &["/apps/pi.py"])]
     #[case::hostile_args_stay_app_args(BatchSpec { args: s(&["a;b", "$(touch /tmp/x)", "\"quoted\"", "--master", "yarn"]), ..base() },
         &[], &["/apps/pi.py", "a;b", "$(touch /tmp/x)", "\"quoted\"", "--master", "yarn"])]
     fn one_field_each(#[case] spec: BatchSpec, #[case] options: &[&str], #[case] tail: &[&str]) {
@@ -160,7 +181,10 @@ mod tests {
     #[test]
     fn proxy_user_with_impersonation_and_deploy_mode() {
         let spec = BatchSpec {
-            proxy_user: Some("bob".into()),
+            resources: Resources {
+                proxy_user: Some("bob".into()),
+                ..Resources::default()
+            },
             ..base()
         };
         let st = SubmitSettings {
@@ -187,8 +211,11 @@ mod tests {
     #[test]
     fn manager_additions_override_user_conf_and_name() {
         let spec = BatchSpec {
-            name: Some("mine".into()),
-            conf: [("spark.yarn.tags".to_string(), "user".to_string())].into(),
+            resources: Resources {
+                name: Some("mine".into()),
+                conf: [("spark.yarn.tags".to_string(), "user".to_string())].into(),
+                ..Resources::default()
+            },
             ..base()
         };
         let adds = SubmitAdditions {
@@ -218,21 +245,23 @@ mod tests {
     fn every_field_at_once_keeps_the_documented_order() {
         let spec = BatchSpec {
             file: "/a/app.jar".into(),
-            proxy_user: Some("u".into()),
             class_name: Some("C".into()),
             args: s(&["1"]),
-            jars: s(&["/a/j.jar"]),
-            py_files: s(&["/a/p.py"]),
-            files: s(&["/a/f"]),
-            archives: s(&["/a/z.zip"]),
-            driver_memory: Some("1g".into()),
-            driver_cores: Some(1),
-            executor_memory: Some("2g".into()),
-            executor_cores: Some(2),
-            num_executors: Some(3),
-            queue: Some("q".into()),
-            name: Some("n".into()),
-            conf: [("spark.x".to_string(), "1".to_string())].into(),
+            resources: Resources {
+                proxy_user: Some("u".into()),
+                jars: s(&["/a/j.jar"]),
+                py_files: s(&["/a/p.py"]),
+                files: s(&["/a/f"]),
+                archives: s(&["/a/z.zip"]),
+                driver_memory: Some("1g".into()),
+                driver_cores: Some(1),
+                executor_memory: Some("2g".into()),
+                executor_cores: Some(2),
+                num_executors: Some(3),
+                queue: Some("q".into()),
+                name: Some("n".into()),
+                conf: [("spark.x".to_string(), "1".to_string())].into(),
+            },
         };
         let st = SubmitSettings {
             impersonation: true,

@@ -242,7 +242,9 @@ impl Reconciler {
             deploy_mode: self.config.deploy_mode.clone(),
             impersonation: self.config.impersonation,
         };
-        let adds = self.manager.submit_additions(&tag, spec.name.as_deref());
+        let adds = self
+            .manager
+            .submit_additions(&tag, spec.resources.name.as_deref());
         let argv = batch_argv(&spec, &settings, &adds);
         tracing::info!(batch = id, tag = %tag, argv = ?argv, "submitting");
         let Err(e) = self.launcher.spawn(&tag, &argv) else {

@@ -1,10 +1,8 @@
 //! Batch records: the validated request and the observed application state.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::SessionState;
+use super::{Resources, SessionState};
 
 /// A batch as requested (`POST /batches`), after validation. Field names are
 /// Livy's wire names so the record reads like the request that made it.
@@ -12,27 +10,11 @@ use super::SessionState;
 #[serde(rename_all = "camelCase")]
 pub struct BatchSpec {
     pub file: String,
-    pub proxy_user: Option<String>,
     pub class_name: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
-    #[serde(default)]
-    pub jars: Vec<String>,
-    #[serde(default)]
-    pub py_files: Vec<String>,
-    #[serde(default)]
-    pub files: Vec<String>,
-    #[serde(default)]
-    pub archives: Vec<String>,
-    pub driver_memory: Option<String>,
-    pub driver_cores: Option<u32>,
-    pub executor_memory: Option<String>,
-    pub executor_cores: Option<u32>,
-    pub num_executors: Option<u32>,
-    pub queue: Option<String>,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub conf: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub resources: Resources,
 }
 
 /// Where the application's driver UI and logs are, when the cluster says.

@@ -5,9 +5,13 @@
 //! one of these types (or from a live driver), never from a task's memory.
 
 mod batch;
+mod resources;
+mod session;
 mod state;
 
 pub use batch::{AppInfo, BatchSpec, BatchStatus, Submission};
+pub use resources::Resources;
+pub use session::{SessionKind, SessionSpec, SessionStatus};
 pub use state::SessionState;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,188 @@
+//! `POST /batches` and `POST /sessions` bodies. Both share Livy's resource
+//! fields, so one type decodes either; each endpoint then refuses the
+//! other's fields and validates into its spec.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::body;
+use super::error::ApiError;
+use super::validate;
+use crate::config::parse_duration;
+use crate::records::{BatchSpec, Resources, SessionKind, SessionSpec};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateRequest {
+    // Batch only.
+    #[serde(default, deserialize_with = "body::opt_text")]
+    file: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    class_name: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_list")]
+    args: Option<Vec<String>>,
+    // Session only.
+    #[serde(default, deserialize_with = "body::opt_text")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_int")]
+    heartbeat_timeout_in_second: Option<i64>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    ttl: Option<String>,
+    // Both.
+    #[serde(default, deserialize_with = "body::opt_text")]
+    proxy_user: Option<String>,
+    #[serde(default, deserialize_with = "body::text_list")]
+    jars: Vec<String>,
+    #[serde(default, deserialize_with = "body::text_list")]
+    py_files: Vec<String>,
+    #[serde(default, deserialize_with = "body::text_list")]
+    files: Vec<String>,
+    #[serde(default, deserialize_with = "body::text_list")]
+    archives: Vec<String>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    driver_memory: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_int")]
+    driver_cores: Option<i64>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    executor_memory: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_int")]
+    executor_cores: Option<i64>,
+    #[serde(default, deserialize_with = "body::opt_int")]
+    num_executors: Option<i64>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    queue: Option<String>,
+    #[serde(default, deserialize_with = "body::opt_text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::conf_map")]
+    conf: BTreeMap<String, String>,
+}
+
+/// Server settings that validation depends on.
+pub struct Rules<'a> {
+    pub whitelist: &'a [PathBuf],
+    pub impersonation: bool,
+}
+
+fn unknown(field: &str, endpoint: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "Unrecognized field \"{field}\": {endpoint} does not take it"
+    ))
+}
+
+impl CreateRequest {
+    fn resources(self, rules: &Rules) -> Result<Resources, ApiError> {
+        let wl = rules.whitelist;
+        validate::paths("jars", &self.jars, wl)?;
+        validate::paths("pyFiles", &self.py_files, wl)?;
+        validate::paths("files", &self.files, wl)?;
+        validate::paths("archives", &self.archives, wl)?;
+        validate::memory("driverMemory", &self.driver_memory)?;
+        validate::memory("executorMemory", &self.executor_memory)?;
+        let driver_cores = validate::count("driverCores", self.driver_cores, 1)?;
+        let executor_cores = validate::count("executorCores", self.executor_cores, 1)?;
+        let num_executors = validate::count("numExecutors", self.num_executors, 0)?;
+        validate::simple("queue", &self.queue)?;
+        validate::simple("proxyUser", &self.proxy_user)?;
+        validate::name(&self.name)?;
+        validate::conf(&self.conf)?;
+        Ok(Resources {
+            // Livy ignores proxyUser unless impersonation is on, and reports null.
+            proxy_user: if rules.impersonation {
+                self.proxy_user
+            } else {
+                None
+            },
+            jars: self.jars,
+            py_files: self.py_files,
+            files: self.files,
+            archives: self.archives,
+            driver_memory: self.driver_memory,
+            driver_cores,
+            executor_memory: self.executor_memory,
+            executor_cores,
+            num_executors,
+            queue: self.queue,
+            name: self.name,
+            conf: self.conf,
+        })
+    }
+
+    /// Validates a `POST /batches` body into a spec safe to put into an argv.
+    pub fn into_batch(mut self, rules: &Rules) -> Result<BatchSpec, ApiError> {
+        for (field, given) in [
+            ("kind", self.kind.is_some()),
+            (
+                "heartbeatTimeoutInSecond",
+                self.heartbeat_timeout_in_second.is_some(),
+            ),
+            ("ttl", self.ttl.is_some()),
+        ] {
+            if given {
+                return Err(unknown(field, "POST /batches"));
+            }
+        }
+        let file = match self.file.take() {
+            Some(f) if !f.trim().is_empty() => f,
+            _ => return Err(ApiError::bad("file: requirement failed: File is required.")),
+        };
+        validate::path("file", &file, rules.whitelist, false)?;
+        validate::class_name(&self.class_name)?;
+        let args = self.args.take().unwrap_or_default();
+        for (i, a) in args.iter().enumerate() {
+            // Newlines are legal in an argument; NUL cannot be passed at all.
+            validate::plain_text(&format!("args[{i}]"), a, true)?;
+        }
+        let class_name = self.class_name.take();
+        Ok(BatchSpec {
+            file,
+            class_name,
+            args,
+            resources: self.resources(rules)?,
+        })
+    }
+
+    /// Validates a `POST /sessions` body.
+    pub fn into_session(mut self, rules: &Rules) -> Result<SessionSpec, ApiError> {
+        for (field, given) in [
+            ("file", self.file.is_some()),
+            ("className", self.class_name.is_some()),
+            ("args", self.args.is_some()),
+        ] {
+            if given {
+                return Err(unknown(field, "POST /sessions"));
+            }
+        }
+        let kind = match self.kind.take() {
+            None => SessionKind::Shared,
+            Some(k) => SessionKind::parse(&k).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "kind: Invalid kind: {k} (use spark, pyspark, sql or shared; pyspark3 was removed in Livy 0.5, set PYSPARK_PYTHON instead)"
+                ))
+            })?,
+        };
+        if kind == SessionKind::Sparkr {
+            return Err(ApiError::bad(
+                "kind: sparkr sessions are not supported yet (no R bridge in this server); use spark, pyspark, sql or shared",
+            ));
+        }
+        let heartbeat = validate::count(
+            "heartbeatTimeoutInSecond",
+            self.heartbeat_timeout_in_second,
+            0,
+        )?
+        .unwrap_or(0);
+        if let Some(ttl) = &self.ttl {
+            parse_duration(ttl).map_err(|e| ApiError::BadRequest(format!("ttl: {ttl:?}: {e}")))?;
+        }
+        let ttl = self.ttl.take();
+        Ok(SessionSpec {
+            kind,
+            resources: self.resources(rules)?,
+            heartbeat_timeout_in_second: u64::from(heartbeat),
+            ttl,
+            stop_requested: false,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Interactive session records: the validated request and what the reconciler
+//! and the driver channel observed.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AppInfo, Resources, SessionState, Submission};
+
+/// Session kinds (shared/livy-api.md §3). `Shared` lets every statement pick
+/// its own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Spark,
+    Pyspark,
+    Sparkr,
+    Sql,
+    Shared,
+}
+
+impl SessionKind {
+    /// Parses a kind or one of Livy's aliases (`scala`, `python`, `r`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "spark" | "scala" => Self::Spark,
+            "pyspark" | "python" => Self::Pyspark,
+            "sparkr" | "r" => Self::Sparkr,
+            "sql" => Self::Sql,
+            "shared" => Self::Shared,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spark => "spark",
+            Self::Pyspark => "pyspark",
+            Self::Sparkr => "sparkr",
+            Self::Sql => "sql",
+            Self::Shared => "shared",
+        }
+    }
+}
+
+/// A session as requested (`POST /sessions`), after validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSpec {
+    pub kind: SessionKind,
+    #[serde(flatten)]
+    pub resources: Resources,
+    /// 0 = off. Any `/sessions/{id}…` call counts as a heartbeat.
+    #[serde(default)]
+    pub heartbeat_timeout_in_second: u64,
+    /// Livy 0.8 per-session idle timeout, as given (e.g. `10m`).
+    pub ttl: Option<String>,
+    /// `POST /sessions/{id}/stop`: stop the application, keep the record listed.
+    #[serde(default)]
+    pub stop_requested: bool,
+}
+
+/// What the server has observed of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    /// Server-side state. While the driver is connected, `idle`/`busy` come
+    /// live from the driver.
+    pub state: SessionState,
+    pub submission: Option<Submission>,
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub app_info: AppInfo,
+    pub message: Option<String>,
+    pub log_path: Option<String>,
+    pub state_since: u64,
+    /// The driver's shared secret; never shown to clients.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl SessionStatus {
+    pub fn new(now: u64) -> Self {
+        Self {
+            state: SessionState::NotStarted,
+            submission: None,
+            app_id: None,
+            app_info: AppInfo::default(),
+            message: None,
+            log_path: None,
+            state_since: now,
+            secret: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_aliases() {
+        for (text, kind) in [
+            ("spark", SessionKind::Spark),
+            ("scala", SessionKind::Spark),
+            ("pyspark", SessionKind::Pyspark),
+            ("python", SessionKind::Pyspark),
+            ("sparkr", SessionKind::Sparkr),
+            ("r", SessionKind::Sparkr),
+            ("sql", SessionKind::Sql),
+            ("shared", SessionKind::Shared),
+        ] {
+            assert_eq!(SessionKind::parse(text), Some(kind), "{text}");
+        }
+        assert_eq!(SessionKind::parse("pyspark3"), None);
+    }
+}

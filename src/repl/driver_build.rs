@@ -1,0 +1,220 @@
+//! Builds the driver program from the sources embedded in the binary: writes
+//! them out, compiles the Scala part with the Scala compiler that ships in
+//! Spark's own `jars/` (so it matches the cluster's Scala version), packs a
+//! jar with the JDK's `jar`, and caches the result per source and Spark
+//! version under `<data-dir>/driver/`. Nothing is downloaded.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::OnceCell;
+
+include!(concat!(env!("OUT_DIR"), "/driver_sources.rs"));
+
+const PYTHON_FILE: &str = "livy_repl.py";
+
+/// The built driver: a jar for spark-submit and the Python REPL script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverArtifacts {
+    pub jar: PathBuf,
+    pub python: PathBuf,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    #[error("failed to write the driver sources to {dir}: {reason}")]
+    Write { dir: String, reason: String },
+    #[error("failed to run {tool}: {reason}")]
+    Run { tool: &'static str, reason: String },
+    #[error("compiling the driver with Spark's Scala compiler failed:\n{output}")]
+    Compile { output: String },
+    #[error("packing the driver jar failed:\n{output}")]
+    Pack { output: String },
+}
+
+/// Builds once per process; later callers share the result (or the error).
+pub struct DriverBuilder {
+    data_dir: PathBuf,
+    spark_home: PathBuf,
+    cell: OnceCell<Result<DriverArtifacts, BuildError>>,
+}
+
+impl DriverBuilder {
+    pub fn new(data_dir: PathBuf, spark_home: PathBuf) -> Self {
+        Self {
+            data_dir,
+            spark_home,
+            cell: OnceCell::new(),
+        }
+    }
+
+    pub async fn get(&self) -> Result<DriverArtifacts, BuildError> {
+        self.cell
+            .get_or_init(|| async {
+                let (data_dir, spark_home) = (self.data_dir.clone(), self.spark_home.clone());
+                let started = std::time::Instant::now();
+                let result = tokio::task::spawn_blocking(move || build(&data_dir, &spark_home))
+                    .await
+                    .unwrap_or_else(|e| Err(BuildError::Run { tool: "driver build", reason: e.to_string() }));
+                match &result {
+                    Ok(a) => tracing::info!(jar = %a.jar.display(), ms = started.elapsed().as_millis() as u64, "driver ready"),
+                    Err(e) => tracing::error!(error = %e, "driver build failed"),
+                }
+                result
+            })
+            .await
+            .clone()
+    }
+}
+
+/// FNV-1a: a stable cache key (std's hasher may change between releases).
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.iter().chain(b"\0") {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Spark's identity for the cache key: the names of its core jars carry the
+/// Scala and Spark versions.
+fn spark_identity(spark_home: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(spark_home.join("jars"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| {
+        n.starts_with("spark-core")
+            || n.starts_with("scala-compiler")
+            || n.starts_with("spark-repl")
+    });
+    names.sort();
+    names.join(",")
+}
+
+fn build(data_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
+    let identity = spark_identity(spark_home);
+    let mut parts: Vec<&[u8]> = vec![identity.as_bytes()];
+    for (name, text) in DRIVER_SOURCES {
+        parts.push(name.as_bytes());
+        parts.push(text.as_bytes());
+    }
+    let dir = data_dir
+        .join("driver")
+        .join(format!("{:016x}", fnv(&parts)));
+    let artifacts = DriverArtifacts {
+        jar: dir.join("livy-repl-driver.jar"),
+        python: dir.join(PYTHON_FILE),
+    };
+    if artifacts.jar.exists() && artifacts.python.exists() {
+        return Ok(artifacts);
+    }
+    // Build in a scratch directory and rename: a crash never leaves half a cache.
+    let scratch = data_dir
+        .join("driver")
+        .join(format!("build-{}", std::process::id()));
+    let write_err = |e: std::io::Error| BuildError::Write {
+        dir: scratch.display().to_string(),
+        reason: e.to_string(),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (src, classes) = (scratch.join("src"), scratch.join("classes"));
+    std::fs::create_dir_all(&src).map_err(write_err)?;
+    std::fs::create_dir_all(&classes).map_err(write_err)?;
+    let mut scala_files = Vec::new();
+    for (name, text) in DRIVER_SOURCES {
+        let target = if name.ends_with(".py") {
+            scratch.join(name)
+        } else {
+            src.join(name)
+        };
+        std::fs::write(&target, text).map_err(write_err)?;
+        if name.ends_with(".scala") {
+            scala_files.push(target);
+        }
+    }
+    let java = java_bin();
+    let out = std::process::Command::new(&java)
+        .arg("-cp")
+        .arg(format!("{}/jars/*", spark_home.display()))
+        .args(["scala.tools.nsc.Main", "-usejavacp", "-nowarn", "-d"])
+        .arg(&classes)
+        .args(&scala_files)
+        .output()
+        .map_err(|e| BuildError::Run {
+            tool: "java (scalac)",
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::Compile {
+            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
+        });
+    }
+    let jar_tool = java.with_file_name("jar");
+    let jar_tool = if jar_tool.is_absolute() && jar_tool.exists() {
+        jar_tool
+    } else {
+        PathBuf::from("jar")
+    };
+    let out = std::process::Command::new(jar_tool)
+        .arg("cf")
+        .arg(scratch.join("livy-repl-driver.jar"))
+        .arg("-C")
+        .arg(&classes)
+        .arg(".")
+        .output()
+        .map_err(|e| BuildError::Run {
+            tool: "jar",
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::Pack {
+            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&classes);
+    match std::fs::rename(&scratch, &dir) {
+        Ok(()) => {}
+        // Another server process won the race; its build is as good as ours.
+        Err(_) if artifacts.jar.exists() => {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        Err(e) => return Err(write_err(e)),
+    }
+    Ok(artifacts)
+}
+
+/// `$JAVA_HOME/bin/java` if set, else `java` on PATH.
+fn java_bin() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|h| PathBuf::from(h).join("bin").join("java"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("java"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_key_is_stable_and_sensitive() {
+        assert_eq!(fnv(&[b"a", b"b"]), fnv(&[b"a", b"b"]));
+        assert_ne!(fnv(&[b"ab"]), fnv(&[b"a", b"b"]), "part boundaries count");
+    }
+
+    #[test]
+    fn the_python_repl_and_scala_sources_are_embedded() {
+        assert!(DRIVER_SOURCES.iter().any(|(n, _)| *n == PYTHON_FILE));
+        assert!(
+            DRIVER_SOURCES
+                .iter()
+                .any(|(n, t)| n.ends_with(".scala") && t.contains("LivyReplDriver"))
+        );
+    }
+}
