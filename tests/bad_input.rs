@@ -35,11 +35,23 @@ fn fixture(extra: &[&str]) -> Fixture {
         "livy.server.request.max-body-size=4k".to_owned(),
     ];
     cli.extend(extra.iter().map(|s| s.to_string()));
-    let config = Arc::new(Config::load(&Sources { conf_dir: None, env: BTreeMap::new(), cli }).unwrap());
+    let config = Arc::new(
+        Config::load(&Sources {
+            conf_dir: None,
+            env: BTreeMap::new(),
+            cli,
+        })
+        .unwrap(),
+    );
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let store: SharedStore = Arc::new(EmbeddedStore::open(&config.store_path()).unwrap());
     let wake = Arc::new(tokio::sync::Notify::new());
-    let launcher = Arc::new(Launcher::new(config.apps_dir(), "/bin/false".into(), home, wake.clone()));
+    let launcher = Arc::new(Launcher::new(
+        config.apps_dir(),
+        "/bin/false".into(),
+        home,
+        wake.clone(),
+    ));
     let app = Arc::new(App {
         store: store.clone(),
         manager: Arc::new(LocalManager::new(launcher, config.kill_grace)),
@@ -48,7 +60,11 @@ fn fixture(extra: &[&str]) -> Fixture {
         wake,
         create_lock: Default::default(),
     });
-    Fixture { _dir: dir, store, app: router(app) }
+    Fixture {
+        _dir: dir,
+        store,
+        app: router(app),
+    }
 }
 
 async fn send(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
@@ -61,7 +77,10 @@ async fn send(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (St
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 const OK_FILE: &str = "/data/apps/pi.py";
@@ -72,36 +91,152 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("malformed JSON", b"{\"file\": ".to_vec(), "malformed JSON"),
         ("not an object", b"[1,2]".to_vec(), "invalid type"),
         ("empty body", b"".to_vec(), "empty"),
-        ("wrong type for args", j(json!({"file": OK_FILE, "args": "a b"})), "args"),
-        ("wrong type for numExecutors", j(json!({"file": OK_FILE, "numExecutors": "many"})), "numExecutors"),
-        ("wrong type for conf", j(json!({"file": OK_FILE, "conf": ["a=b"]})), "conf"),
-        ("unknown field", j(json!({"file": OK_FILE, "fiel": "x"})), "fiel"),
-        ("missing file", j(json!({"className": "a.B"})), "File is required"),
+        (
+            "wrong type for args",
+            j(json!({"file": OK_FILE, "args": "a b"})),
+            "args",
+        ),
+        (
+            "wrong type for numExecutors",
+            j(json!({"file": OK_FILE, "numExecutors": "many"})),
+            "numExecutors",
+        ),
+        (
+            "wrong type for conf",
+            j(json!({"file": OK_FILE, "conf": ["a=b"]})),
+            "conf",
+        ),
+        (
+            "unknown field",
+            j(json!({"file": OK_FILE, "fiel": "x"})),
+            "fiel",
+        ),
+        (
+            "missing file",
+            j(json!({"className": "a.B"})),
+            "File is required",
+        ),
         ("empty file", j(json!({"file": ""})), "File is required"),
-        ("relative file", j(json!({"file": "apps/pi.py"})), "is not absolute"),
-        ("local file outside whitelist", j(json!({"file": "/etc/passwd"})), "cannot be added to user sessions"),
-        ("file: URI outside whitelist", j(json!({"file": "file:///etc/passwd"})), "cannot be added"),
-        ("dot-dot escape", j(json!({"file": "/data/apps/../../etc/passwd"})), ".."),
-        ("jar outside whitelist", j(json!({"file": OK_FILE, "jars": ["/tmp/x.jar"]})), "jars[0]"),
-        ("relative pyFile", j(json!({"file": OK_FILE, "pyFiles": ["m.py"]})), "pyFiles[0]"),
-        ("files entry with comma", j(json!({"file": OK_FILE, "files": ["/data/apps/a,b"]})), "files[0]"),
-        ("archives outside whitelist", j(json!({"file": OK_FILE, "archives": ["/opt/env.zip#env"]})), "archives[0]"),
-        ("blocked spark.master", j(json!({"file": OK_FILE, "conf": {"spark.master": "yarn"}})), "Blacklisted configuration values in session config: spark.master"),
-        ("blocked deploy mode", j(json!({"file": OK_FILE, "conf": {"spark.submit.deployMode": "cluster"}})), "spark.submit.deployMode"),
-        ("blocked yarn jars", j(json!({"file": OK_FILE, "conf": {"spark.yarn.jars": "x"}})), "spark.yarn.jars"),
-        ("driverMemory not a size", j(json!({"file": OK_FILE, "driverMemory": "12x"})), "driverMemory"),
-        ("executorMemory not a size", j(json!({"file": OK_FILE, "executorMemory": "lots"})), "executorMemory"),
-        ("negative executorCores", j(json!({"file": OK_FILE, "executorCores": -1})), "executorCores"),
-        ("zero driverCores", j(json!({"file": OK_FILE, "driverCores": 0})), "driverCores"),
-        ("negative numExecutors", j(json!({"file": OK_FILE, "numExecutors": -2})), "numExecutors"),
-        ("huge numExecutors", j(json!({"file": OK_FILE, "numExecutors": 99999999999i64})), "numExecutors"),
-        ("newline in conf key", j(json!({"file": OK_FILE, "conf": {"spark.a\nspark.master": "x"}})), "conf key"),
-        ("newline in conf value", j(json!({"file": OK_FILE, "conf": {"spark.a": "x\nspark.master=yarn"}})), "conf[spark.a]"),
-        ("NUL in conf value", j(json!({"file": OK_FILE, "conf": {"spark.a": "x\u{0}y"}})), "NUL"),
-        ("NUL in an argument", j(json!({"file": OK_FILE, "args": ["a\u{0}b"]})), "args[0]"),
-        ("all-digit name", j(json!({"file": OK_FILE, "name": "123"})), "Invalid session name"),
-        ("bad class name", j(json!({"file": OK_FILE, "className": "a b;c"})), "className"),
-        ("newline in queue", j(json!({"file": OK_FILE, "queue": "q\n--master"})), "queue"),
+        (
+            "relative file",
+            j(json!({"file": "apps/pi.py"})),
+            "is not absolute",
+        ),
+        (
+            "local file outside whitelist",
+            j(json!({"file": "/etc/passwd"})),
+            "cannot be added to user sessions",
+        ),
+        (
+            "file: URI outside whitelist",
+            j(json!({"file": "file:///etc/passwd"})),
+            "cannot be added",
+        ),
+        (
+            "dot-dot escape",
+            j(json!({"file": "/data/apps/../../etc/passwd"})),
+            "..",
+        ),
+        (
+            "jar outside whitelist",
+            j(json!({"file": OK_FILE, "jars": ["/tmp/x.jar"]})),
+            "jars[0]",
+        ),
+        (
+            "relative pyFile",
+            j(json!({"file": OK_FILE, "pyFiles": ["m.py"]})),
+            "pyFiles[0]",
+        ),
+        (
+            "files entry with comma",
+            j(json!({"file": OK_FILE, "files": ["/data/apps/a,b"]})),
+            "files[0]",
+        ),
+        (
+            "archives outside whitelist",
+            j(json!({"file": OK_FILE, "archives": ["/opt/env.zip#env"]})),
+            "archives[0]",
+        ),
+        (
+            "blocked spark.master",
+            j(json!({"file": OK_FILE, "conf": {"spark.master": "yarn"}})),
+            "Blacklisted configuration values in session config: spark.master",
+        ),
+        (
+            "blocked deploy mode",
+            j(json!({"file": OK_FILE, "conf": {"spark.submit.deployMode": "cluster"}})),
+            "spark.submit.deployMode",
+        ),
+        (
+            "blocked yarn jars",
+            j(json!({"file": OK_FILE, "conf": {"spark.yarn.jars": "x"}})),
+            "spark.yarn.jars",
+        ),
+        (
+            "driverMemory not a size",
+            j(json!({"file": OK_FILE, "driverMemory": "12x"})),
+            "driverMemory",
+        ),
+        (
+            "executorMemory not a size",
+            j(json!({"file": OK_FILE, "executorMemory": "lots"})),
+            "executorMemory",
+        ),
+        (
+            "negative executorCores",
+            j(json!({"file": OK_FILE, "executorCores": -1})),
+            "executorCores",
+        ),
+        (
+            "zero driverCores",
+            j(json!({"file": OK_FILE, "driverCores": 0})),
+            "driverCores",
+        ),
+        (
+            "negative numExecutors",
+            j(json!({"file": OK_FILE, "numExecutors": -2})),
+            "numExecutors",
+        ),
+        (
+            "huge numExecutors",
+            j(json!({"file": OK_FILE, "numExecutors": 99999999999i64})),
+            "numExecutors",
+        ),
+        (
+            "newline in conf key",
+            j(json!({"file": OK_FILE, "conf": {"spark.a\nspark.master": "x"}})),
+            "conf key",
+        ),
+        (
+            "newline in conf value",
+            j(json!({"file": OK_FILE, "conf": {"spark.a": "x\nspark.master=yarn"}})),
+            "conf[spark.a]",
+        ),
+        (
+            "NUL in conf value",
+            j(json!({"file": OK_FILE, "conf": {"spark.a": "x\u{0}y"}})),
+            "NUL",
+        ),
+        (
+            "NUL in an argument",
+            j(json!({"file": OK_FILE, "args": ["a\u{0}b"]})),
+            "args[0]",
+        ),
+        (
+            "all-digit name",
+            j(json!({"file": OK_FILE, "name": "123"})),
+            "Invalid session name",
+        ),
+        (
+            "bad class name",
+            j(json!({"file": OK_FILE, "className": "a b;c"})),
+            "className",
+        ),
+        (
+            "newline in queue",
+            j(json!({"file": OK_FILE, "queue": "q\n--master"})),
+            "queue",
+        ),
     ]
 }
 
@@ -112,15 +247,23 @@ async fn every_invalid_request_is_a_4xx_naming_the_problem_and_writes_nothing() 
         let (status, reply) = send(&f.app, "POST", "/batches", body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {reply}");
         let msg = reply["msg"].as_str().unwrap_or_default();
-        assert!(msg.contains(needle), "{what}: message {msg:?} should mention {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "{what}: message {msg:?} should mention {needle:?}"
+        );
     }
-    assert!(f.store.list(Kind::Batch).await.unwrap().is_empty(), "no record was written");
+    assert!(
+        f.store.list(Kind::Batch).await.unwrap().is_empty(),
+        "no record was written"
+    );
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_413() {
     let f = fixture(&[]);
-    let big = json!({"file": OK_FILE, "args": ["x".repeat(8 * 1024)]}).to_string().into_bytes();
+    let big = json!({"file": OK_FILE, "args": ["x".repeat(8 * 1024)]})
+        .to_string()
+        .into_bytes();
     let (status, reply) = send(&f.app, "POST", "/batches", big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
     assert!(reply["msg"].as_str().unwrap().contains("max-body-size"));
@@ -137,9 +280,19 @@ async fn lenient_types_that_real_clients_send_are_accepted() {
     });
     let mut obj = body.as_object().unwrap().clone();
     obj.remove("hostile");
-    let (status, reply) = send(&f.app, "POST", "/batches", Value::Object(obj).to_string().into_bytes()).await;
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/batches",
+        Value::Object(obj).to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
-    assert_eq!(reply["proxyUser"], Value::Null, "without impersonation proxyUser is ignored, as in Livy");
+    assert_eq!(
+        reply["proxyUser"],
+        Value::Null,
+        "without impersonation proxyUser is ignored, as in Livy"
+    );
     let rec = f.store.get(Kind::Batch, 0).await.unwrap().unwrap();
     assert_eq!(rec.spec["numExecutors"], 2);
     assert_eq!(rec.spec["conf"]["spark.x"], "5");
@@ -150,35 +303,81 @@ async fn lenient_types_that_real_clients_send_are_accepted() {
 async fn livy_errors_for_paths_and_paging() {
     let f = fixture(&[]);
     let (status, reply) = send(&f.app, "GET", "/batches/3", vec![]).await;
-    assert_eq!((status, reply), (StatusCode::NOT_FOUND, json!({"msg": "Session '3' not found."})));
+    assert_eq!(
+        (status, reply),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"msg": "Session '3' not found."})
+        )
+    );
     let (status, reply) = send(&f.app, "GET", "/batches?from=x", vec![]).await;
-    assert_eq!((status, reply), (StatusCode::BAD_REQUEST, json!({"msg": "For input string: \"x\""})));
+    assert_eq!(
+        (status, reply),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"msg": "For input string: \"x\""})
+        )
+    );
     let (status, reply) = send(&f.app, "DELETE", "/batches/nosuch", vec![]).await;
-    assert_eq!((status, reply["msg"].as_str()), (StatusCode::NOT_FOUND, Some("Session 'nosuch' not found.")));
+    assert_eq!(
+        (status, reply["msg"].as_str()),
+        (StatusCode::NOT_FOUND, Some("Session 'nosuch' not found."))
+    );
     let (status, _) = send(&f.app, "GET", "/nowhere", vec![]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, reply) = send(&f.app, "GET", "/version", vec![]).await;
-    assert_eq!((status, reply["version"].as_str()), (StatusCode::OK, Some("0.8.0-incubating")));
+    assert_eq!(
+        (status, reply["version"].as_str()),
+        (StatusCode::OK, Some("0.8.0-incubating"))
+    );
 }
 
 #[tokio::test]
 async fn too_many_creations_are_rejected_with_livys_message() {
     let f = fixture(&["livy.server.session.max-creation=2"]);
     for _ in 0..2 {
-        let (status, _) = send(&f.app, "POST", "/batches", json!({"file": OK_FILE}).to_string().into_bytes()).await;
+        let (status, _) = send(
+            &f.app,
+            "POST",
+            "/batches",
+            json!({"file": OK_FILE}).to_string().into_bytes(),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (status, reply) = send(&f.app, "POST", "/batches", json!({"file": OK_FILE}).to_string().into_bytes()).await;
-    assert_eq!((status, reply), (StatusCode::BAD_REQUEST, json!({"msg": "Rejected, too many sessions are being created!"})));
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/batches",
+        json!({"file": OK_FILE}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"msg": "Rejected, too many sessions are being created!"})
+        )
+    );
     assert_eq!(f.store.list(Kind::Batch).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn duplicate_names_are_rejected() {
     let f = fixture(&[]);
-    let body = json!({"file": OK_FILE, "name": "nightly"}).to_string().into_bytes();
-    assert_eq!(send(&f.app, "POST", "/batches", body.clone()).await.0, StatusCode::CREATED);
+    let body = json!({"file": OK_FILE, "name": "nightly"})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        send(&f.app, "POST", "/batches", body.clone()).await.0,
+        StatusCode::CREATED
+    );
     let (status, reply) = send(&f.app, "POST", "/batches", body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(reply["msg"].as_str().unwrap().contains("Duplicate session name: nightly"));
+    assert!(
+        reply["msg"]
+            .as_str()
+            .unwrap()
+            .contains("Duplicate session name: nightly")
+    );
 }

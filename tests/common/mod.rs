@@ -18,11 +18,18 @@ pub fn spark_slot() -> MutexGuard<'static, ()> {
 }
 
 pub fn spark_home() -> PathBuf {
-    PathBuf::from(std::env::var("SPARK_HOME").expect("SPARK_HOME is set by hack/test.sh (source hack/env.sh)"))
+    PathBuf::from(
+        std::env::var("SPARK_HOME")
+            .expect("SPARK_HOME is set by hack/test.sh (source hack/env.sh)"),
+    )
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Server {
@@ -42,15 +49,33 @@ impl Server {
     pub fn start_on(port: u16, data_dir: &Path, conf: &[String]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log_path = data_dir.join(format!("server-{port}.log"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livy-server"));
-        cmd.arg("--port").arg(port.to_string()).arg("--data-dir").arg(data_dir);
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--data-dir")
+            .arg(data_dir);
         cmd.arg("--conf").arg("livy.server.host=127.0.0.1");
         for c in conf {
             cmd.arg("--conf").arg(c);
         }
-        let child = cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-        let server = Server { child, port, data_dir: data_dir.to_owned(), base: format!("http://127.0.0.1:{port}"), log_path };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            port,
+            data_dir: data_dir.to_owned(),
+            base: format!("http://127.0.0.1:{port}"),
+            log_path,
+        };
         server.wait_ready();
         server
     }
@@ -63,7 +88,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("server did not listen on {}; its log:\n{}", self.port, self.log());
+        panic!(
+            "server did not listen on {}; its log:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -89,7 +118,10 @@ impl Drop for Server {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 pub async fn get_json(url: &str) -> (u16, Value) {
@@ -135,12 +167,24 @@ pub async fn wait_state(url: &str, want: &[&str], timeout: Duration) -> Value {
 /// Full log of a batch or session.
 pub async fn full_log(url: &str) -> Vec<String> {
     let (_, body) = get_json(&format!("{url}/log?size=-1")).await;
-    body["log"].as_array().map(|a| a.iter().map(|l| l.as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+    body["log"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l.as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Ok(s) => {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
@@ -149,9 +193,16 @@ pub fn pid_alive(pid: u32) -> bool {
 pub fn descendants(root: u32) -> Vec<u32> {
     let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()) {
+            if let Some(ppid) = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok())
+            {
                 children.entry(ppid).or_default().push(pid);
             }
         }
@@ -168,7 +219,9 @@ pub fn descendants(root: u32) -> Vec<u32> {
 }
 
 pub fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 /// Compiles a tiny SparkPi (Java) against `$SPARK_HOME/jars/*` into a jar,
@@ -189,7 +242,15 @@ pub fn spark_pi_jar(dir: &Path) -> PathBuf {
         .success();
     assert!(ok, "javac failed");
     let jar = dir.join("spark-pi.jar");
-    let ok = Command::new("jar").arg("cf").arg(&jar).arg("-C").arg(&classes).arg(".").status().unwrap().success();
+    let ok = Command::new("jar")
+        .arg("cf")
+        .arg(&jar)
+        .arg("-C")
+        .arg(&classes)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "jar failed");
     jar
 }
