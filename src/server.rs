@@ -14,7 +14,9 @@ use crate::cluster::{ClusterManager, LocalManager};
 use crate::config::Config;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
-use crate::reconcile::Reconciler;
+use crate::reconcile::{Deps, Reconciler};
+use crate::repl::ReplHub;
+use crate::repl::driver_build::DriverBuilder;
 use crate::store::{EmbeddedStore, SharedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to start the driver callback listener")]
+    Callback(#[source] crate::repl::ReplError),
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
 }
@@ -61,15 +65,33 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let logs = Arc::new(LogTails::new(config.cache_log_size));
     let tasks = TaskTracker::new();
 
-    let reconciler = Arc::new(Reconciler::new(
-        store.clone(),
-        manager.clone(),
-        launcher,
-        config.clone(),
-        logs.clone(),
-        wake.clone(),
-        tasks.clone(),
+    let hub = ReplHub::new(wake.clone());
+    let callback = hub
+        .listen(
+            &config.host.to_string(),
+            config.launcher_ports,
+            cancel.clone(),
+        )
+        .await
+        .map_err(ServeError::Callback)?;
+    tracing::info!(addr = %callback, advertised = %config.launcher_address, "driver callback listener ready");
+    let driver = Arc::new(DriverBuilder::new(
+        config.data_dir.clone(),
+        config.spark_home.clone(),
     ));
+    // Compile the session driver now, so the first session does not wait for it.
+    let _ = driver.poll(&wake);
+    let reconciler = Arc::new(Reconciler::new(Deps {
+        store: store.clone(),
+        manager: manager.clone(),
+        launcher,
+        config: config.clone(),
+        logs: logs.clone(),
+        hub: hub.clone(),
+        driver,
+        wake: wake.clone(),
+        tasks: tasks.clone(),
+    }));
     tasks.spawn(reconciler.run(cancel.clone()));
 
     let app = Arc::new(App {
@@ -77,6 +99,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         config: config.clone(),
         manager,
         logs,
+        hub,
         wake,
         create_lock: Mutex::new(()),
     });

@@ -57,6 +57,7 @@ fn fixture(extra: &[&str]) -> Fixture {
         manager: Arc::new(LocalManager::new(launcher, config.kill_grace)),
         logs: Arc::new(LogTails::new(config.cache_log_size)),
         config,
+        hub: livy_server::repl::ReplHub::new(wake.clone()),
         wake,
         create_lock: Default::default(),
     });

@@ -125,12 +125,7 @@ pub async fn create_batch(
     })?;
     // One create at a time, so two requests cannot both pass the limit.
     let _guard = state.create_lock.lock().await;
-    let live = all_batches(&state)
-        .await?
-        .iter()
-        .filter(|r| counts_as_creating(&state, &r.status))
-        .count();
-    if live >= cfg.max_creation {
+    if creating_count(&state).await? >= cfg.max_creation {
         return Err(ApiError::bad(
             "Rejected, too many sessions are being created!",
         ));
@@ -170,13 +165,35 @@ pub async fn create_batch(
     ))
 }
 
-/// Whether a batch holds a spark-submit process (the `max-creation` budget).
-fn counts_as_creating(state: &AppState, status: &BatchStatus) -> bool {
-    match status.state {
-        SessionState::NotStarted | SessionState::Starting => true,
-        SessionState::Running => state.manager.submit_process_is_app(),
-        _ => false,
-    }
+/// How many spark-submit processes run (the `max-creation` budget): every
+/// batch or session being launched, plus running batches where spark-submit
+/// is the application itself (local and client mode).
+pub async fn creating_count(state: &AppState) -> Result<usize, ApiError> {
+    let batches = all_batches(state).await?;
+    let running_counts = state.manager.submit_process_is_app();
+    let launching =
+        |s: SessionState| matches!(s, SessionState::NotStarted | SessionState::Starting);
+    let mut n = batches
+        .iter()
+        .filter(|r| {
+            launching(r.status.state) || (running_counts && r.status.state == SessionState::Running)
+        })
+        .count();
+    let sessions = state
+        .store
+        .list(Kind::Session)
+        .await
+        .map_err(ApiError::store("list sessions"))?;
+    n += sessions
+        .iter()
+        .filter(|r| {
+            r.status
+                .get("state")
+                .and_then(|s| s.as_str())
+                .is_some_and(|s| s == "not_started" || s == "starting")
+        })
+        .count();
+    Ok(n)
 }
 
 pub async fn get_batch(

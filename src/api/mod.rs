@@ -8,6 +8,8 @@ pub mod body;
 pub mod error;
 mod paging;
 pub mod request;
+mod sessions;
+mod statements;
 pub mod validate;
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::{Mutex, Notify};
 use tower_http::compression::CompressionLayer;
@@ -26,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::logs::LogTails;
+use crate::repl::ReplHub;
 use crate::store::SharedStore;
 use body::BodyLimit;
 use error::ApiError;
@@ -36,6 +39,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub manager: Arc<dyn ClusterManager>,
     pub logs: Arc<LogTails>,
+    /// Live driver channels of interactive sessions.
+    pub hub: Arc<ReplHub>,
     /// Wakes the reconciler after a write.
     pub wake: Arc<Notify>,
     /// Serialises creates so the `max-creation` check cannot race.
@@ -63,6 +68,35 @@ pub fn router(state: AppState) -> Router {
         .route("/batches/{id}/state", get(batches::get_batch_state))
         .route("/batches/{id}/log", get(batches::get_batch_log))
         .route("/batches/{id}/logs", get(batches::get_batch_log))
+        .route(
+            "/sessions",
+            get(sessions::list_sessions).post(sessions::create_session),
+        )
+        .route(
+            "/sessions/{id}",
+            get(sessions::get_session).delete(sessions::delete_session),
+        )
+        .route("/sessions/{id}/state", get(sessions::get_session_state))
+        .route("/sessions/{id}/log", get(sessions::get_session_log))
+        .route("/sessions/{id}/logs", get(sessions::get_session_log))
+        .route("/sessions/{id}/stop", post(sessions::stop_session))
+        .route(
+            "/sessions/{id}/interrupt",
+            post(sessions::interrupt_session),
+        )
+        .route(
+            "/sessions/{id}/statements",
+            get(statements::list_statements).post(statements::create_statement),
+        )
+        .route(
+            "/sessions/{id}/statements/{sid}",
+            get(statements::get_statement),
+        )
+        .route(
+            "/sessions/{id}/statements/{sid}/cancel",
+            post(statements::cancel_statement),
+        )
+        .route("/sessions/{id}/completion", post(statements::complete))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::NotFound("method not allowed on this resource".into())

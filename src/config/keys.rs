@@ -34,4 +34,10 @@ keys! {
     KILL_GRACE = "livy.server.kill.grace-period", "5s", "Time between SIGTERM and SIGKILL when stopping an application's processes.";
     MAX_BODY = "livy.server.request.max-body-size", "1m", "Largest request body accepted; larger ones get 413.";
     LAUNCH_RETRIES = "livy.server.launch.max-retries", "3", "Transient launch failures retried (with backoff) before a batch ends `dead`.";
+    SESSION_TIMEOUT = "livy.server.session.timeout", "1h", "An interactive session idle this long (no statement waiting or running, none submitted) is deleted. 0 disables.";
+    CONNECT_TIMEOUT = "livy.rsc.server.connect.timeout", "90s", "A session whose driver has not called back this long after launch ends `error` and its application is killed.";
+    LAUNCHER_ADDRESS = "livy.rsc.launcher.address", "", "Address drivers dial back to (advertised to the driver). Empty: 127.0.0.1 for local masters, else this host's name.";
+    LAUNCHER_PORT_RANGE = "livy.rsc.launcher.port.range", "10000~10010", "Ports tried, in order, for the driver callback listener (`0~0`: any free port).";
+    SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
+    DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";
 }

@@ -68,6 +68,14 @@ pub struct Config {
     pub kill_grace: Duration,
     pub max_body: usize,
     pub launch_retries: u32,
+    /// Idle timeout of interactive sessions (`None`: off).
+    pub session_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    /// Host drivers dial back to.
+    pub launcher_address: String,
+    pub launcher_ports: (u16, u16),
+    pub sql_num_rows: u64,
+    pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
     /// master); spark-submit applies it to applications itself.
@@ -279,7 +287,25 @@ impl Config {
             let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
             parse_bytes(&v).unwrap_or(1 << 20) as usize
         };
+        let launcher_ports = {
+            let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
+                parse_port_range(v).map(|_| ())
+            })?;
+            parse_port_range(&v).unwrap_or((10000, 10010))
+        };
+        let launcher_address = match get(keys::LAUNCHER_ADDRESS).0 {
+            a if !a.is_empty() => a,
+            _ if spark_master.starts_with("local") => "127.0.0.1".to_owned(),
+            _ => hostname(),
+        };
+        let session_timeout = Some(duration(keys::SESSION_TIMEOUT)?).filter(|d| !d.is_zero());
         Ok(Self {
+            session_timeout,
+            connect_timeout: duration(keys::CONNECT_TIMEOUT)?,
+            launcher_address,
+            launcher_ports,
+            sql_num_rows: number(keys::SQL_NUM_ROWS)?,
+            driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,
             spark_master,
@@ -313,6 +339,28 @@ impl Config {
     pub fn spark_submit(&self) -> PathBuf {
         self.spark_home.join("bin").join("spark-submit")
     }
+}
+
+/// `10000~10010` (Livy's syntax) or a single port.
+fn parse_port_range(v: &str) -> Result<(u16, u16), String> {
+    let err = || "expected a port range such as 10000~10010".to_owned();
+    let (a, b) = v.split_once('~').unwrap_or((v, v));
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| err())?,
+        b.trim().parse().map_err(|_| err())?,
+    );
+    if a > b {
+        return Err(err());
+    }
+    Ok((a, b))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".to_owned())
 }
 
 fn read_spark_defaults(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {

@@ -10,7 +10,7 @@ pub mod logs;
 pub mod procfs;
 pub mod supervisor;
 
-pub use argv::{SubmitAdditions, SubmitSettings, batch_argv};
+pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv};
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -78,7 +78,12 @@ impl Launcher {
 
     /// Starts `argv` under a supervisor for `tag`. Returns once the supervisor
     /// process exists; its exit wakes the reconciler.
-    pub fn spawn(&self, tag: &str, argv: &[String]) -> Result<(), LaunchError> {
+    pub fn spawn(
+        &self,
+        tag: &str,
+        argv: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<(), LaunchError> {
         let files = self.files(tag);
         std::fs::create_dir_all(files.dir()).map_err(|source| LaunchError::CreateDir {
             dir: files.dir().display().to_string(),
@@ -101,6 +106,7 @@ impl Launcher {
             .arg("--")
             .args(argv)
             .env("SPARK_HOME", &self.spark_home)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -75,6 +75,9 @@ pub struct SessionStatus {
     /// The driver's shared secret; never shown to clients.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Transient launch failures so far (spawn errors before anything ran).
+    #[serde(default)]
+    pub launch_failures: u32,
 }
 
 impl SessionStatus {
@@ -88,6 +91,7 @@ impl SessionStatus {
             log_path: None,
             state_since: now,
             secret: None,
+            launch_failures: 0,
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct DriverBuilder {
     data_dir: PathBuf,
     spark_home: PathBuf,
     cell: OnceCell<Result<DriverArtifacts, BuildError>>,
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl DriverBuilder {
@@ -44,7 +45,27 @@ impl DriverBuilder {
             data_dir,
             spark_home,
             cell: OnceCell::new(),
+            started: Default::default(),
         }
+    }
+
+    /// The build result if it is done; otherwise starts it in the background
+    /// (once) and wakes `wake` when it finishes.
+    pub fn poll(
+        self: &std::sync::Arc<Self>,
+        wake: &std::sync::Arc<tokio::sync::Notify>,
+    ) -> Option<Result<DriverArtifacts, BuildError>> {
+        if let Some(done) = self.cell.get() {
+            return Some(done.clone());
+        }
+        if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let (me, wake) = (self.clone(), wake.clone());
+            tokio::spawn(async move {
+                let _ = me.get().await;
+                wake.notify_one();
+            });
+        }
+        None
     }
 
     pub async fn get(&self) -> Result<DriverArtifacts, BuildError> {

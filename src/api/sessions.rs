@@ -1,0 +1,331 @@
+//! `/sessions`: create, list, get, state, log, delete, stop, interrupt
+//! (shared/livy-api.md §1). Like batches, handlers write desired state and
+//! answer from the record, overlaid with the live driver's idle/busy.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
+
+use super::AppState;
+use super::body::LivyJson;
+use super::error::ApiError;
+use super::paging::{list_window, log_window};
+use super::request::{CreateRequest, Rules};
+use crate::records::{AppInfo, Kind, Meta, SessionSpec, SessionState, SessionStatus, now_ms};
+use crate::store::{Record, StoreError};
+
+pub type SessionRecord = Record<SessionSpec, SessionStatus>;
+
+/// The Session object (Livy 0.8: echoes the request settings).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionView<'a> {
+    id: u64,
+    name: Option<&'a str>,
+    app_id: Option<&'a str>,
+    owner: Option<&'a str>,
+    proxy_user: Option<&'a str>,
+    state: SessionState,
+    kind: &'static str,
+    app_info: &'a AppInfo,
+    log: Vec<String>,
+    ttl: Option<&'a str>,
+    driver_memory: Option<&'a str>,
+    driver_cores: u32,
+    executor_memory: Option<&'a str>,
+    executor_cores: u32,
+    num_executors: u32,
+    queue: Option<&'a str>,
+    conf: &'a std::collections::BTreeMap<String, String>,
+    jars: &'a [String],
+    py_files: &'a [String],
+    files: &'a [String],
+    archives: &'a [String],
+    heartbeat_timeout_in_second: u64,
+}
+
+/// The state clients see: while the driver is connected, its idle/busy.
+pub fn live_state(state: &AppState, rec: &SessionRecord) -> SessionState {
+    if rec.status.state != SessionState::Idle {
+        return rec.status.state;
+    }
+    match state.hub.snapshot(rec.id) {
+        Some(c) if c.busy || c.repl_state == Some(SessionState::Busy) => SessionState::Busy,
+        _ => SessionState::Idle,
+    }
+}
+
+fn log_lines(state: &AppState, rec: &SessionRecord) -> Vec<String> {
+    let mut lines = vec!["stdout: ".to_owned()];
+    if let Some(path) = &rec.status.log_path {
+        lines.extend(state.logs.lines(std::path::Path::new(path)));
+    }
+    lines.push("\nstderr: ".to_owned());
+    lines
+}
+
+fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
+    let lines = log_lines(state, rec);
+    let r = &rec.spec.resources;
+    let v = SessionView {
+        id: rec.id,
+        name: rec.meta.name.as_deref(),
+        app_id: rec.status.app_id.as_deref(),
+        owner: rec.meta.owner.as_deref(),
+        proxy_user: r.proxy_user.as_deref(),
+        state: live_state(state, rec),
+        kind: rec.spec.kind.as_str(),
+        app_info: &rec.status.app_info,
+        log: lines[lines.len().saturating_sub(10)..].to_vec(),
+        ttl: rec.spec.ttl.as_deref(),
+        driver_memory: r.driver_memory.as_deref(),
+        driver_cores: r.driver_cores.unwrap_or(0),
+        executor_memory: r.executor_memory.as_deref(),
+        executor_cores: r.executor_cores.unwrap_or(0),
+        num_executors: r.num_executors.unwrap_or(0),
+        queue: r.queue.as_deref(),
+        conf: &r.conf,
+        jars: &r.jars,
+        py_files: &r.py_files,
+        files: &r.files,
+        archives: &r.archives,
+        heartbeat_timeout_in_second: rec.spec.heartbeat_timeout_in_second,
+    };
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// Finds a session by `{id}` (digits) or name, and counts the call as a heartbeat.
+pub async fn find(state: &AppState, key: &str) -> Result<SessionRecord, ApiError> {
+    let raw = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+        match key.parse::<u64>() {
+            Ok(id) => state
+                .store
+                .get(Kind::Session, id)
+                .await
+                .map_err(ApiError::store("read a session"))?,
+            Err(_) => None,
+        }
+    } else {
+        let all = state
+            .store
+            .list(Kind::Session)
+            .await
+            .map_err(ApiError::store("list sessions"))?;
+        all.into_iter()
+            .find(|r| r.meta.name.as_deref() == Some(key))
+    };
+    let rec: SessionRecord = raw
+        .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))?
+        .decode()
+        .map_err(ApiError::store("decode a session"))?;
+    state.hub.heartbeat(rec.id);
+    Ok(rec)
+}
+
+async fn all_sessions(state: &AppState) -> Result<Vec<SessionRecord>, ApiError> {
+    let raws = state
+        .store
+        .list(Kind::Session)
+        .await
+        .map_err(ApiError::store("list sessions"))?;
+    raws.iter()
+        .map(|r| r.decode().map_err(ApiError::store("decode a session")))
+        .collect()
+}
+
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (from, size) = list_window(&q)?;
+    let all = all_sessions(&state).await?;
+    let sessions: Vec<serde_json::Value> = all
+        .iter()
+        .skip(from)
+        .take(size)
+        .map(|r| view(&state, r))
+        .collect();
+    Ok(Json(
+        json!({ "from": from, "total": all.len(), "sessions": sessions }),
+    ))
+}
+
+pub async fn create_session(
+    State(state): State<AppState>,
+    LivyJson(req): LivyJson<CreateRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cfg = &state.config;
+    let spec = req.into_session(&Rules {
+        whitelist: &cfg.local_dir_whitelist,
+        impersonation: cfg.impersonation,
+    })?;
+    let _guard = state.create_lock.lock().await;
+    if super::batches::creating_count(&state).await? >= cfg.max_creation {
+        return Err(ApiError::bad(
+            "Rejected, too many sessions are being created!",
+        ));
+    }
+    let now = now_ms();
+    let meta = Meta {
+        name: spec.resources.name.clone(),
+        owner: None,
+        created_at: now,
+        deletion_requested: false,
+    };
+    let spec_json =
+        serde_json::to_value(&spec).map_err(|e| ApiError::internal("encode a session", e))?;
+    let status_json = serde_json::to_value(SessionStatus::new(now))
+        .map_err(|e| ApiError::internal("encode a session", e))?;
+    let raw = match state
+        .store
+        .create(Kind::Session, meta, spec_json, status_json)
+        .await
+    {
+        Ok(raw) => raw,
+        Err(StoreError::DuplicateName { name, .. }) => {
+            return Err(ApiError::BadRequest(format!(
+                "name: Duplicate session name: {name}"
+            )));
+        }
+        Err(e) => return Err(ApiError::internal("create a session", e)),
+    };
+    state.wake.notify_one();
+    let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
+    tracing::info!(
+        session = rec.id,
+        kind = rec.spec.kind.as_str(),
+        "session created"
+    );
+    let location = format!("/sessions/{}", rec.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view(&state, &rec)),
+    ))
+}
+
+pub async fn get_session(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rec = find(&state, &key).await?;
+    Ok(Json(view(&state, &rec)))
+}
+
+pub async fn get_session_state(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rec = find(&state, &key).await?;
+    Ok(Json(
+        json!({ "id": rec.id, "state": live_state(&state, &rec) }),
+    ))
+}
+
+pub async fn get_session_log(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rec = find(&state, &key).await?;
+    let all = log_lines(&state, &rec);
+    let total = all.len();
+    let (from, log) = log_window(&q, all)?;
+    Ok(Json(
+        json!({ "id": rec.id, "from": from, "total": total, "log": log }),
+    ))
+}
+
+/// Marks the session deleted and waits (bounded) until it is stopped and gone.
+pub async fn delete_session(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = request_stop(&state, &key, true).await?;
+    wait_until(&state, id, |rec| rec.is_none()).await;
+    Ok(Json(json!({ "msg": "deleted" })))
+}
+
+/// `POST /sessions/{id}/stop`: stops the application; the session stays listed.
+pub async fn stop_session(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = request_stop(&state, &key, false).await?;
+    wait_until(&state, id, |rec| {
+        rec.is_none_or(|r| r.status.state.is_finished())
+    })
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /sessions/{id}/interrupt`: in Livy this stops the session (Hue's "cancel").
+pub async fn interrupt_session(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = request_stop(&state, &key, false).await?;
+    wait_until(&state, id, |rec| {
+        rec.is_none_or(|r| r.status.state.is_finished())
+    })
+    .await;
+    Ok(Json(json!({ "msg": "interrupted" })))
+}
+
+async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, ApiError> {
+    let mut rec = find(state, key).await?;
+    let id = rec.id;
+    loop {
+        if (delete && rec.meta.deletion_requested) || (!delete && rec.spec.stop_requested) {
+            break;
+        }
+        if delete {
+            rec.meta.deletion_requested = true;
+        } else {
+            rec.spec.stop_requested = true;
+        }
+        let raw = rec
+            .encode(Kind::Session)
+            .map_err(ApiError::store("encode a session"))?;
+        match state.store.update(&raw).await {
+            Ok(_) => break,
+            Err(StoreError::Conflict { .. }) => rec = find(state, &id.to_string()).await?,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ApiError::SessionNotFound(key.to_owned()));
+            }
+            Err(e) => return Err(ApiError::internal("stop a session", e)),
+        }
+    }
+    state.wake.notify_one();
+    Ok(id)
+}
+
+async fn wait_until(state: &AppState, id: u64, done: impl Fn(Option<&SessionRecord>) -> bool) {
+    let mut changes = state.store.watch();
+    let wait = state.config.kill_grace + Duration::from_secs(30);
+    let finished = tokio::time::timeout(wait, async {
+        loop {
+            let rec: Option<SessionRecord> = match state.store.get(Kind::Session, id).await {
+                Ok(raw) => raw.and_then(|r| r.decode().ok()),
+                Err(_) => None,
+            };
+            if done(rec.as_ref()) {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), changes.recv()).await;
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            session = id,
+            "stopping is taking long; it continues in the background"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Applying batch decisions: submit, stop, remove, record what was observed.
+
+use std::collections::HashMap;
+
+use super::{Reconciler, error_chain, new_tag};
+use crate::cluster::{AppObservation, TrackedApp};
+use crate::launcher::{SubmitSettings, batch_argv};
+use crate::records::{BatchSpec, BatchStatus, Kind, SessionState, Submission, now_ms};
+use crate::store::{Record, StoreError};
+
+use super::{Policy, Step, decide_batch};
+
+type BatchRecord = Record<BatchSpec, BatchStatus>;
+
+/// The application to observe for a batch, if it has one that may still change.
+pub(super) fn tracked(b: &BatchRecord) -> Option<TrackedApp> {
+    if b.status.state.is_finished() && !b.meta.deletion_requested {
+        return None;
+    }
+    b.status.submission.as_ref().map(|s| TrackedApp {
+        tag: s.tag.clone(),
+        app_id: b.status.app_id.clone(),
+    })
+}
+
+impl Reconciler {
+    pub(super) fn submit_settings(&self) -> SubmitSettings {
+        let c = &self.d.config;
+        SubmitSettings {
+            spark_submit: c.spark_submit().display().to_string(),
+            master: c.spark_master.clone(),
+            deploy_mode: c.deploy_mode.clone(),
+            impersonation: c.impersonation,
+        }
+    }
+
+    pub(super) async fn batches(
+        &self,
+        batches: Vec<BatchRecord>,
+        observed: &HashMap<String, AppObservation>,
+    ) {
+        let now = now_ms();
+        let policy = Policy {
+            lookup_timeout_ms: self.d.config.app_lookup_timeout.as_millis() as u64,
+            retain_ms: self.d.config.state_retain.as_millis() as u64,
+        };
+        for rec in batches {
+            let obs = rec
+                .status
+                .submission
+                .as_ref()
+                .and_then(|s| observed.get(&s.tag));
+            let step = decide_batch(&rec.meta, &rec.status, obs, now, &policy);
+            let id = rec.id;
+            let result = self.apply_batch(rec, step, now).await;
+            self.handle(Kind::Batch, id, result);
+        }
+    }
+
+    async fn apply_batch(&self, rec: BatchRecord, step: Step, now: u64) -> Result<(), StoreError> {
+        match step {
+            Step::Wait => Ok(()),
+            Step::Submit => self.submit_batch(rec, now).await,
+            Step::Kill => {
+                if let Some(app) = tracked(&rec) {
+                    self.appended(
+                        rec.status.submission.as_ref(),
+                        "livy-server: stopping the application (deleted by request)",
+                    );
+                    self.stop(Kind::Batch, rec.id, app);
+                }
+                Ok(())
+            }
+            Step::Remove => {
+                self.remove(
+                    Kind::Batch,
+                    rec.id,
+                    rec.version,
+                    rec.status.submission.as_ref(),
+                )
+                .await
+            }
+            Step::Update { status, log } => {
+                if let Some(line) = &log {
+                    self.appended(rec.status.submission.as_ref(), line);
+                }
+                tracing::info!(batch = rec.id, from = %rec.status.state, to = %status.state, "batch state");
+                self.write(Kind::Batch, &Record { status, ..rec })
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    async fn submit_batch(&self, rec: BatchRecord, now: u64) -> Result<(), StoreError> {
+        if self.backing_off(Kind::Batch, rec.id, now) {
+            return Ok(());
+        }
+        let tag = new_tag(Kind::Batch, rec.id);
+        let files = self.d.launcher.files(&tag);
+        let mut rec = rec;
+        let before = rec.status.clone();
+        rec.status.state = SessionState::Starting;
+        rec.status.state_since = now;
+        rec.status.submission = Some(Submission {
+            tag: tag.clone(),
+            attempt: before.launch_failures + 1,
+            at: now,
+        });
+        rec.status.log_path = Some(files.log().display().to_string());
+        // Durable before spawning: after a crash this record is looked up by
+        // its tag, never submitted again.
+        rec.version = self.write(Kind::Batch, &rec).await?;
+        let adds = self
+            .d
+            .manager
+            .submit_additions(&tag, rec.spec.resources.name.as_deref());
+        let argv = batch_argv(&rec.spec, &self.submit_settings(), &adds);
+        tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
+        let Err(e) = self.d.launcher.spawn(&tag, &argv, &[]) else {
+            return Ok(());
+        };
+        // Nothing ran: safe to clear the submission and retry with backoff.
+        let failures = before.launch_failures + 1;
+        let text = format!(
+            "livy-server: could not start spark-submit (attempt {failures}): {}",
+            error_chain(&e)
+        );
+        tracing::warn!(batch = rec.id, error = %text, "launch failed");
+        let _ = files.append_log(&text);
+        rec.status.launch_failures = failures;
+        rec.status.submission = None;
+        rec.status.message = Some(text);
+        rec.status.state_since = now;
+        if failures > self.d.config.launch_retries {
+            rec.status.state = SessionState::Dead;
+        } else {
+            rec.status.state = SessionState::NotStarted;
+            self.back_off(Kind::Batch, rec.id, now, failures);
+        }
+        self.write(Kind::Batch, &rec).await.map(|_| ())
+    }
+}

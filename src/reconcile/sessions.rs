@@ -1,0 +1,222 @@
+//! Applying session decisions: launch the driver, follow it through the
+//! driver channel and the cluster, stop it, expire idle sessions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Reconciler, error_chain, new_tag, random_token};
+use super::{SessionPolicy, SessionStep, decide_session};
+use crate::cluster::{AppObservation, TrackedApp};
+use crate::launcher::submit_argv;
+use crate::records::{Kind, SessionSpec, SessionState, SessionStatus, Submission, now_ms};
+use crate::store::{Record, StoreError};
+
+type SessionRecord = Record<SessionSpec, SessionStatus>;
+
+/// The driver's main class (src/repl/driver/LivyReplDriver.scala).
+pub const DRIVER_CLASS: &str = "org.livyserver.repl.LivyReplDriver";
+/// Environment variable that carries the per-session secret to the driver.
+pub const SECRET_ENV: &str = "LIVY_SESSION_SECRET";
+
+/// Sessions are observed as long as they have an application: a finished
+/// session whose driver still runs must be stopped.
+pub(super) fn tracked(s: &SessionRecord) -> Option<TrackedApp> {
+    s.status.submission.as_ref().map(|sub| TrackedApp {
+        tag: sub.tag.clone(),
+        app_id: s.status.app_id.clone(),
+    })
+}
+
+impl Reconciler {
+    pub(super) async fn sessions(
+        &self,
+        sessions: Vec<SessionRecord>,
+        observed: &HashMap<String, AppObservation>,
+    ) {
+        let now = now_ms();
+        let c = &self.d.config;
+        let policy = SessionPolicy {
+            lookup_timeout_ms: c.app_lookup_timeout.as_millis() as u64,
+            retain_ms: c.state_retain.as_millis() as u64,
+            connect_timeout_ms: c.connect_timeout.as_millis() as u64,
+            idle_timeout_ms: c.session_timeout.map(|d| d.as_millis() as u64),
+        };
+        for rec in sessions {
+            // After a restart, let the still-running driver reconnect.
+            if let (Some(secret), false) = (&rec.status.secret, rec.status.state.is_finished()) {
+                if self.d.hub.snapshot(rec.id).is_none() {
+                    self.d.hub.register(rec.id, secret);
+                }
+            }
+            let obs = rec
+                .status
+                .submission
+                .as_ref()
+                .and_then(|s| observed.get(&s.tag));
+            let chan = self.d.hub.snapshot(rec.id);
+            let step = decide_session(
+                &rec.meta,
+                &rec.spec,
+                &rec.status,
+                obs,
+                chan.as_ref(),
+                now,
+                &policy,
+            );
+            let id = rec.id;
+            let result = self.apply_session(rec, step, now).await;
+            self.handle(Kind::Session, id, result);
+        }
+    }
+
+    async fn apply_session(
+        &self,
+        mut rec: SessionRecord,
+        step: SessionStep,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let sub = rec.status.submission.clone();
+        match step {
+            SessionStep::Wait => Ok(()),
+            SessionStep::Submit => self.submit_session(rec, now).await,
+            SessionStep::Stop => {
+                self.d.hub.shutdown(rec.id);
+                if let Some(app) = tracked(&rec) {
+                    self.stop(Kind::Session, rec.id, app);
+                }
+                Ok(())
+            }
+            SessionStep::Remove => {
+                self.d.hub.unregister(rec.id);
+                self.remove(Kind::Session, rec.id, rec.version, sub.as_ref())
+                    .await
+            }
+            SessionStep::Expire { reason } => {
+                self.appended(
+                    sub.as_ref(),
+                    &format!("livy-server: deleting the session: {reason}"),
+                );
+                tracing::info!(session = rec.id, reason, "session expired");
+                rec.meta.deletion_requested = true;
+                self.write(Kind::Session, &rec).await.map(|_| ())
+            }
+            SessionStep::Update { status, log } => {
+                if let Some(line) = &log {
+                    self.appended(sub.as_ref(), line);
+                }
+                if status.state != rec.status.state {
+                    tracing::info!(session = rec.id, from = %rec.status.state, to = %status.state, "session state");
+                }
+                self.write(Kind::Session, &Record { status, ..rec })
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    async fn submit_session(&self, mut rec: SessionRecord, now: u64) -> Result<(), StoreError> {
+        if self.backing_off(Kind::Session, rec.id, now) {
+            return Ok(());
+        }
+        let Some(built) = self.d.driver.poll(&self.d.wake) else {
+            return Ok(()); // the driver is being compiled; its completion wakes us
+        };
+        let tag = new_tag(Kind::Session, rec.id);
+        let files = self.d.launcher.files(&tag);
+        let artifacts = match built {
+            Ok(a) => a,
+            Err(e) => {
+                let text = format!("livy-server: cannot build the session driver: {e}");
+                let _ = files.append_log(&text);
+                rec.status.state = SessionState::Error;
+                rec.status.state_since = now;
+                rec.status.message = Some(text);
+                rec.status.log_path = Some(files.log().display().to_string());
+                return self.write(Kind::Session, &rec).await.map(|_| ());
+            }
+        };
+        let Some(callback) = self.d.hub.local_addr() else {
+            tracing::error!(
+                session = rec.id,
+                "no driver callback listener; cannot start sessions"
+            );
+            return Ok(());
+        };
+        let before = rec.status.clone();
+        let secret = random_token(32);
+        rec.status.state = SessionState::Starting;
+        rec.status.state_since = now;
+        rec.status.submission = Some(Submission {
+            tag: tag.clone(),
+            attempt: before.launch_failures + 1,
+            at: now,
+        });
+        rec.status.log_path = Some(files.log().display().to_string());
+        rec.status.secret = Some(secret.clone());
+        // Durable before spawning (see batches), and the channel exists
+        // before the driver can dial in.
+        rec.version = self.write(Kind::Session, &rec).await?;
+        self.d.hub.register(rec.id, &secret);
+
+        let c = &self.d.config;
+        let user_name = rec
+            .spec
+            .resources
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("livy-session-{}", rec.id));
+        let mut adds = self.d.manager.submit_additions(&tag, Some(&user_name));
+        adds.app_name.get_or_insert(user_name);
+        let driver_conf: BTreeMap<String, String> = [
+            (
+                "spark.livy.callback",
+                format!("{}:{}", c.launcher_address, callback.port()),
+            ),
+            ("spark.livy.session.id", rec.id.to_string()),
+            ("spark.livy.session.kind", rec.spec.kind.as_str().to_owned()),
+            (
+                "spark.livy.repl.python",
+                artifacts.python.display().to_string(),
+            ),
+            ("spark.livy.sql.num-rows", c.sql_num_rows.to_string()),
+            (
+                "spark.livy.server.idle-timeout",
+                format!("{}s", c.driver_idle_timeout.as_secs()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        adds.conf.extend(driver_conf);
+        let jar = artifacts.jar.display().to_string();
+        let argv = submit_argv(
+            &rec.spec.resources,
+            Some(DRIVER_CLASS),
+            &jar,
+            &[],
+            &self.submit_settings(),
+            &adds,
+        );
+        tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
+        let Err(e) = self.d.launcher.spawn(&tag, &argv, &[(SECRET_ENV, &secret)]) else {
+            return Ok(());
+        };
+        let failures = before.launch_failures + 1;
+        let text = format!(
+            "livy-server: could not start spark-submit (attempt {failures}): {}",
+            error_chain(&e)
+        );
+        tracing::warn!(session = rec.id, error = %text, "launch failed");
+        let _ = files.append_log(&text);
+        rec.status.submission = None;
+        rec.status.launch_failures = failures;
+        rec.status.message = Some(text);
+        rec.status.state_since = now;
+        if failures > c.launch_retries {
+            rec.status.state = SessionState::Error;
+        } else {
+            rec.status.state = SessionState::NotStarted;
+            self.back_off(Kind::Session, rec.id, now, failures);
+        }
+        self.write(Kind::Session, &rec).await.map(|_| ())
+    }
+}
