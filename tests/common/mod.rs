@@ -293,3 +293,154 @@ print("Pi is roughly %f" % (4.0 * count / n))
 print("ARGV " + json.dumps(sys.argv[1:]))
 spark.stop()
 "#;
+
+/// A Spark standalone master + worker from the project's pip Spark, with the
+/// worker's work dir in a temp dir. Stopped (killed) on drop.
+pub struct Standalone {
+    master: Child,
+    worker: Child,
+    pub master_url: String,
+    pub web_ui: String,
+    pub rest_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Standalone {
+    pub fn start() -> Standalone {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, ui, rest) = (free_port(), free_port(), free_port());
+        let class = spark_home().join("bin/spark-class");
+        let props = dir.path().join("master.conf");
+        std::fs::write(
+            &props,
+            format!("spark.master.rest.enabled true\nspark.master.rest.port {rest}\n"),
+        )
+        .unwrap();
+        let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let master = Command::new(&class)
+            .args([
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--webui-port",
+                &ui.to_string(),
+                "--properties-file",
+            ])
+            .arg(&props)
+            .stdout(log("master.out"))
+            .stderr(log("master.err"))
+            .spawn()
+            .unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let master_url = format!("spark://127.0.0.1:{port}");
+        let worker = Command::new(&class)
+            .args([
+                "org.apache.spark.deploy.worker.Worker",
+                &master_url,
+                "--webui-port",
+                &free_port().to_string(),
+                "--cores",
+                "2",
+                "--memory",
+                "2g",
+                "--work-dir",
+            ])
+            .arg(&work)
+            .stdout(log("worker.out"))
+            .stderr(log("worker.err"))
+            .spawn()
+            .unwrap();
+        let s = Standalone {
+            master,
+            worker,
+            master_url,
+            web_ui: format!("http://127.0.0.1:{ui}"),
+            rest_url: format!("spark://127.0.0.1:{rest}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let alive = std::process::Command::new("curl")
+                .args(["-s", &format!("{}/json/", s.web_ui)])
+                .output()
+                .ok()
+                .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+                .and_then(|v| v["aliveworkers"].as_u64())
+                .unwrap_or(0);
+            if alive >= 1 {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "standalone cluster did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The master's `/json/` document.
+    pub async fn state(&self) -> Value {
+        get_json(&format!("{}/json/", self.web_ui)).await.1
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        for c in [&mut self.worker, &mut self.master] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Posts a statement and waits until it is `available` (or cancelled).
+pub async fn run_statement(server: &Server, session: u64, body: Value) -> Value {
+    let (code, st) = post_json(
+        &server.url(&format!("/sessions/{session}/statements")),
+        &body,
+    )
+    .await;
+    assert_eq!(code, 201, "{st}");
+    wait_statement(
+        server,
+        session,
+        st["id"].as_u64().unwrap(),
+        &["available"],
+        Duration::from_secs(180),
+    )
+    .await
+}
+
+pub async fn wait_statement(
+    server: &Server,
+    session: u64,
+    id: u64,
+    want: &[&str],
+    timeout: Duration,
+) -> Value {
+    let url = server.url(&format!("/sessions/{session}/statements/{id}"));
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, st) = get_json(&url).await;
+        if want.contains(&st["state"].as_str().unwrap_or("")) {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "statement {id} never reached {want:?}: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Text of an ok output, or panics with the output.
+pub fn text(st: &Value) -> String {
+    assert_eq!(st["output"]["status"], "ok", "{st}");
+    st["output"]["data"]["text/plain"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text/plain: {st}"))
+        .to_owned()
+}

@@ -1,0 +1,287 @@
+//! Interactive sessions end to end on real Spark: the real binary launches
+//! the real driver; Scala on a standalone master + worker (executors in their
+//! own JVMs), Python, SQL and shared sessions in local mode.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const START: Duration = Duration::from_secs(240);
+
+fn conf() -> Vec<String> {
+    vec!["livy.rsc.launcher.port.range=0~0".into()]
+}
+
+async fn create(server: &Server, body: Value) -> u64 {
+    let r = client()
+        .post(server.url("/sessions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let s: Value = r.json().await.unwrap();
+    let id = s["id"].as_u64().unwrap();
+    assert_eq!(loc, format!("/sessions/{id}"));
+    for key in [
+        "appId",
+        "appInfo",
+        "owner",
+        "proxyUser",
+        "kind",
+        "state",
+        "log",
+    ] {
+        assert!(s.get(key).is_some(), "missing {key}: {s}");
+    }
+    wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], START).await;
+    id
+}
+
+/// Every process of a session's application (supervisor and descendants).
+fn session_pids(server: &Server) -> Vec<u32> {
+    let mut pids = vec![];
+    for dir in std::fs::read_dir(server.data_dir.join("apps"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(bytes) = std::fs::read(dir.path().join("supervisor.json")) {
+            let sup: Value = serde_json::from_slice(&bytes).unwrap();
+            let pid = sup["pid"].as_u64().unwrap() as u32;
+            if pid_alive(pid) {
+                pids.push(pid);
+                pids.extend(descendants(pid));
+            }
+        }
+    }
+    pids
+}
+
+async fn assert_gone(pids: &[u32], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let alive: Vec<String> = pids
+            .iter()
+            .filter(|p| pid_alive(**p))
+            .map(|p| cmdline(*p))
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind: {alive:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_driver() {
+    let _slot = spark_slot();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &conf());
+    let id = create(&server, json!({"kind": "pyspark"})).await;
+
+    let st = run_statement(&server, id, json!({"code": "1 + 1"})).await;
+    assert_eq!(text(&st), "2");
+    assert_eq!(st["output"]["execution_count"], st["id"]);
+    assert!(
+        st["started"].as_u64().unwrap() > 0
+            && st["completed"].as_u64().unwrap() >= st["started"].as_u64().unwrap()
+    );
+    assert_eq!(st["progress"], 1.0);
+
+    // The seed's PySpark pi, rewritten for Python 3.
+    let pi = "import random\nNUM_SAMPLES = 100000\ndef sample(p):\n    x, y = random.random(), random.random()\n    return 1 if x*x + y*y < 1 else 0\n\ncount = sc.parallelize(range(0, NUM_SAMPLES)).map(sample).reduce(lambda a, b: a + b)\nprint(\"Pi is roughly %f\" % (4.0 * count / NUM_SAMPLES))\n";
+    let st = run_statement(&server, id, json!({"code": pi})).await;
+    let out = text(&st);
+    assert!(out.starts_with("Pi is roughly 3."), "{out}");
+
+    let st = run_statement(&server, id, json!({"code": "x = 1\n1 / 0"})).await;
+    assert_eq!(st["output"]["status"], "error");
+    assert_eq!(st["output"]["ename"], "ZeroDivisionError");
+    assert_eq!(st["output"]["evalue"], "division by zero");
+    assert!(
+        !st["output"]["traceback"].as_array().unwrap().is_empty(),
+        "{st}"
+    );
+    wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], START).await;
+
+    // Cancel a long Spark job: cancelled within 5 s, and the next statement runs.
+    let slow =
+        "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
+    let (_, st) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": slow}),
+    )
+    .await;
+    let sid = st["id"].as_u64().unwrap();
+    wait_statement(&server, id, sid, &["running"], START).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let asked = Instant::now();
+    let (code, body) = post_json(
+        &server.url(&format!("/sessions/{id}/statements/{sid}/cancel")),
+        &json!({}),
+    )
+    .await;
+    assert_eq!((code, body), (200, json!({"msg": "canceled"})));
+    wait_statement(&server, id, sid, &["cancelled"], Duration::from_secs(5)).await;
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    let st = run_statement(&server, id, json!({"code": "'after cancel'"})).await;
+    assert_eq!(text(&st), "'after cancel'");
+
+    let (_, list) = get_json(&server.url(&format!("/sessions/{id}/statements"))).await;
+    assert_eq!(list["total_statements"], 5);
+
+    // Kill the driver JVM from outside: the session is dead within 10 s, with the cause in its log.
+    let pids = session_pids(&server);
+    let jvm = *pids
+        .iter()
+        .find(|p| cmdline(**p).contains("LivyReplDriver") && cmdline(**p).contains("java"))
+        .expect("the driver JVM runs");
+    let killed = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-9", &jvm.to_string()])
+        .status()
+        .unwrap();
+    wait_state(
+        &server.url(&format!("/sessions/{id}")),
+        &["dead"],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(killed.elapsed() < Duration::from_secs(10));
+    let log = full_log(&server.url(&format!("/sessions/{id}"))).await;
+    assert!(
+        log.iter().any(|l| l.contains("the driver ended")),
+        "{log:?}"
+    );
+    let (code, body) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": "1"}),
+    )
+    .await;
+    assert_eq!(code, 500);
+    assert_eq!(
+        body,
+        json!("java.lang.IllegalStateException: Session is in state dead")
+    );
+    assert_gone(&pids, Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn sql_and_shared_sessions_share_one_spark_context() {
+    let _slot = spark_slot();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &conf());
+
+    let sql = create(&server, json!({"kind": "sql"})).await;
+    let st = run_statement(&server, sql, json!({"code": "SELECT 1 AS a"})).await;
+    let out = &st["output"]["data"]["application/json"];
+    assert_eq!(out["data"], json!([[1]]), "{st}");
+    assert_eq!(out["schema"]["type"], "struct");
+    assert_eq!(out["schema"]["fields"][0]["name"], "a");
+    assert_eq!(out["schema"]["fields"][0]["type"], "integer");
+    let (code, _) = delete(&server.url(&format!("/sessions/{sql}"))).await;
+    assert_eq!(code, 200);
+
+    let shared = create(&server, json!({})).await;
+    let (_, s) = get_json(&server.url(&format!("/sessions/{shared}"))).await;
+    assert_eq!(s["kind"], "shared", "kind defaults to shared");
+    let (code, body) = post_json(
+        &server.url(&format!("/sessions/{shared}/statements")),
+        &json!({"code": "1"}),
+    )
+    .await;
+    assert_eq!(code, 400, "a shared session needs a statement kind: {body}");
+    run_statement(&server, shared, json!({"kind": "pyspark", "code": "spark.createDataFrame([(1, 'a'), (2, 'b'), (3, 'c')], ['n', 's']).createOrReplaceTempView('shared_t')"})).await;
+    let st = run_statement(
+        &server,
+        shared,
+        json!({"kind": "sql", "code": "SELECT sum(n) AS total FROM shared_t"}),
+    )
+    .await;
+    assert_eq!(
+        st["output"]["data"]["application/json"]["data"],
+        json!([[6]]),
+        "{st}"
+    );
+    let st = run_statement(
+        &server,
+        shared,
+        json!({"kind": "spark", "code": "spark.table(\"shared_t\").count()"}),
+    )
+    .await;
+    assert!(text(&st).contains("= 3"), "{st}");
+    let pids = session_pids(&server);
+    assert!(!pids.is_empty());
+    let (code, body) = delete(&server.url(&format!("/sessions/{shared}"))).await;
+    assert_eq!((code, body), (200, json!({"msg": "deleted"})));
+    let (code, _) = get_json(&server.url(&format!("/sessions/{shared}"))).await;
+    assert_eq!(code, 404);
+    assert_gone(&pids, Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn scala_session_on_a_standalone_cluster_runs_the_seed_pi_and_cancels() {
+    let _slot = spark_slot();
+    let cluster = Standalone::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = conf();
+    c.push(format!("livy.spark.master={}", cluster.master_url));
+    let server = Server::start(&tmp.path().join("data"), &c);
+    let id = create(&server, json!({"kind": "spark", "executorMemory": "512m"})).await;
+
+    let st = run_statement(&server, id, json!({"code": "1 + 1"})).await;
+    assert_eq!(text(&st).trim(), "res0: Int = 2");
+
+    // The seed's Scala pi: the closure runs on an executor JVM of the worker.
+    let pi = "val NUM_SAMPLES = 100000;\nval count = sc.parallelize(1 to NUM_SAMPLES).map { i =>\nval x = Math.random();\nval y = Math.random();\nif (x*x + y*y < 1) 1 else 0\n}.reduce(_ + _);\nprintln(\"Pi is roughly \" + 4.0 * count / NUM_SAMPLES)\n";
+    let st = run_statement(&server, id, json!({"code": pi})).await;
+    let out = text(&st);
+    assert!(out.contains("Pi is roughly 3."), "{out}");
+    let apps = cluster.state().await;
+    assert_eq!(
+        apps["activeapps"].as_array().unwrap().len(),
+        1,
+        "the session's app runs on the master: {apps}"
+    );
+
+    let st = run_statement(&server, id, json!({"code": "val x: Int = \"nope\""})).await;
+    assert_eq!(st["output"]["status"], "error", "{st}");
+    assert!(!st["output"]["ename"].as_str().unwrap().is_empty());
+    assert!(!st["output"]["evalue"].as_str().unwrap().is_empty());
+    assert!(
+        !st["output"]["traceback"].as_array().unwrap().is_empty(),
+        "{st}"
+    );
+    wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], START).await;
+
+    let slow = "sc.parallelize(1 to 200, 100).map { i => Thread.sleep(1000); i }.count()";
+    let (_, st) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": slow}),
+    )
+    .await;
+    let sid = st["id"].as_u64().unwrap();
+    wait_statement(&server, id, sid, &["running"], START).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    post_json(
+        &server.url(&format!("/sessions/{id}/statements/{sid}/cancel")),
+        &json!({}),
+    )
+    .await;
+    wait_statement(&server, id, sid, &["cancelled"], Duration::from_secs(5)).await;
+    let st = run_statement(&server, id, json!({"code": "2 * 21"})).await;
+    assert!(text(&st).contains("= 42"), "{st}");
+
+    let pids = session_pids(&server);
+    let (code, _) = delete(&server.url(&format!("/sessions/{id}"))).await;
+    assert_eq!(code, 200);
+    assert_gone(&pids, Duration::from_secs(20)).await;
+}
