@@ -63,7 +63,8 @@ pub fn decide_session(
     policy: &SessionPolicy,
 ) -> SessionStep {
     let age = |since: u64| now.saturating_sub(since);
-    let stopping = meta.deletion_requested || spec.stop_requested;
+    // A stopped session that has finished is just finished (retention below).
+    let stopping = meta.deletion_requested || (spec.stop_requested && !status.state.is_finished());
     if stopping {
         let gone = || {
             if meta.deletion_requested {
@@ -421,6 +422,8 @@ mod tests {
         Want::Remove
     )]
     #[case::stop_keeps_record_dead(false, SessionSpec { stop_requested: true, ..spec() }, status(SessionState::ShuttingDown, Some(5_000)), Some(ended(Outcome::Failed)), None, Want::State(SessionState::Dead))]
+    #[case::stopped_and_past_retention_is_removed(false, SessionSpec { stop_requested: true, ..spec() }, SessionStatus { state_since: NOW - 600_000, ..status(SessionState::Dead, Some(5_000)) }, Some(ended(Outcome::Failed)), None, Want::Remove)]
+    #[case::stopped_and_dead_is_retained(false, SessionSpec { stop_requested: true, ..spec() }, status(SessionState::Dead, Some(5_000)), Some(ended(Outcome::Failed)), None, Want::Wait)]
     #[case::finished_retained(
         false,
         spec(),

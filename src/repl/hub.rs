@@ -389,6 +389,8 @@ impl ReplHub {
             ch.tx = Some(tx);
             ch.generation += 1;
             ch.ever_connected = true;
+            // The idle clock starts when the driver can serve, not at launch.
+            ch.last_activity = now_ms();
             ch.app_id = app_id.or(ch.app_id.take());
             ch.spark_ui_url = spark_ui_url.or(ch.spark_ui_url.take());
             ch.generation
