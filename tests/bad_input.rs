@@ -382,3 +382,155 @@ async fn duplicate_names_are_rejected() {
             .contains("Duplicate session name: nightly")
     );
 }
+
+#[tokio::test]
+async fn invalid_session_requests_are_4xx_and_write_nothing() {
+    let f = fixture(&[]);
+    let j = |v: Value| v.to_string().into_bytes();
+    let cases = [
+        (
+            "unknown kind",
+            j(json!({"kind": "pyspark3"})),
+            "Invalid kind: pyspark3",
+        ),
+        (
+            "sparkr not yet backed",
+            j(json!({"kind": "sparkr"})),
+            "not supported yet",
+        ),
+        (
+            "r alias not yet backed",
+            j(json!({"kind": "r"})),
+            "not supported yet",
+        ),
+        (
+            "batch field on a session",
+            j(json!({"kind": "spark", "file": "/data/apps/x.jar"})),
+            "Unrecognized field \"file\"",
+        ),
+        (
+            "negative heartbeat",
+            j(json!({"heartbeatTimeoutInSecond": -5})),
+            "heartbeatTimeoutInSecond",
+        ),
+        ("ttl not a duration", j(json!({"ttl": "soon"})), "ttl"),
+        (
+            "jar outside whitelist",
+            j(json!({"jars": ["/opt/x.jar"]})),
+            "jars[0]",
+        ),
+        (
+            "blocked conf",
+            j(json!({"conf": {"spark.master": "local"}})),
+            "Blacklisted",
+        ),
+        ("unknown field", j(json!({"kinds": "spark"})), "kinds"),
+    ];
+    for (what, body, needle) in cases {
+        let (status, reply) = send(&f.app, "POST", "/sessions", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {reply}");
+        let msg = reply["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(needle),
+            "{what}: {msg:?} should mention {needle:?}"
+        );
+    }
+    assert!(f.store.list(Kind::Session).await.unwrap().is_empty());
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/batches",
+        j(json!({"file": OK_FILE, "kind": "spark"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["msg"]
+            .as_str()
+            .unwrap()
+            .contains("Unrecognized field \"kind\"")
+    );
+}
+
+#[tokio::test]
+async fn statements_follow_livys_rules_before_the_driver_is_up() {
+    let f = fixture(&[]);
+    let (status, s) = send(
+        &f.app,
+        "POST",
+        "/sessions",
+        json!({"kind": "python", "name": "nb"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    assert_eq!(s["kind"], "pyspark", "aliases map to Livy kinds");
+    assert_eq!(s["state"], "not_started");
+    for key in [
+        "id",
+        "name",
+        "appId",
+        "owner",
+        "proxyUser",
+        "kind",
+        "appInfo",
+        "log",
+        "ttl",
+        "heartbeatTimeoutInSecond",
+        "driverCores",
+        "numExecutors",
+        "conf",
+    ] {
+        assert!(s.get(key).is_some(), "session JSON lacks {key}: {s}");
+    }
+    // Not running yet: Livy's 500 text, which Zeppelin and Hue match.
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/sessions/0/statements",
+        json!({"code": "1"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        reply,
+        json!("java.lang.IllegalStateException: Session is in state not_started")
+    );
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/sessions/0/statements",
+        json!({"code": "1", "kind": "sparkr"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let (status, reply) = send(
+        &f.app,
+        "POST",
+        "/sessions/0/statements",
+        json!({}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["msg"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("code: is required"))
+    );
+    let (status, reply) = send(&f.app, "GET", "/sessions/nb/statements/9", vec![]).await;
+    assert_eq!(
+        (status, reply),
+        (StatusCode::NOT_FOUND, json!("Statement not found"))
+    );
+    let (status, reply) = send(&f.app, "GET", "/sessions/5/state", vec![]).await;
+    assert_eq!(
+        (status, reply),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"msg": "Session '5' not found."})
+        )
+    );
+    let (status, reply) = send(&f.app, "GET", "/sessions", vec![]).await;
+    assert_eq!((status, reply["total"].as_u64()), (StatusCode::OK, Some(1)));
+}
