@@ -1,6 +1,8 @@
 //! Invalid requests get a 4xx naming the field and write no record; no request
 //! in the table gets a 5xx. Runs the router in-process (no socket, no Spark).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

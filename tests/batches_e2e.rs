@@ -1,6 +1,8 @@
 //! Batches end to end on real Spark (local mode): the real binary, real
 //! spark-submit, real processes. Spark-running tests take one slot at a time.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;

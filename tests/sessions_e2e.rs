@@ -2,6 +2,8 @@
 //! the real driver; Scala on a standalone master + worker (executors in their
 //! own JVMs), Python, SQL and shared sessions in local mode.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::{Duration, Instant};

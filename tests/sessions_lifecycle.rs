@@ -1,6 +1,8 @@
 //! Session lifecycle on real Spark: startup timeout, idle timeout (busy is
 //! not idle), stop + retention, and a server restart the driver survives.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::{Duration, Instant};

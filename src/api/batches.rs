@@ -3,7 +3,6 @@
 //! answer from the record; they never launch or kill anything themselves.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -232,7 +231,6 @@ pub async fn delete_batch(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut changes = state.store.watch();
     let mut rec = find(&state, &key).await?;
     let id = rec.id;
     while !rec.meta.deletion_requested {
@@ -248,23 +246,6 @@ pub async fn delete_batch(
         }
     }
     state.wake.notify_one();
-    let wait = state.config.kill_grace + Duration::from_secs(30);
-    let gone = tokio::time::timeout(wait, async {
-        loop {
-            match state.store.get(Kind::Batch, id).await {
-                Ok(None) => return,
-                Ok(Some(_)) | Err(_) => {}
-            }
-            // A lagged or closed channel just means: look again.
-            let _ = tokio::time::timeout(Duration::from_millis(500), changes.recv()).await;
-        }
-    })
-    .await;
-    if gone.is_err() {
-        tracing::warn!(
-            batch = id,
-            "delete is taking long; it continues in the background"
-        );
-    }
+    super::wait_for_record(&state, Kind::Batch, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }

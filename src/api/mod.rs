@@ -13,6 +13,7 @@ mod statements;
 pub mod validate;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -29,7 +30,8 @@ use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::logs::LogTails;
 use crate::repl::ReplHub;
-use crate::store::SharedStore;
+use crate::records::Kind;
+use crate::store::{SharedStore, StoredRecord};
 use body::BodyLimit;
 use error::ApiError;
 
@@ -131,6 +133,34 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
     }
     req.extensions_mut().insert(BodyLimit(limit));
     next.run(req).await
+}
+
+/// Waits, bounded by the kill grace period plus 30 s, until `done` holds for
+/// the stored record (`None` once removed). Used by DELETE and stop, which
+/// answer after the reconciler has carried the request out.
+pub(crate) async fn wait_for_record(
+    state: &AppState,
+    kind: Kind,
+    id: u64,
+    done: impl Fn(Option<&StoredRecord>) -> bool,
+) {
+    let mut changes = state.store.watch();
+    let wait = state.config.kill_grace + Duration::from_secs(30);
+    let finished = tokio::time::timeout(wait, async {
+        loop {
+            if let Ok(rec) = state.store.get(kind, id).await
+                && done(rec.as_ref())
+            {
+                return;
+            }
+            // A lagged or closed channel just means: look again.
+            let _ = tokio::time::timeout(Duration::from_millis(500), changes.recv()).await;
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(kind = kind.as_str(), id, "the request is taking long; it continues in the background");
+    }
 }
 
 async fn version() -> impl IntoResponse {

@@ -3,7 +3,6 @@
 //! answer from the record, overlaid with the live driver's idle/busy.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -18,7 +17,7 @@ use super::error::ApiError;
 use super::paging::{list_window, log_window};
 use super::request::{CreateRequest, Rules};
 use crate::records::{AppInfo, Kind, Meta, SessionSpec, SessionState, SessionStatus, now_ms};
-use crate::store::{Record, StoreError};
+use crate::store::{Record, StoreError, StoredRecord};
 
 pub type SessionRecord = Record<SessionSpec, SessionStatus>;
 
@@ -248,7 +247,7 @@ pub async fn delete_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, true).await?;
-    wait_until(&state, id, |rec| rec.is_none()).await;
+    super::wait_for_record(&state, Kind::Session, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }
 
@@ -258,10 +257,7 @@ pub async fn stop_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
-    wait_until(&state, id, |rec| {
-        rec.is_none_or(|r| r.status.state.is_finished())
-    })
-    .await;
+    super::wait_for_record(&state, Kind::Session, id, stopped).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,10 +267,7 @@ pub async fn interrupt_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
-    wait_until(&state, id, |rec| {
-        rec.is_none_or(|r| r.status.state.is_finished())
-    })
-    .await;
+    super::wait_for_record(&state, Kind::Session, id, stopped).await;
     Ok(Json(json!({ "msg": "interrupted" })))
 }
 
@@ -306,26 +299,7 @@ async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, 
     Ok(id)
 }
 
-async fn wait_until(state: &AppState, id: u64, done: impl Fn(Option<&SessionRecord>) -> bool) {
-    let mut changes = state.store.watch();
-    let wait = state.config.kill_grace + Duration::from_secs(30);
-    let finished = tokio::time::timeout(wait, async {
-        loop {
-            let rec: Option<SessionRecord> = match state.store.get(Kind::Session, id).await {
-                Ok(raw) => raw.and_then(|r| r.decode().ok()),
-                Err(_) => None,
-            };
-            if done(rec.as_ref()) {
-                return;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(500), changes.recv()).await;
-        }
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!(
-            session = id,
-            "stopping is taking long; it continues in the background"
-        );
-    }
+/// Whether the stored session is gone or in a finished state.
+fn stopped(rec: Option<&StoredRecord>) -> bool {
+    rec.is_none_or(|r| r.decode::<SessionSpec, SessionStatus>().is_ok_and(|r| r.status.state.is_finished()))
 }

@@ -236,10 +236,10 @@ impl Reconciler {
         if let Some(sub) = sub {
             let files = self.d.launcher.files(&sub.tag);
             self.d.logs.forget(&files.log());
-            if let Err(e) = std::fs::remove_dir_all(files.dir()) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(kind = kind.as_str(), id, error = %e, "could not remove the application's files");
-                }
+            if let Err(e) = std::fs::remove_dir_all(files.dir())
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(kind = kind.as_str(), id, error = %e, "could not remove the application's files");
             }
         }
         tracing::info!(kind = kind.as_str(), id, "record removed");

@@ -42,10 +42,11 @@ impl Reconciler {
         };
         for rec in sessions {
             // After a restart, let the still-running driver reconnect.
-            if let (Some(secret), false) = (&rec.status.secret, rec.status.state.is_finished()) {
-                if self.d.hub.snapshot(rec.id).is_none() {
-                    self.d.hub.register(rec.id, secret);
-                }
+            if let Some(secret) = &rec.status.secret
+                && !rec.status.state.is_finished()
+                && self.d.hub.snapshot(rec.id).is_none()
+            {
+                self.d.hub.register(rec.id, secret);
             }
             let obs = rec
                 .status

@@ -178,10 +178,8 @@ impl ReplHub {
     }
 
     pub fn unregister(&self, session: u64) {
-        if let Some(ch) = lock(&self.channels).remove(&session) {
-            if let Some(tx) = ch.tx {
-                let _ = tx.send(ToDriver::Shutdown);
-            }
+        if let Some(tx) = lock(&self.channels).remove(&session).and_then(|ch| ch.tx) {
+            let _ = tx.send(ToDriver::Shutdown);
         }
     }
 
@@ -245,17 +243,10 @@ impl ReplHub {
             ch.kinds.remove(&gone.id);
             ch.sent.remove(&gone.id);
         }
-        if let Some(tx) = &ch.tx {
-            if tx
-                .send(ToDriver::Execute {
-                    id,
-                    kind: kind.to_owned(),
-                    code,
-                })
-                .is_ok()
-            {
-                ch.sent.insert(id);
-            }
+        if let Some(tx) = &ch.tx
+            && tx.send(ToDriver::Execute { id, kind: kind.to_owned(), code }).is_ok()
+        {
+            ch.sent.insert(id);
         }
         drop(channels);
         self.wake.notify_one();
@@ -408,15 +399,10 @@ impl ReplHub {
                 }
             }
         });
-        loop {
-            match lines.next_line().await {
-                Ok(Some(line)) => match serde_json::from_str::<FromDriver>(&line) {
-                    Ok(msg) => self.on_message(session, msg),
-                    Err(e) => {
-                        tracing::warn!(session, error = %e, "unreadable driver message; ignored")
-                    }
-                },
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(line)) = lines.next_line().await {
+            match serde_json::from_str::<FromDriver>(&line) {
+                Ok(msg) => self.on_message(session, msg),
+                Err(e) => tracing::warn!(session, error = %e, "unreadable driver message; ignored"),
             }
         }
         writer.abort();

@@ -3,6 +3,8 @@
 //! with generous deadlines (never fixed sleeps), and find processes by PID.
 #![allow(dead_code)]
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};

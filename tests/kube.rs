@@ -1,0 +1,15 @@
+//! Kubernetes mode against a scripted API server (no cluster needed): the
+//! custom-resource store, its watch, leader election and the pod manager.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+#[path = "kube/scripted.rs"]
+mod scripted;
+#[path = "kube/store.rs"]
+mod store;
+#[path = "kube/watch.rs"]
+mod watch;
+#[path = "kube/leader.rs"]
+mod leader;
+#[path = "kube/manager.rs"]
+mod manager;
