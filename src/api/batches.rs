@@ -61,27 +61,9 @@ fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
     }
 }
 
-/// Finds a batch by `{id}`: all digits is an id, anything else a name.
+/// Finds a batch by id or name; a batch being deleted is already gone.
 async fn find(state: &AppState, key: &str) -> Result<BatchRecord, ApiError> {
-    let raw = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
-        match key.parse::<u64>() {
-            Ok(id) => state
-                .store
-                .get(Kind::Batch, id)
-                .await
-                .map_err(ApiError::store("read a batch"))?,
-            Err(_) => None,
-        }
-    } else {
-        let all = state
-            .store
-            .list(Kind::Batch)
-            .await
-            .map_err(ApiError::store("list batches"))?;
-        all.into_iter()
-            .find(|r| r.meta.name.as_deref() == Some(key))
-    };
-    let raw = raw.ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))?;
+    let raw = super::lookup(state, Kind::Batch, key, true).await?;
     raw.decode().map_err(ApiError::store("decode a batch"))
 }
 
@@ -101,7 +83,8 @@ pub async fn list_batches(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (from, size) = list_window(&q)?;
-    let all = all_batches(&state).await?;
+    let mut all = all_batches(&state).await?;
+    all.retain(|r| !r.meta.deletion_requested);
     let sessions: Vec<BatchView> = all
         .iter()
         .skip(from)

@@ -29,8 +29,8 @@ use tower_http::trace::TraceLayer;
 use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::logs::LogTails;
-use crate::repl::ReplHub;
 use crate::records::Kind;
+use crate::repl::ReplHub;
 use crate::store::{SharedStore, StoredRecord};
 use body::BodyLimit;
 use error::ApiError;
@@ -135,6 +135,38 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
     next.run(req).await
 }
 
+/// Finds a record by the `{id}` path segment: all digits is an id, anything
+/// else a name (Livy 0.7+). Records being deleted are gone as far as clients
+/// are concerned when `hide_deleting` (batches: DELETE answers once stopped).
+pub(crate) async fn lookup(
+    state: &AppState,
+    kind: Kind,
+    key: &str,
+    hide_deleting: bool,
+) -> Result<StoredRecord, ApiError> {
+    let found = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+        match key.parse::<u64>() {
+            Ok(id) => state
+                .store
+                .get(kind, id)
+                .await
+                .map_err(ApiError::store("read a record"))?,
+            Err(_) => None,
+        }
+    } else {
+        let all = state
+            .store
+            .list(kind)
+            .await
+            .map_err(ApiError::store("list records"))?;
+        all.into_iter()
+            .find(|r| r.meta.name.as_deref() == Some(key))
+    };
+    found
+        .filter(|r| !(hide_deleting && r.meta.deletion_requested))
+        .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))
+}
+
 /// Waits, bounded by the kill grace period plus 30 s, until `done` holds for
 /// the stored record (`None` once removed). Used by DELETE and stop, which
 /// answer after the reconciler has carried the request out.
@@ -159,7 +191,11 @@ pub(crate) async fn wait_for_record(
     })
     .await;
     if finished.is_err() {
-        tracing::warn!(kind = kind.as_str(), id, "the request is taking long; it continues in the background");
+        tracing::warn!(
+            kind = kind.as_str(),
+            id,
+            "the request is taking long; it continues in the background"
+        );
     }
 }
 

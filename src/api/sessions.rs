@@ -99,30 +99,11 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// Finds a session by `{id}` (digits) or name, and counts the call as a heartbeat.
+/// Finds a session by id or name, and counts the call as a heartbeat.
+/// A session being deleted stays visible (`shutting_down`) until it is gone.
 pub async fn find(state: &AppState, key: &str) -> Result<SessionRecord, ApiError> {
-    let raw = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
-        match key.parse::<u64>() {
-            Ok(id) => state
-                .store
-                .get(Kind::Session, id)
-                .await
-                .map_err(ApiError::store("read a session"))?,
-            Err(_) => None,
-        }
-    } else {
-        let all = state
-            .store
-            .list(Kind::Session)
-            .await
-            .map_err(ApiError::store("list sessions"))?;
-        all.into_iter()
-            .find(|r| r.meta.name.as_deref() == Some(key))
-    };
-    let rec: SessionRecord = raw
-        .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))?
-        .decode()
-        .map_err(ApiError::store("decode a session"))?;
+    let raw = super::lookup(state, Kind::Session, key, false).await?;
+    let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
     state.hub.heartbeat(rec.id);
     Ok(rec)
 }
@@ -301,5 +282,8 @@ async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, 
 
 /// Whether the stored session is gone or in a finished state.
 fn stopped(rec: Option<&StoredRecord>) -> bool {
-    rec.is_none_or(|r| r.decode::<SessionSpec, SessionStatus>().is_ok_and(|r| r.status.state.is_finished()))
+    rec.is_none_or(|r| {
+        r.decode::<SessionSpec, SessionStatus>()
+            .is_ok_and(|r| r.status.state.is_finished())
+    })
 }

@@ -27,6 +27,8 @@ pub struct SubmitAdditions {
     pub app_name: Option<String>,
 }
 
+const YARN_TAGS: &str = "spark.yarn.tags";
+
 fn push_list(argv: &mut Vec<String>, flag: &str, items: &[String]) {
     if !items.is_empty() {
         argv.push(flag.to_owned());
@@ -104,9 +106,16 @@ pub fn submit_argv(
     if settings.impersonation {
         push_opt(&mut argv, "--proxy-user", res.proxy_user.clone());
     }
-    // The manager's entries win over the user's (they carry the tag).
+    // The manager's entries win over the user's (they carry the tag), except
+    // YARN tags, which Livy merges: the user's tags stay, ours is added.
     let mut conf = res.conf.clone();
-    conf.extend(adds.conf.clone());
+    for (k, v) in &adds.conf {
+        let merged = match conf.get(k) {
+            Some(user) if k == YARN_TAGS && !user.is_empty() => format!("{user},{v}"),
+            _ => v.clone(),
+        };
+        conf.insert(k.clone(), merged);
+    }
     for (k, v) in conf {
         argv.push("--conf".into());
         argv.push(format!("{k}={v}"));
@@ -209,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn manager_additions_override_user_conf_and_name() {
+    fn manager_additions_override_the_name_and_merge_yarn_tags() {
         let spec = BatchSpec {
             resources: Resources {
                 name: Some("mine".into()),
@@ -235,7 +244,7 @@ mod tests {
                 "--name",
                 "mine livy-batch-1-abc",
                 "--conf",
-                "spark.yarn.tags=livy-batch-1-abc",
+                "spark.yarn.tags=user,livy-batch-1-abc",
                 "/apps/pi.py"
             ])
         );

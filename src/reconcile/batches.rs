@@ -12,11 +12,10 @@ use super::{Policy, Step, decide_batch};
 
 type BatchRecord = Record<BatchSpec, BatchStatus>;
 
-/// The application to observe for a batch, if it has one that may still change.
+/// The application to observe for a batch: every submitted one, finished
+/// too, so an application that shows up late for a record that gave up on it
+/// is seen and killed (leak guard).
 pub(super) fn tracked(b: &BatchRecord) -> Option<TrackedApp> {
-    if b.status.state.is_finished() && !b.meta.deletion_requested {
-        return None;
-    }
     b.status.submission.as_ref().map(|s| TrackedApp {
         tag: s.tag.clone(),
         app_id: b.status.app_id.clone(),
@@ -24,12 +23,17 @@ pub(super) fn tracked(b: &BatchRecord) -> Option<TrackedApp> {
 }
 
 impl Reconciler {
-    pub(super) fn submit_settings(&self) -> SubmitSettings {
+    /// spark-submit settings for one application (`python`: a Python primary
+    /// resource; `interactive`: a session driver).
+    pub(super) fn submit_settings(&self, python: bool, interactive: bool) -> SubmitSettings {
         let c = &self.d.config;
         SubmitSettings {
             spark_submit: c.spark_submit().display().to_string(),
             master: c.spark_master.clone(),
-            deploy_mode: c.deploy_mode.clone(),
+            deploy_mode: self
+                .d
+                .manager
+                .deploy_mode(c.deploy_mode.as_deref(), python, interactive),
             impersonation: c.impersonation,
         }
     }
@@ -40,8 +44,10 @@ impl Reconciler {
         observed: &HashMap<String, AppObservation>,
     ) {
         let now = now_ms();
+        let lookup = self.lookup_timeout();
         let policy = Policy {
-            lookup_timeout_ms: self.d.config.app_lookup_timeout.as_millis() as u64,
+            lookup_timeout_ms: lookup.as_millis() as u64,
+            leak_timeout_ms: self.d.config.leak_timeout.as_millis() as u64,
             retain_ms: self.d.config.state_retain.as_millis() as u64,
         };
         for rec in batches {
@@ -50,7 +56,8 @@ impl Reconciler {
                 .submission
                 .as_ref()
                 .and_then(|s| observed.get(&s.tag));
-            let step = decide_batch(&rec.meta, &rec.status, obs, now, &policy);
+            let not_found = |tag: &str| self.d.manager.not_found_diagnostic(tag, lookup);
+            let step = decide_batch(&rec.meta, &rec.status, obs, now, &policy, &not_found);
             let id = rec.id;
             let result = self.apply_batch(rec, step, now).await;
             self.handle(Kind::Batch, id, result);
@@ -63,10 +70,12 @@ impl Reconciler {
             Step::Submit => self.submit_batch(rec, now).await,
             Step::Kill => {
                 if let Some(app) = tracked(&rec) {
-                    self.appended(
-                        rec.status.submission.as_ref(),
-                        "livy-server: stopping the application (deleted by request)",
-                    );
+                    let why = if rec.meta.deletion_requested {
+                        "livy-server: stopping the application (deleted by request)"
+                    } else {
+                        "livy-server: killing an application that appeared after the batch gave up on it"
+                    };
+                    self.appended(rec.status.submission.as_ref(), why);
                     self.stop(Kind::Batch, rec.id, app);
                 }
                 Ok(())
@@ -115,7 +124,11 @@ impl Reconciler {
             .d
             .manager
             .submit_additions(&tag, rec.spec.resources.name.as_deref());
-        let argv = batch_argv(&rec.spec, &self.submit_settings(), &adds);
+        let argv = batch_argv(
+            &rec.spec,
+            &self.submit_settings(rec.spec.file.ends_with(".py"), false),
+            &adds,
+        );
         tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
         let Err(e) = self.d.launcher.spawn(&tag, &argv, &[]) else {
             return Ok(());

@@ -9,6 +9,9 @@ use crate::records::{BatchStatus, Meta, SessionState};
 pub struct Policy {
     pub lookup_timeout_ms: u64,
     pub retain_ms: u64,
+    /// How long an application that was given up on (deleted, or never found)
+    /// is still watched for, and killed if it shows up (leak guard).
+    pub leak_timeout_ms: u64,
 }
 
 // One value per record per pass, consumed at once: boxing would buy nothing.
@@ -48,6 +51,7 @@ pub fn decide_batch(
     obs: Option<&AppObservation>,
     now: u64,
     policy: &Policy,
+    not_found: &dyn Fn(&str) -> String,
 ) -> Step {
     let age = |since: u64| now.saturating_sub(since);
     if meta.deletion_requested {
@@ -57,14 +61,22 @@ pub fn decide_batch(
         return match obs {
             Some(AppObservation::Running { .. } | AppObservation::Starting { .. }) => Step::Kill,
             Some(AppObservation::Finished { .. }) => Step::Remove,
-            _ if status.state.is_finished() => Step::Remove,
-            // The app may still appear (the supervisor has not announced itself,
-            // or the cluster is down): wait for it, up to the lookup timeout.
-            _ if age(sub.at) < policy.lookup_timeout_ms => Step::Wait,
+            // The app may still appear (a busy cluster, a late supervisor, an
+            // unreachable cluster manager): keep watching the tag through the
+            // leak window and kill it if it shows up; the API already hides
+            // the record.
+            _ if age(sub.at) < policy.leak_timeout_ms => Step::Wait,
             _ => Step::Remove,
         };
     }
     if status.state.is_finished() {
+        // Leak guard: an application running for a record that gave up on it.
+        if matches!(
+            obs,
+            Some(AppObservation::Running { .. } | AppObservation::Starting { .. })
+        ) {
+            return Step::Kill;
+        }
         return if age(status.state_since) >= policy.retain_ms {
             Step::Remove
         } else {
@@ -83,11 +95,7 @@ pub fn decide_batch(
     };
     let next = match obs {
         AppObservation::NotFound if age(sub.at) >= policy.lookup_timeout_ms => {
-            let line = format!(
-                "livy-server: no application found with tag {} in {} seconds; marking the batch dead",
-                sub.tag,
-                policy.lookup_timeout_ms / 1000
-            );
+            let line = format!("livy-server: {}", not_found(&sub.tag));
             let mut next = with_state(status, SessionState::Dead, now);
             next.message = Some(line.clone());
             return Step::Update {
@@ -150,7 +158,12 @@ mod tests {
     use rstest::rstest;
 
     const NOW: u64 = 1_000_000;
+
+    fn nf(tag: &str) -> String {
+        format!("No YARN application is found with tag {tag}")
+    }
     const POLICY: Policy = Policy {
+        leak_timeout_ms: 600_000,
         lookup_timeout_ms: 30_000,
         retain_ms: 600_000,
     };
@@ -274,16 +287,34 @@ mod tests {
         Some(AppObservation::NotFound),
         Want::Wait
     )]
-    #[case::delete_gives_up_after_lookup(
+    #[case::delete_watches_for_leaks(
         true,
         status(SessionState::Starting, Some(31_000)),
         Some(AppObservation::NotFound),
+        Want::Wait
+    )]
+    #[case::delete_forgets_after_leak_window(
+        true,
+        status(SessionState::Starting, Some(600_000)),
+        Some(AppObservation::NotFound),
         Want::Remove
+    )]
+    #[case::leaked_app_of_a_dead_batch_is_killed(
+        false,
+        status(SessionState::Dead, Some(40_000)),
+        Some(running()),
+        Want::Kill
+    )]
+    #[case::deleted_batch_whose_app_appears_is_killed(
+        true,
+        status(SessionState::Dead, Some(40_000)),
+        Some(running()),
+        Want::Kill
     )]
     #[case::delete_finished_removes(
         true,
         status(SessionState::Success, Some(10)),
-        None,
+        Some(finished(Outcome::Succeeded, Some(0))),
         Want::Remove
     )]
     #[case::finished_is_retained(false, status(SessionState::Dead, Some(10)), None, Want::Wait)]
@@ -293,7 +324,7 @@ mod tests {
         #[case] obs: Option<AppObservation>,
         #[case] want: Want,
     ) {
-        let got = decide_batch(&meta(deleting), &st, obs.as_ref(), NOW, &POLICY);
+        let got = decide_batch(&meta(deleting), &st, obs.as_ref(), NOW, &POLICY, &nf);
         match (&got, &want) {
             (Step::Wait, Want::Wait)
             | (Step::Submit, Want::Submit)
@@ -308,11 +339,32 @@ mod tests {
     }
 
     #[test]
+    fn the_lookup_timeout_uses_the_managers_diagnostic() {
+        let st = status(SessionState::Starting, Some(31_000));
+        let Step::Update { status, log } = decide_batch(
+            &meta(false),
+            &st,
+            Some(&AppObservation::NotFound),
+            NOW,
+            &POLICY,
+            &nf,
+        ) else {
+            panic!("expected an update");
+        };
+        assert_eq!(status.state, SessionState::Dead);
+        assert_eq!(
+            log.as_deref(),
+            Some("livy-server: No YARN application is found with tag livy-batch-1-abcdefgh")
+        );
+        assert_eq!(status.message, log);
+    }
+
+    #[test]
     fn finished_records_are_removed_after_retention() {
         let mut st = status(SessionState::Success, Some(10));
         st.state_since = NOW - 600_000;
         assert_eq!(
-            decide_batch(&meta(false), &st, None, NOW, &POLICY),
+            decide_batch(&meta(false), &st, None, NOW, &POLICY, &nf),
             Step::Remove
         );
     }
@@ -332,6 +384,7 @@ mod tests {
             Some(&obs),
             NOW,
             &POLICY,
+            &nf,
         ) else {
             panic!("expected an update");
         };
@@ -348,7 +401,7 @@ mod tests {
         st.app_id = Some("app-1".into());
         let obs = running();
         assert_eq!(
-            decide_batch(&meta(false), &st, Some(&obs), NOW, &POLICY),
+            decide_batch(&meta(false), &st, Some(&obs), NOW, &POLICY, &nf),
             Step::Wait,
             "no change, no write"
         );

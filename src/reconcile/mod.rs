@@ -99,7 +99,7 @@ impl Reconciler {
                 _ = cancel.cancelled() => return,
                 _ = &mut notified => {}
                 _ = changes.recv() => {}
-                _ = tokio::time::sleep(self.d.config.poll_interval) => {}
+                _ = tokio::time::sleep(self.d.manager.poll_interval().unwrap_or(self.d.config.poll_interval)) => {}
             }
             // Fold a burst of changes into one pass.
             while changes.try_recv().is_ok() {}
@@ -157,6 +157,14 @@ impl Reconciler {
                 HashMap::new()
             }
         }
+    }
+
+    /// How long a submitted application may stay unknown to the cluster.
+    fn lookup_timeout(&self) -> Duration {
+        self.d
+            .manager
+            .lookup_timeout()
+            .unwrap_or(self.d.config.app_lookup_timeout)
     }
 
     fn handle(&self, kind: Kind, id: u64, result: Result<(), StoreError>) {

@@ -35,7 +35,7 @@ impl Reconciler {
         let now = now_ms();
         let c = &self.d.config;
         let policy = SessionPolicy {
-            lookup_timeout_ms: c.app_lookup_timeout.as_millis() as u64,
+            lookup_timeout_ms: self.lookup_timeout().as_millis() as u64,
             retain_ms: c.state_retain.as_millis() as u64,
             connect_timeout_ms: c.connect_timeout.as_millis() as u64,
             idle_timeout_ms: c.session_timeout.map(|d| d.as_millis() as u64),
@@ -194,7 +194,7 @@ impl Reconciler {
             Some(DRIVER_CLASS),
             &jar,
             &[],
-            &self.submit_settings(),
+            &self.submit_settings(false, true),
             &adds,
         );
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
