@@ -8,17 +8,29 @@ use std::path::Path;
 fn main() {
     let dir = Path::new("src/repl/driver");
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("scala" | "py")));
     files.sort();
-    let mut code = String::from("/// (file name, contents) of every driver source file.\npub const DRIVER_SOURCES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// (file name, contents) of every driver source file.\npub const DRIVER_SOURCES: &[(&str, &str)] = &[\n",
+    );
     for p in files {
         println!("cargo:rerun-if-changed={}", p.display());
         let abs = std::fs::canonicalize(&p).expect("a listed source file exists");
-        let name = p.file_name().and_then(|n| n.to_str()).expect("driver file names are UTF-8");
-        let _ = writeln!(code, "    ({name:?}, include_str!({:?})),", abs.display().to_string());
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("driver file names are UTF-8");
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("driver_sources.rs");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("driver_sources.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

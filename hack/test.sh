@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/setup.sh
+# Helm's engine for the chart test (tests/chart.rs); no helm binary needed.
+if ! .venv/bin/python -c "import helm_python" 2>/dev/null; then
+    .venv/bin/pip install --disable-pip-version-check -q "helm-python-sdk==0.2.2"
+fi
 # shellcheck source=hack/env.sh
 . hack/env.sh
 export RUST_BACKTRACE=1

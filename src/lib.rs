@@ -4,7 +4,10 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod crd;
+pub mod k8s;
 pub mod launcher;
+pub mod leader;
 pub mod reconcile;
 pub mod records;
 pub mod repl;

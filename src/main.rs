@@ -1,5 +1,6 @@
 //! The `livy-server` binary: serve (default), `supervise` (internal: the
-//! per-application supervisor) and `config-keys` (the documented key table).
+//! per-application supervisor), `config-keys` (the documented key table) and
+//! `crds` (the custom resource definitions for Kubernetes mode).
 
 use std::path::PathBuf;
 
@@ -37,6 +38,8 @@ enum Command {
     Serve,
     /// Print every configuration key with its default, as a Markdown table.
     ConfigKeys,
+    /// Print the LivyBatch and LivySession CustomResourceDefinitions as YAML.
+    Crds,
     /// Internal: supervise one application's spark-submit process.
     #[command(hide = true)]
     Supervise {
@@ -58,6 +61,13 @@ fn main() -> anyhow::Result<()> {
             for k in keys::ALL {
                 println!("| `{}` | `{}` | {} |", k.name, k.default, k.help);
             }
+            Ok(())
+        }
+        Some(Command::Crds) => {
+            print!(
+                "{}",
+                livy_server::crd::crds_yaml().context("failed to render the CRDs")?
+            );
             Ok(())
         }
         Some(Command::Serve) | None => serve(cli),

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, App};
-use crate::cluster::{ClusterManager, LocalManager};
+use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
@@ -39,6 +39,8 @@ pub enum ServeError {
     },
     #[error("failed to start the driver callback listener")]
     Callback(#[source] crate::repl::ReplError),
+    #[error("failed to start Kubernetes mode")]
+    Kubernetes(#[source] crate::k8s::K8sError),
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
 }
@@ -50,8 +52,15 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         path: config.apps_dir().display().to_string(),
         source,
     })?;
-    let store: SharedStore =
-        Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?);
+    let tasks = TaskTracker::new();
+    let k8s = crate::k8s::connect(&config)
+        .await
+        .map_err(ServeError::Kubernetes)?
+        .map(Arc::new);
+    let store: SharedStore = match k8s.as_ref().and_then(|k| k.store(&tasks, &cancel)) {
+        Some(store) => store,
+        None => Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?),
+    };
     let wake = Arc::new(Notify::new());
     let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
     let launcher = Arc::new(Launcher::new(
@@ -60,10 +69,14 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         config.spark_home.clone(),
         wake.clone(),
     ));
-    let manager: Arc<dyn ClusterManager> =
-        Arc::new(LocalManager::new(launcher.clone(), config.kill_grace));
+    let manager: Arc<dyn ClusterManager> = match k8s
+        .as_ref()
+        .and_then(|k| k.manager(launcher.clone(), &tasks, &cancel))
+    {
+        Some(manager) => manager,
+        None => crate::cluster::manager_for(&config, launcher.clone()),
+    };
     let logs = Arc::new(LogTails::new(config.cache_log_size));
-    let tasks = TaskTracker::new();
 
     let hub = ReplHub::new(wake.clone());
     let callback = hub
@@ -92,7 +105,11 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         wake: wake.clone(),
         tasks: tasks.clone(),
     }));
-    tasks.spawn(reconciler.run(cancel.clone()));
+    match k8s {
+        // Only the Lease holder reconciles when leader election is on.
+        Some(k) => tasks.spawn(k.reconcile(reconciler, cancel.clone())),
+        None => tasks.spawn(reconciler.run(cancel.clone())),
+    };
 
     let app = Arc::new(App {
         store,

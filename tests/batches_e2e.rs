@@ -18,7 +18,7 @@ fn whitelist(dir: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn python_pi_batch_succeeds_and_hostile_args_arrive_verbatim() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let apps = tmp.path().join("apps");
     std::fs::create_dir_all(&apps).unwrap();
@@ -108,7 +108,7 @@ async fn python_pi_batch_succeeds_and_hostile_args_arrive_verbatim() {
 
 #[tokio::test]
 async fn jvm_batch_with_class_and_args_succeeds_and_a_failing_one_is_dead() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let jar = spark_pi_jar(&tmp.path().join("build"));
     let server = Server::start(
@@ -149,7 +149,7 @@ async fn jvm_batch_with_class_and_args_succeeds_and_a_failing_one_is_dead() {
 
 #[tokio::test]
 async fn an_app_that_exits_1_is_dead() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("fail.py"),
@@ -175,7 +175,7 @@ async fn an_app_that_exits_1_is_dead() {
 
 #[tokio::test]
 async fn delete_of_a_running_batch_kills_every_process() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let app = "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nprint('READY', flush=True)\ntime.sleep(600)\n";
     std::fs::write(tmp.path().join("sleep.py"), app).unwrap();
@@ -241,7 +241,7 @@ async fn delete_of_a_running_batch_kills_every_process() {
 
 #[tokio::test]
 async fn after_kill_9_and_restart_every_batch_is_listed_once_and_ids_continue() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let marks = tmp.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+#[path = "kube/leader.rs"]
+mod leader;
+#[path = "kube/manager.rs"]
+mod manager;
 #[path = "kube/scripted.rs"]
 mod scripted;
 #[path = "kube/store.rs"]
 mod store;
 #[path = "kube/watch.rs"]
 mod watch;
-#[path = "kube/leader.rs"]
-mod leader;
-#[path = "kube/manager.rs"]
-mod manager;

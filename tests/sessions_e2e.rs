@@ -84,7 +84,7 @@ async fn assert_gone(pids: &[u32], within: Duration) {
 
 #[tokio::test]
 async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_driver() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), &conf());
     let id = create(&server, json!({"kind": "pyspark"})).await;
@@ -178,7 +178,7 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
 
 #[tokio::test]
 async fn sql_and_shared_sessions_share_one_spark_context() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), &conf());
 
@@ -231,7 +231,7 @@ async fn sql_and_shared_sessions_share_one_spark_context() {
 
 #[tokio::test]
 async fn scala_session_on_a_standalone_cluster_runs_the_seed_pi_and_cancels() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let cluster = Standalone::start();
     let tmp = tempfile::tempdir().unwrap();
     let mut c = conf();

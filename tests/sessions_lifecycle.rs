@@ -20,7 +20,7 @@ async fn create(server: &Server, body: Value) -> u64 {
 
 #[tokio::test]
 async fn a_driver_that_never_calls_back_is_error_and_killed() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     // Far too short for any JVM: the driver cannot call back in time.
     let server = Server::start(
@@ -61,7 +61,7 @@ async fn a_driver_that_never_calls_back_is_error_and_killed() {
 
 #[tokio::test]
 async fn idle_sessions_expire_busy_ones_do_not_and_stopped_ones_are_retained_then_removed() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(
         &tmp.path().join("data"),
@@ -130,7 +130,7 @@ async fn idle_sessions_expire_busy_ones_do_not_and_stopped_ones_are_retained_the
 
 #[tokio::test]
 async fn the_driver_survives_a_server_restart_and_keeps_its_statements() {
-    let _slot = spark_slot();
+    let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let (port, callback) = (free_port(), free_port());

@@ -34,10 +34,23 @@ keys! {
     KILL_GRACE = "livy.server.kill.grace-period", "5s", "Time between SIGTERM and SIGKILL when stopping an application's processes.";
     MAX_BODY = "livy.server.request.max-body-size", "1m", "Largest request body accepted; larger ones get 413.";
     LAUNCH_RETRIES = "livy.server.launch.max-retries", "3", "Transient launch failures retried (with backoff) before a batch ends `dead`.";
+    YARN_RM_ADDRESS = "livy.server.yarn.rm-address", "", "ResourceManager web addresses (`host:port` or URLs), comma-separated for RM HA. Empty: `yarn.resourcemanager.webapp.address` (or its HA variants) from `$HADOOP_CONF_DIR/yarn-site.xml`.";
+    YARN_POLL_INTERVAL = "livy.server.yarn.poll-interval", "5s", "With a YARN master: at most one ResourceManager application list per this interval.";
+    YARN_APP_LOOKUP_TIMEOUT = "livy.server.yarn.app-lookup-timeout", "120s", "With a YARN master: a submitted application YARN does not know for this long ends `dead`.";
+    SPARK_MASTER_UI = "livy.server.spark.master-ui", "", "Standalone master web UI addresses (`host:port` or URLs, comma-separated for HA). Empty: each `spark://host:port` master's host on port 8080.";
+    LEAK_TIMEOUT = "livy.server.app-leakage.check-timeout", "600s", "An application given up on (deleted, or not found in time) is watched this long and killed if it appears.";
     SESSION_TIMEOUT = "livy.server.session.timeout", "1h", "An interactive session idle this long (no statement waiting or running, none submitted) is deleted. 0 disables.";
     CONNECT_TIMEOUT = "livy.rsc.server.connect.timeout", "90s", "A session whose driver has not called back this long after launch ends `error` and its application is killed.";
     LAUNCHER_ADDRESS = "livy.rsc.launcher.address", "", "Address drivers dial back to (advertised to the driver). Empty: 127.0.0.1 for local masters, else this host's name.";
     LAUNCHER_PORT_RANGE = "livy.rsc.launcher.port.range", "10000~10010", "Ports tried, in order, for the driver callback listener (`0~0`: any free port).";
     SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
     DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";
+    STATE_STORE = "livy.server.recovery.state-store", "", "`kubernetes`: keep batches and sessions as `LivyBatch`/`LivySession` custom resources (in-cluster credentials or a kubeconfig). Empty: the embedded store under the data dir.";
+    K8S_NAMESPACE = "livy.server.kubernetes.namespace", "", "Namespace of the custom resources, the id ConfigMap and the Lease. Empty: the pod's own namespace (or the kubeconfig's).";
+    K8S_SPARK_NAMESPACE = "livy.server.kubernetes.spark-namespace", "", "With a `k8s://` master: namespace of Spark driver and executor pods. Empty: the store's namespace.";
+    K8S_SPARK_SERVICE_ACCOUNT = "livy.server.kubernetes.spark-service-account", "", "With a `k8s://` master: service account of driver pods (`spark.kubernetes.authenticate.driver.serviceAccountName`). Empty: Spark's default.";
+    K8S_ID_CONFIGMAP = "livy.server.kubernetes.id-configmap", "livy-server-ids", "ConfigMap holding the next Livy id of each kind (updated with optimistic concurrency by every replica).";
+    K8S_LEADER_ELECTION = "livy.server.kubernetes.leader-election.enabled", "false", "Elect one replica through a Lease to run the reconciler; every replica serves the REST API. Needed with more than one replica.";
+    K8S_LEASE_NAME = "livy.server.kubernetes.leader-election.lease-name", "livy-server", "Name of the coordination.k8s.io Lease used for leader election.";
+    K8S_LEASE_DURATION = "livy.server.kubernetes.leader-election.lease-duration", "15s", "A leader that stops renewing is replaced after this long.";
 }

@@ -6,8 +6,10 @@
 //! error naming the key. Nothing else in the crate reads configuration.
 
 pub mod keys;
+pub mod kubernetes;
 pub mod properties;
 mod values;
+mod yarn_site;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,6 +42,12 @@ pub enum ConfigError {
     NotSparkHome { key: &'static str, path: String },
     #[error("--conf {0:?} is not of the form key=value")]
     BadCliConf(String),
+    #[error(
+        "no ResourceManager address for the YARN master: set livy.server.yarn.rm-address or HADOOP_CONF_DIR (with yarn-site.xml)"
+    )]
+    NoYarnRm,
+    #[error("failed to parse {path}: {reason}")]
+    YarnSite { path: String, reason: String },
 }
 
 /// A raw value and where it came from (for error messages).
@@ -68,6 +76,13 @@ pub struct Config {
     pub kill_grace: Duration,
     pub max_body: usize,
     pub launch_retries: u32,
+    /// ResourceManager base URLs to try in order (empty unless the master is YARN).
+    pub yarn_rm_addresses: Vec<String>,
+    pub yarn_poll_interval: Duration,
+    pub yarn_app_lookup_timeout: Duration,
+    /// Standalone master web UI addresses, as configured (empty: derived from the master URL).
+    pub spark_master_ui: Vec<String>,
+    pub leak_timeout: Duration,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -80,6 +95,8 @@ pub struct Config {
     /// spark-submit reads it. Kept for the server's own decisions (the default
     /// master); spark-submit applies it to applications itself.
     pub spark_defaults: BTreeMap<String, String>,
+    /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
+    pub kubernetes: kubernetes::KubernetesConfig,
 }
 
 /// Where configuration comes from, so tests need not touch the process environment.
@@ -299,8 +316,27 @@ impl Config {
             _ => hostname(),
         };
         let session_timeout = Some(duration(keys::SESSION_TIMEOUT)?).filter(|d| !d.is_zero());
+        let yarn_rm_addresses = if spark_master.starts_with("yarn") {
+            yarn_site::resolve(&get(keys::YARN_RM_ADDRESS).0, env)?
+        } else {
+            Vec::new()
+        };
+        let spark_master_ui = get(keys::SPARK_MASTER_UI)
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let kubernetes = kubernetes::parse(&get)?;
         Ok(Self {
+            kubernetes,
+            yarn_rm_addresses,
+            yarn_poll_interval: duration(keys::YARN_POLL_INTERVAL)?.max(Duration::from_millis(50)),
+            yarn_app_lookup_timeout: duration(keys::YARN_APP_LOOKUP_TIMEOUT)?,
+            spark_master_ui,
             session_timeout,
+            leak_timeout: duration(keys::LEAK_TIMEOUT)?,
             connect_timeout: duration(keys::CONNECT_TIMEOUT)?,
             launcher_address,
             launcher_ports,

@@ -6,7 +6,7 @@ use super::{Resources, SessionState};
 
 /// A batch as requested (`POST /batches`), after validation. Field names are
 /// Livy's wire names so the record reads like the request that made it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchSpec {
     pub file: String,
@@ -18,7 +18,7 @@ pub struct BatchSpec {
 }
 
 /// Where the application's driver UI and logs are, when the cluster says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     pub driver_log_url: Option<String>,
@@ -28,7 +28,7 @@ pub struct AppInfo {
 /// The durable proof that spark-submit was (about to be) run for a record.
 /// Written before the process is spawned: a record that carries one is never
 /// submitted again, only looked up by its tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Submission {
     /// Unique lowercase tag, e.g. `livy-batch-7-k3x9q2ab`; the cluster finds the app by it.
@@ -40,7 +40,7 @@ pub struct Submission {
 }
 
 /// What the reconciler has observed of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchStatus {
     pub state: SessionState,

@@ -7,7 +7,7 @@ use super::{AppInfo, Resources, SessionState, Submission};
 
 /// Session kinds (shared/livy-api.md §3). `Shared` lets every statement pick
 /// its own kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     Spark,
@@ -42,7 +42,7 @@ impl SessionKind {
 }
 
 /// A session as requested (`POST /sessions`), after validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSpec {
     pub kind: SessionKind,
@@ -59,7 +59,7 @@ pub struct SessionSpec {
 }
 
 /// What the server has observed of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
     /// Server-side state. While the driver is connected, `idle`/`busy` come

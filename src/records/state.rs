@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The eleven states Livy reports for sessions and batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     NotStarted,

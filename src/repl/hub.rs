@@ -244,7 +244,13 @@ impl ReplHub {
             ch.sent.remove(&gone.id);
         }
         if let Some(tx) = &ch.tx
-            && tx.send(ToDriver::Execute { id, kind: kind.to_owned(), code }).is_ok()
+            && tx
+                .send(ToDriver::Execute {
+                    id,
+                    kind: kind.to_owned(),
+                    code,
+                })
+                .is_ok()
         {
             ch.sent.insert(id);
         }

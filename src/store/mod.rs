@@ -7,7 +7,9 @@
 //! It holds no business rules: validation and state transitions live elsewhere.
 
 mod embedded;
+mod kube;
 
+pub use self::kube::{KubeStore, KubeStoreOptions};
 pub use embedded::EmbeddedStore;
 
 use std::sync::Arc;
@@ -85,6 +87,76 @@ pub enum StoreError {
     },
     #[error("the store's worker thread failed")]
     Worker(#[source] tokio::task::JoinError),
+    #[error("the {part} of {kind:?} {id} is not a JSON object")]
+    NotAnObject {
+        kind: Kind,
+        id: u64,
+        part: &'static str,
+    },
+    #[error("{kind:?} {id} has resourceVersion {value:?}, which is not an integer")]
+    ResourceVersion { kind: Kind, id: u64, value: String },
+    #[error("failed to read {kind:?} {id} from the Kubernetes API")]
+    KubeGet {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to list {kind:?} resources from the Kubernetes API")]
+    KubeList {
+        kind: Kind,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to create the resource of {kind:?} {id}")]
+    KubeCreate {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to replace the spec and metadata of {kind:?} {id}")]
+    KubeReplace {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to write the status of {kind:?} {id}")]
+    KubeReplaceStatus {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to delete the resource of {kind:?} {id}")]
+    KubeDelete {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to remove the finalizer of {kind:?} {id}")]
+    KubeRemoveFinalizer {
+        kind: Kind,
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to read the id counter for a new {kind:?}")]
+    IdCounterRead {
+        kind: Kind,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to write the id counter for a new {kind:?}")]
+    IdCounterWrite {
+        kind: Kind,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("gave up allocating a {kind:?} id after {attempts} concurrent updates of the counter")]
+    IdCounterContended { kind: Kind, attempts: u32 },
 }
 
 /// Durable records behind optimistic versions. Implementations: [`EmbeddedStore`]

@@ -2,21 +2,21 @@
 //! on a free port with its own data dir, talk to it over HTTP, wait on states
 //! with generous deadlines (never fixed sleeps), and find processes by PID.
 #![allow(dead_code)]
-
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Spark is CPU-bound on small machines: one Spark-running test at a time per binary.
-static SPARK: Mutex<()> = Mutex::new(());
+/// Spark is CPU-bound on small machines: one Spark-running test at a time per
+/// binary. A tokio mutex, so it may be held across awaits (each test has its
+/// own runtime; tokio's mutex works across runtimes).
+static SPARK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn spark_slot() -> MutexGuard<'static, ()> {
-    SPARK.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn spark_slot() -> tokio::sync::MutexGuard<'static, ()> {
+    SPARK.lock().await
 }
 
 pub fn spark_home() -> PathBuf {
@@ -179,46 +179,14 @@ pub async fn full_log(url: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether `pid` is a live (non-zombie) process.
 pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => {
-            s.rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
+    livy_server::launcher::procfs::stat(pid).is_some_and(|(state, _, _)| state != 'Z')
 }
 
 /// Every descendant of `root` right now.
-pub fn descendants(root: u32) -> Vec<u32> {
-    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok())
-            {
-                children.entry(ppid).or_default().push(pid);
-            }
-        }
-    }
-    let mut out = vec![];
-    let mut stack = vec![root];
-    while let Some(p) = stack.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
-            out.push(c);
-            stack.push(c);
-        }
-    }
-    out
-}
+#[allow(unused_imports)] // not every test binary uses it
+pub use livy_server::launcher::procfs::descendants;
 
 pub fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livy_server::cluster::{AppObservation, ClusterManager, K8sManager, K8sOptions, Outcome, TrackedApp};
+use livy_server::cluster::{
+    AppObservation, ClusterManager, K8sManager, K8sOptions, Outcome, TrackedApp,
+};
 use livy_server::launcher::Launcher;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -31,7 +33,10 @@ fn driver(tag: &str, phase: &str, app_id: &str, exit: Option<i32>) -> Value {
 }
 
 fn tracked(tag: &str, app_id: Option<&str>) -> TrackedApp {
-    TrackedApp { tag: tag.into(), app_id: app_id.map(str::to_owned) }
+    TrackedApp {
+        tag: tag.into(),
+        app_id: app_id.map(str::to_owned),
+    }
 }
 
 #[tokio::test]
@@ -46,20 +51,47 @@ async fn one_watch_observes_every_driver_and_kill_deletes_the_driver_pod() {
             "GET",
             format!("{PODS}?&{SELECTOR}&limit=500"),
             None,
-            Reply::Json(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "50"}, "items": pods})),
+            Reply::Json(
+                200,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "50"}, "items": pods}),
+            ),
         ),
         expect(
             "GET",
-            format!("{PODS}?&watch=true&timeoutSeconds=290&{SELECTOR}&allowWatchBookmarks=true&resourceVersion=50"),
+            format!(
+                "{PODS}?&watch=true&timeoutSeconds=290&{SELECTOR}&allowWatchBookmarks=true&resourceVersion=50"
+            ),
             None,
             Reply::Hold,
         ),
-        expect("DELETE", format!("{PODS}/livy-batch-1-aaaa-driver?"), None, Reply::Json(200, driver("livy-batch-1-aaaa", "Running", "spark-0001", None))),
-        expect("DELETE", format!("{PODS}/livy-batch-3-cccc-driver?"), None, status(404, "NotFound")),
+        expect(
+            "DELETE",
+            format!("{PODS}/livy-batch-1-aaaa-driver?"),
+            None,
+            Reply::Json(
+                200,
+                driver("livy-batch-1-aaaa", "Running", "spark-0001", None),
+            ),
+        ),
+        expect(
+            "DELETE",
+            format!("{PODS}/livy-batch-3-cccc-driver?"),
+            None,
+            status(404, "NotFound"),
+        ),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let launcher = Arc::new(Launcher::new(dir.path().join("apps"), "/bin/false".into(), dir.path().into(), Arc::new(Notify::new())));
-    let opts = K8sOptions { namespace: "spark".into(), service_account: None, kill_grace: Duration::from_millis(10) };
+    let launcher = Arc::new(Launcher::new(
+        dir.path().join("apps"),
+        "/bin/false".into(),
+        dir.path().into(),
+        Arc::new(Notify::new()),
+    ));
+    let opts = K8sOptions {
+        namespace: "spark".into(),
+        service_account: None,
+        kill_grace: Duration::from_millis(10),
+    };
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
     let manager = K8sManager::spawn(client, launcher, opts, &tasks, &cancel);
     let apps = [
@@ -77,22 +109,42 @@ async fn one_watch_observes_every_driver_and_kill_deletes_the_driver_pod() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    assert!(matches!(&seen["livy-batch-1-aaaa"], AppObservation::Running { app_id: Some(id), .. } if id == "spark-0001"));
+    assert!(
+        matches!(&seen["livy-batch-1-aaaa"], AppObservation::Running { app_id: Some(id), .. } if id == "spark-0001")
+    );
     match &seen["livy-batch-2-bbbb"] {
-        AppObservation::Finished { outcome: Outcome::Failed, app_id, diagnostic, .. } => {
+        AppObservation::Finished {
+            outcome: Outcome::Failed,
+            app_id,
+            diagnostic,
+            ..
+        } => {
             assert_eq!(app_id.as_deref(), Some("spark-0002"));
-            assert_eq!(diagnostic.as_deref(), Some("driver container exited with code 1 Error"));
+            assert_eq!(
+                diagnostic.as_deref(),
+                Some("driver container exited with code 1 Error")
+            );
         }
         other => panic!("{other:?}"),
     }
     match &seen["livy-batch-3-cccc"] {
-        AppObservation::Finished { outcome: Outcome::Failed, diagnostic, .. } => {
-            assert_eq!(diagnostic.as_deref(), Some("driver pod livy-batch-3-cccc-driver was deleted"));
+        AppObservation::Finished {
+            outcome: Outcome::Failed,
+            diagnostic,
+            ..
+        } => {
+            assert_eq!(
+                diagnostic.as_deref(),
+                Some("driver pod livy-batch-3-cccc-driver was deleted")
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(seen["livy-batch-4-dddd"], AppObservation::NotFound);
-    assert!(matches!(&seen["livy-batch-5-eeee"], AppObservation::Starting { .. }));
+    assert!(matches!(
+        &seen["livy-batch-5-eeee"],
+        AppObservation::Starting { .. }
+    ));
     manager.kill(&apps[0]).await.unwrap();
     manager.kill(&apps[2]).await.unwrap();
     server.verify().await;

@@ -33,7 +33,12 @@ pub struct Exchange {
     pub reply: Reply,
 }
 
-pub fn expect(method: &'static str, uri: impl Into<String>, body: Option<Value>, reply: Reply) -> Exchange {
+pub fn expect(
+    method: &'static str,
+    uri: impl Into<String>,
+    body: Option<Value>,
+    reply: Reply,
+) -> Exchange {
     Exchange {
         method,
         uri: uri.into(),
@@ -66,7 +71,9 @@ pub struct ApiServer {
 /// `expected` is a subset of `actual`: objects key by key, everything else equal.
 pub fn subset(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
+        (Value::Object(e), Value::Object(a)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
         (e, a) => e == a,
     }
 }
@@ -119,7 +126,9 @@ impl ApiServer {
                     e.as_ref().is_some_and(|e| {
                         e.method == method
                             && e.uri == uri
-                            && e.body.as_ref().is_none_or(|want| body.as_ref().is_some_and(|got| subset(want, got)))
+                            && e.body.as_ref().is_none_or(|want| {
+                                body.as_ref().is_some_and(|got| subset(want, got))
+                            })
                     })
                 });
                 match found.and_then(|i| log.pending[i].take()) {
@@ -129,7 +138,8 @@ impl ApiServer {
                     },
                     None => {
                         let text = String::from_utf8_lossy(&bytes);
-                        log.errors.push(format!("unexpected request: {method} {uri} {text}"));
+                        log.errors
+                            .push(format!("unexpected request: {method} {uri} {text}"));
                         eprintln!("scripted API server: unexpected request: {method} {uri} {text}");
                         let reply = status(500, "UnexpectedRequest");
                         send.send_response(respond(&reply).expect("a body"));
@@ -164,6 +174,9 @@ impl ApiServer {
             .map(|e| format!("{} {}", e.method, e.uri))
             .collect();
         assert!(log.errors.is_empty(), "{:#?}", log.errors);
-        assert!(missing.is_empty(), "expected requests that never came: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "expected requests that never came: {missing:#?}"
+        );
     }
 }

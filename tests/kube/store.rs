@@ -77,8 +77,10 @@ fn event(reason: &str) -> Exchange {
     expect(
         "POST",
         EVENTS,
-        Some(json!({"reason": reason, "regarding": {"kind": "LivyBatch", "name": "batch-0", "uid": "uid-0"},
-            "reportingController": "livy-server", "reportingInstance": "livy-server-0"})),
+        Some(
+            json!({"reason": reason, "regarding": {"kind": "LivyBatch", "name": "batch-0", "uid": "uid-0"},
+            "reportingController": "livy-server", "reportingInstance": "livy-server-0"}),
+        ),
         Reply::Json(201, json!({"metadata": {"name": "e"}})),
     )
 }
@@ -92,13 +94,19 @@ fn create_batch_0() -> Vec<Exchange> {
             "GET",
             format!("{BATCHES}?&labelSelector=livy.livy-server.dev%2Fid"),
             None,
-            Reply::Json(200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "90"}, "items": []})),
+            Reply::Json(
+                200,
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "90"}, "items": []}),
+            ),
         ),
         expect(
             "POST",
             "/api/v1/namespaces/livy/configmaps?",
             Some(json!({"metadata": {"name": "livy-server-ids"}, "data": {"batch": "1"}})),
-            Reply::Json(201, json!({"metadata": {"name": "livy-server-ids", "resourceVersion": "91"}, "data": {"batch": "1"}})),
+            Reply::Json(
+                201,
+                json!({"metadata": {"name": "livy-server-ids", "resourceVersion": "91"}, "data": {"batch": "1"}}),
+            ),
         ),
         expect(
             "POST",
@@ -147,13 +155,21 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
             Some(json!({"metadata": {"resourceVersion": "103", "finalizers": null}})),
             Reply::Json(200, batch(0, 104, Some(starting()), true)),
         ),
-        expect("GET", format!("{BATCHES}/batch-0"), None, status(404, "NotFound")),
+        expect(
+            "GET",
+            format!("{BATCHES}/batch-0"),
+            None,
+            status(404, "NotFound"),
+        ),
     ]);
     let (client, server) = ApiServer::start(script);
     let store = store(client);
     let mut changes = store.watch();
 
-    let rec = store.create(Kind::Batch, meta(), spec(), not_started()).await.unwrap();
+    let rec = store
+        .create(Kind::Batch, meta(), spec(), not_started())
+        .await
+        .unwrap();
     assert_eq!((rec.id, rec.version), (0, 101));
     assert_eq!(rec.status, not_started());
 
@@ -172,7 +188,9 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
     store.delete(Kind::Batch, 0, 103).await.unwrap();
     assert_eq!(store.get(Kind::Batch, 0).await.unwrap(), None);
 
-    let seen: Vec<Option<u64>> = std::iter::from_fn(|| changes.try_recv().ok()).map(|c| c.version).collect();
+    let seen: Vec<Option<u64>> = std::iter::from_fn(|| changes.try_recv().ok())
+        .map(|c| c.version)
+        .collect();
     assert_eq!(seen, [Some(101), Some(102), Some(103), None]);
     server.verify().await;
 }
@@ -183,18 +201,28 @@ async fn kubectl_delete_is_a_deletion_request_and_delete_removes_the_finalizer()
     let mut deleting = batch(0, 300, Some(finished.clone()), true);
     deleting["metadata"]["finalizers"] = json!(["example.com/keep", FINALIZER]);
     let (client, server) = ApiServer::start(vec![
-        expect("GET", format!("{BATCHES}/batch-0"), None, Reply::Json(200, deleting)),
+        expect(
+            "GET",
+            format!("{BATCHES}/batch-0"),
+            None,
+            Reply::Json(200, deleting),
+        ),
         // Someone else's finalizer stays.
         expect(
             "PATCH",
             format!("{BATCHES}/batch-0?"),
-            Some(json!({"metadata": {"resourceVersion": "300", "finalizers": ["example.com/keep"]}})),
+            Some(
+                json!({"metadata": {"resourceVersion": "300", "finalizers": ["example.com/keep"]}}),
+            ),
             Reply::Json(200, batch(0, 301, Some(finished), true)),
         ),
     ]);
     let store = store(client);
     let rec = store.get(Kind::Batch, 0).await.unwrap().unwrap();
-    assert!(rec.meta.deletion_requested, "kubectl delete sets deletionTimestamp");
+    assert!(
+        rec.meta.deletion_requested,
+        "kubectl delete sets deletionTimestamp"
+    );
     store.delete(Kind::Batch, 0, rec.version).await.unwrap();
     server.verify().await;
 }
@@ -203,7 +231,12 @@ async fn kubectl_delete_is_a_deletion_request_and_delete_removes_the_finalizer()
 async fn a_stale_write_is_a_conflict_and_succeeds_after_a_fresh_read() {
     let running = json!({"state": "running", "stateSince": 7, "launchFailures": 0});
     let (client, server) = ApiServer::start(vec![
-        expect("GET", format!("{BATCHES}/batch-0"), None, Reply::Json(200, batch(0, 200, Some(starting()), false))),
+        expect(
+            "GET",
+            format!("{BATCHES}/batch-0"),
+            None,
+            Reply::Json(200, batch(0, 200, Some(starting()), false)),
+        ),
         // Another replica wrote since our read.
         expect(
             "PUT",
@@ -211,7 +244,12 @@ async fn a_stale_write_is_a_conflict_and_succeeds_after_a_fresh_read() {
             Some(json!({"metadata": {"resourceVersion": "200"}, "status": running})),
             status(409, "Conflict"),
         ),
-        expect("GET", format!("{BATCHES}/batch-0"), None, Reply::Json(200, batch(0, 205, Some(starting()), false))),
+        expect(
+            "GET",
+            format!("{BATCHES}/batch-0"),
+            None,
+            Reply::Json(200, batch(0, 205, Some(starting()), false)),
+        ),
         expect(
             "PUT",
             format!("{BATCHES}/batch-0/status?"),
@@ -224,7 +262,17 @@ async fn a_stale_write_is_a_conflict_and_succeeds_after_a_fresh_read() {
     let mut rec = store.get(Kind::Batch, 0).await.unwrap().unwrap();
     rec.status = running.clone();
     let err = store.update(&rec).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { id: 0, expected: 200, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                id: 0,
+                expected: 200,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // What every caller does on Conflict: read again, re-apply, write.
     let mut fresh = store.get(Kind::Batch, 0).await.unwrap().unwrap();
     assert_eq!(fresh.version, 205);
@@ -241,25 +289,45 @@ async fn concurrent_replicas_never_share_an_id() {
     let (client, server) = ApiServer::start(vec![
         expect("GET", IDS, None, Reply::Json(200, counter("5", "7"))),
         // Another replica took 7 in between: 409, read again, take 8.
-        expect("PUT", format!("{IDS}?"), Some(json!({"metadata": {"resourceVersion": "5"}, "data": {"batch": "8"}})), status(409, "Conflict")),
+        expect(
+            "PUT",
+            format!("{IDS}?"),
+            Some(json!({"metadata": {"resourceVersion": "5"}, "data": {"batch": "8"}})),
+            status(409, "Conflict"),
+        ),
         expect("GET", IDS, None, Reply::Json(200, counter("6", "8"))),
         expect(
             "PUT",
             format!("{IDS}?"),
-            Some(json!({"metadata": {"resourceVersion": "6"}, "data": {"batch": "9", "session": "3"}})),
+            Some(
+                json!({"metadata": {"resourceVersion": "6"}, "data": {"batch": "9", "session": "3"}}),
+            ),
             Reply::Json(200, counter("7", "9")),
         ),
-        expect("POST", format!("{BATCHES}?"), Some(json!({"metadata": {"name": "batch-8"}, "spec": {"livyId": 8}})), Reply::Json(201, created)),
+        expect(
+            "POST",
+            format!("{BATCHES}?"),
+            Some(json!({"metadata": {"name": "batch-8"}, "spec": {"livyId": 8}})),
+            Reply::Json(201, created),
+        ),
         expect(
             "PUT",
             format!("{BATCHES}/batch-8/status?"),
             Some(json!({"metadata": {"resourceVersion": "400"}})),
             Reply::Json(200, batch(8, 401, Some(not_started()), false)),
         ),
-        expect("POST", EVENTS, Some(json!({"reason": "NotStarted"})), Reply::Json(201, json!({}))),
+        expect(
+            "POST",
+            EVENTS,
+            Some(json!({"reason": "NotStarted"})),
+            Reply::Json(201, json!({})),
+        ),
     ]);
     let store = store(client);
-    let rec = store.create(Kind::Batch, meta(), spec(), not_started()).await.unwrap();
+    let rec = store
+        .create(Kind::Batch, meta(), spec(), not_started())
+        .await
+        .unwrap();
     assert_eq!((rec.id, rec.version), (8, 401));
     server.verify().await;
 }
@@ -272,11 +340,20 @@ async fn a_duplicate_name_is_refused_before_anything_is_written() {
         "GET",
         format!("{BATCHES}?&labelSelector=livy.livy-server.dev%2Fid"),
         None,
-        Reply::Json(200, json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [named]})),
+        Reply::Json(
+            200,
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [named]}),
+        ),
     )]);
     let store = store(client);
-    let m = Meta { name: Some("nightly".into()), ..meta() };
-    let err = store.create(Kind::Batch, m, spec(), not_started()).await.unwrap_err();
+    let m = Meta {
+        name: Some("nightly".into()),
+        ..meta()
+    };
+    let err = store
+        .create(Kind::Batch, m, spec(), not_started())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateName { .. }), "{err}");
     server.verify().await;
 }

@@ -16,7 +16,9 @@ const SESSIONS: &str = "/apis/livy.livy-server.dev/v1alpha1/namespaces/livy/livy
 const LIST: &str = "?&labelSelector=livy.livy-server.dev%2Fid&limit=500";
 
 fn watch_from(base: &str, rv: &str) -> String {
-    format!("{base}?&watch=true&timeoutSeconds=290&labelSelector=livy.livy-server.dev%2Fid&allowWatchBookmarks=true&resourceVersion={rv}")
+    format!(
+        "{base}?&watch=true&timeoutSeconds=290&labelSelector=livy.livy-server.dev%2Fid&allowWatchBookmarks=true&resourceVersion={rv}"
+    )
 }
 
 fn batch(id: u64, rv: u64) -> Value {
@@ -30,13 +32,21 @@ fn batch(id: u64, rv: u64) -> Value {
 }
 
 fn list(items: Vec<Value>, rv: &str) -> Reply {
-    Reply::Json(200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}))
+    Reply::Json(
+        200,
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+    )
 }
 
 #[tokio::test]
 async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
     let (client, server) = ApiServer::start(vec![
-        expect("GET", format!("{BATCHES}{LIST}"), None, list(vec![batch(0, 100)], "100")),
+        expect(
+            "GET",
+            format!("{BATCHES}{LIST}"),
+            None,
+            list(vec![batch(0, 100)], "100"),
+        ),
         // The first watch delivers one change, then the connection drops…
         expect(
             "GET",
@@ -63,7 +73,12 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
             Reply::Events(vec![json!({"type": "DELETED", "object": batch(0, 120)})]),
         ),
         expect("GET", watch_from(BATCHES, "120"), None, Reply::Hold),
-        expect("GET", format!("{SESSIONS}{LIST}"), None, list(vec![], "100")),
+        expect(
+            "GET",
+            format!("{SESSIONS}{LIST}"),
+            None,
+            list(vec![], "100"),
+        ),
         expect("GET", watch_from(SESSIONS, "100"), None, Reply::Hold),
     ]);
     let store = KubeStore::new(
@@ -85,8 +100,20 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
             .unwrap();
         got.push(c);
     }
-    let change = |id, version| Change { kind: Kind::Batch, id, version };
-    assert_eq!(got, [change(0, Some(100)), change(0, Some(105)), change(1, Some(110)), change(0, None)]);
+    let change = |id, version| Change {
+        kind: Kind::Batch,
+        id,
+        version,
+    };
+    assert_eq!(
+        got,
+        [
+            change(0, Some(100)),
+            change(0, Some(105)),
+            change(1, Some(110)),
+            change(0, None)
+        ]
+    );
     server.verify().await;
     cancel.cancel();
     tasks.close();
