@@ -12,9 +12,9 @@ mod sessions;
 pub use decide::{Policy, Step, decide_batch};
 pub use decide_session::{SessionPolicy, SessionStep, decide_session};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::Serialize;
@@ -61,8 +61,10 @@ pub struct Deps {
 
 pub struct Reconciler {
     d: Deps,
-    /// Records whose stop is in flight (so a pass does not start another).
-    stopping: Arc<Mutex<HashSet<(Kind, u64)>>>,
+    /// Records whose stop is in flight (`None`) or finished successfully at
+    /// an instant: a pass that observed the app before the stop completed
+    /// must not stop it again (one kill per request reaches the cluster).
+    stopping: Arc<Mutex<HashMap<(Kind, u64), Option<Instant>>>>,
     /// Backoff after transient launch failures: record → earliest retry (epoch ms).
     not_before: Mutex<HashMap<(Kind, u64), u64>>,
     /// Whether the last observation failed (log an outage once, not per poll).
@@ -214,8 +216,15 @@ impl Reconciler {
 
     /// Stops an application in the background (once at a time per record).
     fn stop(&self, kind: Kind, id: u64, app: TrackedApp) {
-        if !lock(&self.stopping).insert((kind, id)) {
-            return;
+        {
+            let mut stopping = lock(&self.stopping);
+            let recent = self.d.manager.poll_interval().unwrap_or(self.d.config.poll_interval) * 3;
+            match stopping.get(&(kind, id)) {
+                Some(None) => return,
+                Some(Some(done)) if done.elapsed() < recent => return,
+                _ => {}
+            }
+            stopping.insert((kind, id), None);
         }
         let (manager, stopping, wake) = (
             self.d.manager.clone(),
@@ -223,10 +232,15 @@ impl Reconciler {
             self.d.wake.clone(),
         );
         self.d.tasks.spawn(async move {
-            if let Err(e) = manager.kill(&app).await {
-                tracing::warn!(kind = kind.as_str(), id, error = %e, "kill failed; will retry");
+            match manager.kill(&app).await {
+                Ok(()) => {
+                    lock(&stopping).insert((kind, id), Some(Instant::now()));
+                }
+                Err(e) => {
+                    tracing::warn!(kind = kind.as_str(), id, error = %e, "kill failed; will retry");
+                    lock(&stopping).remove(&(kind, id));
+                }
             }
-            lock(&stopping).remove(&(kind, id));
             wake.notify_one();
         });
     }
@@ -241,6 +255,7 @@ impl Reconciler {
     ) -> Result<(), StoreError> {
         self.d.store.delete(kind, id, version).await?;
         lock(&self.not_before).remove(&(kind, id));
+        lock(&self.stopping).remove(&(kind, id));
         if let Some(sub) = sub {
             let files = self.d.launcher.files(&sub.tag);
             self.d.logs.forget(&files.log());

@@ -49,6 +49,11 @@ impl Server {
     }
 
     pub fn start_on(port: u16, data_dir: &Path, conf: &[String]) -> Server {
+        Self::start_with(port, data_dir, conf, &[])
+    }
+
+    /// Like [`Server::start_on`], with extra environment variables.
+    pub fn start_with(port: u16, data_dir: &Path, conf: &[String], env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log_path = data_dir.join(format!("server-{port}.log"));
         let log = std::fs::OpenOptions::new()
@@ -65,6 +70,7 @@ impl Server {
         for c in conf {
             cmd.arg("--conf").arg(c);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
