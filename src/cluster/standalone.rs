@@ -93,10 +93,11 @@ impl StandaloneOptions {
         };
         Self {
             ui_addresses,
-            rest_addresses: hosts
-                .iter()
-                .map(|h| format!("http://{h}:{REST_PORT}"))
-                .collect(),
+            rest_addresses: if c.spark_master_rest.is_empty() {
+                hosts.iter().map(|h| format!("http://{h}:{REST_PORT}")).collect()
+            } else {
+                c.spark_master_rest.iter().map(|a| with_scheme(a)).collect()
+            },
             kill_grace: c.kill_grace,
             cluster_mode: c.deploy_mode.as_deref() == Some("cluster"),
             connect_timeout: Duration::from_secs(5),

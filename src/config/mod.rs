@@ -82,6 +82,8 @@ pub struct Config {
     pub yarn_app_lookup_timeout: Duration,
     /// Standalone master web UI addresses, as configured (empty: derived from the master URL).
     pub spark_master_ui: Vec<String>,
+    /// Standalone REST submission servers (empty: `<master host>:6066`).
+    pub spark_master_rest: Vec<String>,
     pub leak_timeout: Duration,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
@@ -321,13 +323,11 @@ impl Config {
         } else {
             Vec::new()
         };
-        let spark_master_ui = get(keys::SPARK_MASTER_UI)
-            .0
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let addresses = |key: &'static str| -> Vec<String> {
+            get(key).0.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+        };
+        let spark_master_ui = addresses(keys::SPARK_MASTER_UI);
+        let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
         Ok(Self {
             kubernetes,
@@ -335,6 +335,7 @@ impl Config {
             yarn_poll_interval: duration(keys::YARN_POLL_INTERVAL)?.max(Duration::from_millis(50)),
             yarn_app_lookup_timeout: duration(keys::YARN_APP_LOOKUP_TIMEOUT)?,
             spark_master_ui,
+            spark_master_rest,
             session_timeout,
             leak_timeout: duration(keys::LEAK_TIMEOUT)?,
             connect_timeout: duration(keys::CONNECT_TIMEOUT)?,

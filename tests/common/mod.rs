@@ -250,6 +250,9 @@ public class SparkPi {
             return (x * x + y * y <= 1) ? 1 : 0;
         }).reduce(Integer::sum);
         System.out.println("Pi is roughly " + 4.0 * count / n);
+        if (args.length > 1 && args[1].equals("sleep")) {
+            try { Thread.sleep(600_000); } catch (InterruptedException e) { }
+        }
         System.out.println("ARGS " + String.join("|", args));
         spark.stop();
         if (args.length > 1 && args[1].equals("fail")) System.exit(3);
@@ -278,6 +281,9 @@ pub struct Standalone {
     pub master_url: String,
     pub web_ui: String,
     pub rest_url: String,
+    /// `host:port` of the web UI and the REST server, for livy.conf.
+    pub ui_address: String,
+    pub rest_address: String,
     _dir: tempfile::TempDir,
 }
 
@@ -335,6 +341,8 @@ impl Standalone {
             master_url,
             web_ui: format!("http://127.0.0.1:{ui}"),
             rest_url: format!("spark://127.0.0.1:{rest}"),
+            ui_address: format!("127.0.0.1:{ui}"),
+            rest_address: format!("127.0.0.1:{rest}"),
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
