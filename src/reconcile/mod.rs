@@ -59,12 +59,15 @@ pub struct Deps {
     pub tasks: TaskTracker,
 }
 
+/// Per record: a stop in flight (`None`) or the instant one succeeded.
+type StopLedger = HashMap<(Kind, u64), Option<Instant>>;
+
 pub struct Reconciler {
     d: Deps,
     /// Records whose stop is in flight (`None`) or finished successfully at
     /// an instant: a pass that observed the app before the stop completed
     /// must not stop it again (one kill per request reaches the cluster).
-    stopping: Arc<Mutex<HashMap<(Kind, u64), Option<Instant>>>>,
+    stopping: Arc<Mutex<StopLedger>>,
     /// Backoff after transient launch failures: record → earliest retry (epoch ms).
     not_before: Mutex<HashMap<(Kind, u64), u64>>,
     /// Whether the last observation failed (log an outage once, not per poll).
