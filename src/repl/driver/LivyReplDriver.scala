@@ -110,6 +110,9 @@ object LivyReplDriver {
     }
     session.markReady(if (primaryFailed) "error" else "idle")
     Log.info(s"ready after $elapsed")
+    // Our threads are daemons, and spark-submit stops the context when main returns: main
+    // lives until shutdown, the idle timeout or a rejection ends the JVM with System.exit.
+    new java.util.concurrent.CountDownLatch(1).await()
   }
 
   def hello(conf: DriverConf, spark: SparkSession): com.fasterxml.jackson.databind.node.ObjectNode = {

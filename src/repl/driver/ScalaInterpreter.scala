@@ -57,26 +57,29 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
 
   def classLoader: ClassLoader = intp.classLoader
 
-  /** Step 5 of REPL-NOTES: bind `spark` and `sc`, run spark-shell's imports. */
+  /** Step 5 of REPL-NOTES: bind `spark` and `sc`, run spark-shell's imports (in its order). */
   def bindSpark(spark: SparkSession): Unit = {
-    val failures = Seq.newBuilder[String]
+    // The runtime class (classic.SparkSession on Spark 4) gives users the same type as spark-shell.
+    val sessionType = spark.getClass.getCanonicalName
+    var bound: Results.Result = Results.Error
+    intp.beQuietDuring { bound = intp.bind("spark", sessionType, spark, List("@transient")) }
+    if (bound != Results.Success) throw new IllegalStateException(s"cannot bind spark: ${drain()}")
+    quietly(Seq(
+      "@transient val sc = spark.sparkContext",
+      "import org.apache.spark.SparkContext._",
+      "import spark.implicits._",
+      "import spark.sql",
+      "import org.apache.spark.sql.functions._"))
+  }
+
+  private def quietly(lines: Seq[String]): Unit = {
+    val failed = Seq.newBuilder[String]
     intp.beQuietDuring {
-      // The runtime class (classic.SparkSession on Spark 4) gives users the same type as spark-shell.
-      val sessionType = spark.getClass.getCanonicalName
-      if (intp.bind("spark", sessionType, spark, List("@transient")) != Results.Success) failures += "bind spark"
-      Seq(
-        "@transient val sc = spark.sparkContext",
-        "import org.apache.spark.SparkContext._",
-        "import spark.implicits._",
-        "import spark.sql",
-        "import org.apache.spark.sql.functions._"
-      ).foreach(line => if (intp.interpret(line) != Results.Success) failures += line)
+      lines.foreach(line => if (intp.interpret(line) != Results.Success) failed += line)
     }
-    val failed = failures.result()
-    if (failed.nonEmpty) {
-      throw new IllegalStateException(s"interpreter setup failed at ${failed.mkString(", ")}: ${drain()}")
-    }
-    drain()
+    val text = drain()
+    val bad = failed.result()
+    if (bad.nonEmpty) throw new IllegalStateException(s"interpreter setup failed at ${bad.mkString(", ")}: $text")
   }
 
   def execute(sid: Long, code: String): Output = {
@@ -85,8 +88,55 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
     finally lock.unlock()
   }
 
+  /** Runs a piece of Scala as one request per group (see [[groups]]), text concatenated. */
   private def interpretChunk(code: String): Output = {
     if (code.trim.isEmpty) return Output.text("")
+    val text = new StringBuilder
+    for (group <- groups(code)) {
+      interpretGroup(group) match {
+        case OkOutput(data) => text.append(data.get(Output.TextPlain).asText())
+        case error => return error
+      }
+    }
+    Output.text(text.toString)
+  }
+
+  /**
+   * Splits code into requests: runs of class/object/trait/type definitions, and runs of other
+   * statements. A case class used by an encoder (`Seq(P(1)).toDS()`) in the request that
+   * defines it fails at run time (Spark cannot reach the outer REPL object while that object
+   * is still being constructed), so definitions must come in an earlier request, as they do
+   * line by line in spark-shell or Livy. Contiguous definitions stay together (companions,
+   * sealed hierarchies), other statements stay together (results print after the statement's
+   * own output, as in Livy's seed examples). Anything unparsable runs whole, for its error.
+   */
+  private def groups(code: String): Seq[String] = {
+    type Trees = scala.reflect.internal.Trees
+    intp.parse(code) match {
+      case Right((trees, _, _)) if trees.size > 1 && trees.forall(_.pos.isRange) =>
+        val out = Seq.newBuilder[String]
+        val current = new StringBuilder
+        var currentIsDef: Option[Boolean] = None
+        var from = 0
+        trees.zipWithIndex.foreach { case (t, i) =>
+          // Cut after each tree: comments and annotations before a tree stay with it.
+          val to = if (i == trees.size - 1) code.length else t.pos.end
+          val isDef = (t: Any) match {
+            case _: Trees#ClassDef | _: Trees#ModuleDef | _: Trees#TypeDef => true
+            case _ => false
+          }
+          if (currentIsDef.exists(_ != isDef)) { out += current.toString; current.clear() }
+          currentIsDef = Some(isDef)
+          current.append(code.substring(from, to))
+          from = to
+        }
+        out += current.toString
+        out.result().map(piece => piece.replaceFirst("^(\\s*;)+", ""))
+      case _ => Seq(code)
+    }
+  }
+
+  private def interpretGroup(code: String): Output = {
     interpretCaptured(code) match {
       case (Results.Success, text) => Output.text(text)
       case (Results.Incomplete, text) =>

@@ -136,8 +136,9 @@ final class ServerLink(
             onGiveUp()
             sys.exit(1)
           }
-          Log.warn(s"cannot reach server $host:$port ($why); retrying in ${backoffMs / 1000} s")
-          Thread.sleep(math.min(backoffMs, deadline - now))
+          val pause = math.min(backoffMs, deadline - now)
+          Log.warn(f"cannot reach server $host:$port ($why); retrying in ${pause / 1000.0}%.1f s")
+          Thread.sleep(pause)
           backoffMs = math.min(backoffMs * 2, 10000L)
       }
     }

@@ -41,11 +41,14 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
     link.send(Json.obj("type" -> "state", "state" -> replState))
   }
 
-  /** Startup is over: report the state and let queued statements run. */
+  /**
+   * Startup is over: report "idle" (or "error") even if statements are queued, so the server
+   * always sees the ready signal; the statement thread then reports "busy".
+   */
   def markReady(state: String): Unit = {
     lock.synchronized {
       ready = true
-      setState(if (state == "error") "error" else if (waiting.isEmpty) "idle" else "busy")
+      setState(if (state == "error") "error" else "idle")
       lock.notifyAll()
     }
   }
