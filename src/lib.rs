@@ -1,6 +1,18 @@
 //! livy-server: a REST server for Apache Spark, wire-compatible with Apache
 //! Livy, built as an operator-style controller (see the README).
 
+/// `error: cause: cause…` on one line, for logs and log lines.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 pub mod api;
 pub mod cluster;
 pub mod config;

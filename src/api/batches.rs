@@ -14,10 +14,11 @@ use serde_json::json;
 use super::AppState;
 use super::body::LivyJson;
 use super::error::ApiError;
-use super::paging::{list_window, log_window};
+use super::paging::list_window;
+use super::records;
 use super::request::{CreateRequest, Rules};
-use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, Meta, SessionState, now_ms};
-use crate::store::{Record, StoreError};
+use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, SessionState, now_ms};
+use crate::store::Record;
 
 type BatchRecord = Record<BatchSpec, BatchStatus>;
 
@@ -35,20 +36,8 @@ pub struct BatchView {
     log: Vec<String>,
 }
 
-/// The log lines Livy shows for a batch: `stdout: `, the lines, `\nstderr: `
-/// (a batch's stderr is merged into its stdout).
-fn log_lines(state: &AppState, rec: &BatchRecord) -> Vec<String> {
-    let mut lines = vec!["stdout: ".to_owned()];
-    if let Some(path) = &rec.status.log_path {
-        lines.extend(state.logs.lines(std::path::Path::new(path)));
-    }
-    lines.push("\nstderr: ".to_owned());
-    lines
-}
-
 fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
-    let lines = log_lines(state, rec);
-    let tail = lines[lines.len().saturating_sub(10)..].to_vec();
+    let tail = records::log_tail(state, rec.status.log_path.as_deref());
     BatchView {
         id: rec.id,
         name: rec.meta.name.clone(),
@@ -63,7 +52,7 @@ fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
 
 /// Finds a batch by id or name; a batch being deleted is already gone.
 async fn find(state: &AppState, key: &str) -> Result<BatchRecord, ApiError> {
-    let raw = super::lookup(state, Kind::Batch, key, true).await?;
+    let raw = records::lookup(state, Kind::Batch, key, true).await?;
     raw.decode().map_err(ApiError::store("decode a batch"))
 }
 
@@ -105,38 +94,15 @@ pub async fn create_batch(
         whitelist: &cfg.local_dir_whitelist,
         impersonation: cfg.impersonation,
     })?;
-    // One create at a time, so two requests cannot both pass the limit.
-    let _guard = state.create_lock.lock().await;
-    if creating_count(&state).await? >= cfg.max_creation {
-        return Err(ApiError::bad(
-            "Rejected, too many sessions are being created!",
-        ));
-    }
-    let now = now_ms();
-    let meta = Meta {
-        name: spec.resources.name.clone(),
-        owner: None,
-        created_at: now,
-        deletion_requested: false,
-    };
-    let spec_json =
-        serde_json::to_value(&spec).map_err(|e| ApiError::internal("encode a batch", e))?;
-    let status_json = serde_json::to_value(BatchStatus::new(now))
-        .map_err(|e| ApiError::internal("encode a batch", e))?;
-    let raw = match state
-        .store
-        .create(Kind::Batch, meta, spec_json, status_json)
-        .await
-    {
-        Ok(raw) => raw,
-        Err(StoreError::DuplicateName { name, .. }) => {
-            return Err(ApiError::BadRequest(format!(
-                "name: Duplicate session name: {name}"
-            )));
-        }
-        Err(e) => return Err(ApiError::internal("create a batch", e)),
-    };
-    state.wake.notify_one();
+    let name = spec.resources.name.clone();
+    let raw = records::create(
+        &state,
+        Kind::Batch,
+        name,
+        &spec,
+        &BatchStatus::new(now_ms()),
+    )
+    .await?;
     let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
     tracing::info!(batch = rec.id, file = %rec.spec.file, "batch created");
     let location = format!("/batches/{}", rec.id);
@@ -145,37 +111,6 @@ pub async fn create_batch(
         [(header::LOCATION, location)],
         Json(view(&state, &rec)),
     ))
-}
-
-/// How many spark-submit processes run (the `max-creation` budget): every
-/// batch or session being launched, plus running batches where spark-submit
-/// is the application itself (local and client mode).
-pub async fn creating_count(state: &AppState) -> Result<usize, ApiError> {
-    let batches = all_batches(state).await?;
-    let running_counts = state.manager.submit_process_is_app();
-    let launching =
-        |s: SessionState| matches!(s, SessionState::NotStarted | SessionState::Starting);
-    let mut n = batches
-        .iter()
-        .filter(|r| {
-            launching(r.status.state) || (running_counts && r.status.state == SessionState::Running)
-        })
-        .count();
-    let sessions = state
-        .store
-        .list(Kind::Session)
-        .await
-        .map_err(ApiError::store("list sessions"))?;
-    n += sessions
-        .iter()
-        .filter(|r| {
-            r.status
-                .get("state")
-                .and_then(|s| s.as_str())
-                .is_some_and(|s| s == "not_started" || s == "starting")
-        })
-        .count();
-    Ok(n)
 }
 
 pub async fn get_batch(
@@ -200,12 +135,12 @@ pub async fn get_batch_log(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
-    let all = log_lines(&state, &rec);
-    let total = all.len();
-    let (from, log) = log_window(&q, all)?;
-    Ok(Json(
-        json!({ "id": rec.id, "from": from, "total": total, "log": log }),
-    ))
+    Ok(Json(records::log_page(
+        &state,
+        rec.id,
+        rec.status.log_path.as_deref(),
+        &q,
+    )?))
 }
 
 /// Marks the batch for deletion and waits (bounded) until the reconciler has
@@ -214,21 +149,10 @@ pub async fn delete_batch(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut rec = find(&state, &key).await?;
-    let id = rec.id;
-    while !rec.meta.deletion_requested {
-        rec.meta.deletion_requested = true;
-        let raw = rec
-            .encode(Kind::Batch)
-            .map_err(ApiError::store("encode a batch"))?;
-        match state.store.update(&raw).await {
-            Ok(_) => break,
-            Err(StoreError::Conflict { .. }) => rec = find(&state, &id.to_string()).await?,
-            Err(StoreError::NotFound { .. }) => return Ok(Json(json!({ "msg": "deleted" }))),
-            Err(e) => return Err(ApiError::internal("mark a batch deleted", e)),
-        }
-    }
-    state.wake.notify_one();
-    super::wait_for_record(&state, Kind::Batch, id, |rec| rec.is_none()).await;
+    let id = records::request(&state, Kind::Batch, &key, true, |r| {
+        !std::mem::replace(&mut r.meta.deletion_requested, true)
+    })
+    .await?;
+    records::wait_for(&state, Kind::Batch, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }

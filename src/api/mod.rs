@@ -7,13 +7,13 @@ mod batches;
 pub mod body;
 pub mod error;
 mod paging;
+mod records;
 pub mod request;
 mod sessions;
 mod statements;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -29,9 +29,8 @@ use tower_http::trace::TraceLayer;
 use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::logs::LogTails;
-use crate::records::Kind;
 use crate::repl::ReplHub;
-use crate::store::{SharedStore, StoredRecord};
+use crate::store::SharedStore;
 use body::BodyLimit;
 use error::ApiError;
 
@@ -133,70 +132,6 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
     }
     req.extensions_mut().insert(BodyLimit(limit));
     next.run(req).await
-}
-
-/// Finds a record by the `{id}` path segment: all digits is an id, anything
-/// else a name (Livy 0.7+). Records being deleted are gone as far as clients
-/// are concerned when `hide_deleting` (batches: DELETE answers once stopped).
-pub(crate) async fn lookup(
-    state: &AppState,
-    kind: Kind,
-    key: &str,
-    hide_deleting: bool,
-) -> Result<StoredRecord, ApiError> {
-    let found = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
-        match key.parse::<u64>() {
-            Ok(id) => state
-                .store
-                .get(kind, id)
-                .await
-                .map_err(ApiError::store("read a record"))?,
-            Err(_) => None,
-        }
-    } else {
-        let all = state
-            .store
-            .list(kind)
-            .await
-            .map_err(ApiError::store("list records"))?;
-        all.into_iter()
-            .find(|r| r.meta.name.as_deref() == Some(key))
-    };
-    found
-        .filter(|r| !(hide_deleting && r.meta.deletion_requested))
-        .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))
-}
-
-/// Waits, bounded by the kill grace period plus 30 s, until `done` holds for
-/// the stored record (`None` once removed). Used by DELETE and stop, which
-/// answer after the reconciler has carried the request out.
-pub(crate) async fn wait_for_record(
-    state: &AppState,
-    kind: Kind,
-    id: u64,
-    done: impl Fn(Option<&StoredRecord>) -> bool,
-) {
-    let mut changes = state.store.watch();
-    let wait = state.config.kill_grace + Duration::from_secs(30);
-    let finished = tokio::time::timeout(wait, async {
-        loop {
-            if let Ok(rec) = state.store.get(kind, id).await
-                && done(rec.as_ref())
-            {
-                return;
-            }
-            // A lagged or closed channel just means: look again.
-            let _ = tokio::time::timeout(Duration::from_millis(500), changes.recv()).await;
-        }
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!(
-            kind = kind.as_str(),
-            id,
-            "the request is taking long; it continues in the background"
-        );
-    }
 }
 
 async fn version() -> impl IntoResponse {

@@ -14,10 +14,11 @@ use serde_json::json;
 use super::AppState;
 use super::body::LivyJson;
 use super::error::ApiError;
-use super::paging::{list_window, log_window};
+use super::paging::list_window;
+use super::records;
 use super::request::{CreateRequest, Rules};
-use crate::records::{AppInfo, Kind, Meta, SessionSpec, SessionState, SessionStatus, now_ms};
-use crate::store::{Record, StoreError, StoredRecord};
+use crate::records::{AppInfo, Kind, SessionSpec, SessionState, SessionStatus, now_ms};
+use crate::store::{Record, StoredRecord};
 
 pub type SessionRecord = Record<SessionSpec, SessionStatus>;
 
@@ -60,17 +61,7 @@ pub fn live_state(state: &AppState, rec: &SessionRecord) -> SessionState {
     }
 }
 
-fn log_lines(state: &AppState, rec: &SessionRecord) -> Vec<String> {
-    let mut lines = vec!["stdout: ".to_owned()];
-    if let Some(path) = &rec.status.log_path {
-        lines.extend(state.logs.lines(std::path::Path::new(path)));
-    }
-    lines.push("\nstderr: ".to_owned());
-    lines
-}
-
 fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
-    let lines = log_lines(state, rec);
     let r = &rec.spec.resources;
     let v = SessionView {
         id: rec.id,
@@ -81,7 +72,7 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
         state: live_state(state, rec),
         kind: rec.spec.kind.as_str(),
         app_info: &rec.status.app_info,
-        log: lines[lines.len().saturating_sub(10)..].to_vec(),
+        log: records::log_tail(state, rec.status.log_path.as_deref()),
         ttl: rec.spec.ttl.as_deref(),
         driver_memory: r.driver_memory.as_deref(),
         driver_cores: r.driver_cores.unwrap_or(0),
@@ -102,7 +93,7 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
 /// Finds a session by id or name, and counts the call as a heartbeat.
 /// A session being deleted stays visible (`shutting_down`) until it is gone.
 pub async fn find(state: &AppState, key: &str) -> Result<SessionRecord, ApiError> {
-    let raw = super::lookup(state, Kind::Session, key, false).await?;
+    let raw = records::lookup(state, Kind::Session, key, false).await?;
     let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
     state.hub.heartbeat(rec.id);
     Ok(rec)
@@ -145,37 +136,15 @@ pub async fn create_session(
         whitelist: &cfg.local_dir_whitelist,
         impersonation: cfg.impersonation,
     })?;
-    let _guard = state.create_lock.lock().await;
-    if super::batches::creating_count(&state).await? >= cfg.max_creation {
-        return Err(ApiError::bad(
-            "Rejected, too many sessions are being created!",
-        ));
-    }
-    let now = now_ms();
-    let meta = Meta {
-        name: spec.resources.name.clone(),
-        owner: None,
-        created_at: now,
-        deletion_requested: false,
-    };
-    let spec_json =
-        serde_json::to_value(&spec).map_err(|e| ApiError::internal("encode a session", e))?;
-    let status_json = serde_json::to_value(SessionStatus::new(now))
-        .map_err(|e| ApiError::internal("encode a session", e))?;
-    let raw = match state
-        .store
-        .create(Kind::Session, meta, spec_json, status_json)
-        .await
-    {
-        Ok(raw) => raw,
-        Err(StoreError::DuplicateName { name, .. }) => {
-            return Err(ApiError::BadRequest(format!(
-                "name: Duplicate session name: {name}"
-            )));
-        }
-        Err(e) => return Err(ApiError::internal("create a session", e)),
-    };
-    state.wake.notify_one();
+    let name = spec.resources.name.clone();
+    let raw = records::create(
+        &state,
+        Kind::Session,
+        name,
+        &spec,
+        &SessionStatus::new(now_ms()),
+    )
+    .await?;
     let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
     tracing::info!(
         session = rec.id,
@@ -214,12 +183,12 @@ pub async fn get_session_log(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
-    let all = log_lines(&state, &rec);
-    let total = all.len();
-    let (from, log) = log_window(&q, all)?;
-    Ok(Json(
-        json!({ "id": rec.id, "from": from, "total": total, "log": log }),
-    ))
+    Ok(Json(records::log_page(
+        &state,
+        rec.id,
+        rec.status.log_path.as_deref(),
+        &q,
+    )?))
 }
 
 /// Marks the session deleted and waits (bounded) until it is stopped and gone.
@@ -228,7 +197,7 @@ pub async fn delete_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, true).await?;
-    super::wait_for_record(&state, Kind::Session, id, |rec| rec.is_none()).await;
+    records::wait_for(&state, Kind::Session, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }
 
@@ -238,7 +207,7 @@ pub async fn stop_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
-    super::wait_for_record(&state, Kind::Session, id, stopped).await;
+    records::wait_for(&state, Kind::Session, id, stopped).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -248,36 +217,23 @@ pub async fn interrupt_session(
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
-    super::wait_for_record(&state, Kind::Session, id, stopped).await;
+    records::wait_for(&state, Kind::Session, id, stopped).await;
     Ok(Json(json!({ "msg": "interrupted" })))
 }
 
+/// Marks the session deleted (`delete`) or stopped; returns its id.
 async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, ApiError> {
-    let mut rec = find(state, key).await?;
-    let id = rec.id;
-    loop {
-        if (delete && rec.meta.deletion_requested) || (!delete && rec.spec.stop_requested) {
-            break;
-        }
+    records::request(state, Kind::Session, key, false, |r| {
         if delete {
-            rec.meta.deletion_requested = true;
+            !std::mem::replace(&mut r.meta.deletion_requested, true)
+        } else if r.spec.get("stopRequested") == Some(&serde_json::Value::Bool(true)) {
+            false
         } else {
-            rec.spec.stop_requested = true;
+            r.spec["stopRequested"] = serde_json::Value::Bool(true);
+            true
         }
-        let raw = rec
-            .encode(Kind::Session)
-            .map_err(ApiError::store("encode a session"))?;
-        match state.store.update(&raw).await {
-            Ok(_) => break,
-            Err(StoreError::Conflict { .. }) => rec = find(state, &id.to_string()).await?,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(ApiError::SessionNotFound(key.to_owned()));
-            }
-            Err(e) => return Err(ApiError::internal("stop a session", e)),
-        }
-    }
-    state.wake.notify_one();
-    Ok(id)
+    })
+    .await
 }
 
 /// Whether the stored session is gone or in a finished state.

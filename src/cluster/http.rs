@@ -16,14 +16,4 @@ pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::C
         .map_err(|e| format!("failed to build the HTTP client: {}", chain(&e)))
 }
 
-/// `error: cause: cause…` on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub use crate::error_chain as chain;

@@ -94,7 +94,10 @@ impl StandaloneOptions {
         Self {
             ui_addresses,
             rest_addresses: if c.spark_master_rest.is_empty() {
-                hosts.iter().map(|h| format!("http://{h}:{REST_PORT}")).collect()
+                hosts
+                    .iter()
+                    .map(|h| format!("http://{h}:{REST_PORT}"))
+                    .collect()
             } else {
                 c.spark_master_rest.iter().map(|a| with_scheme(a)).collect()
             },

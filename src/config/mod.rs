@@ -324,7 +324,13 @@ impl Config {
             Vec::new()
         };
         let addresses = |key: &'static str| -> Vec<String> {
-            get(key).0.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+            get(key)
+                .0
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect()
         };
         let spark_master_ui = addresses(keys::SPARK_MASTER_UI);
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);

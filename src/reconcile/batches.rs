@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Reconciler, error_chain, new_tag};
+use super::{Reconciler, new_tag};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::launcher::{SubmitSettings, batch_argv};
 use crate::records::{BatchSpec, BatchStatus, Kind, SessionState, Submission, now_ms};
@@ -135,22 +135,16 @@ impl Reconciler {
         };
         // Nothing ran: safe to clear the submission and retry with backoff.
         let failures = before.launch_failures + 1;
-        let text = format!(
-            "livy-server: could not start spark-submit (attempt {failures}): {}",
-            error_chain(&e)
-        );
-        tracing::warn!(batch = rec.id, error = %text, "launch failed");
-        let _ = files.append_log(&text);
+        let (text, retry) = self.launch_failed(Kind::Batch, rec.id, &tag, &e, failures, now);
         rec.status.launch_failures = failures;
         rec.status.submission = None;
         rec.status.message = Some(text);
         rec.status.state_since = now;
-        if failures > self.d.config.launch_retries {
-            rec.status.state = SessionState::Dead;
+        rec.status.state = if retry {
+            SessionState::NotStarted
         } else {
-            rec.status.state = SessionState::NotStarted;
-            self.back_off(Kind::Batch, rec.id, now, failures);
-        }
+            SessionState::Dead
+        };
         self.write(Kind::Batch, &rec).await.map(|_| ())
     }
 }

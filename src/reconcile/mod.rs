@@ -217,11 +217,41 @@ impl Reconciler {
         });
     }
 
+    /// After a spawn known not to have started anything: explains it in the
+    /// application's log and, unless retries are used up, schedules a retry.
+    /// Returns the explanation and whether a retry follows.
+    fn launch_failed(
+        &self,
+        kind: Kind,
+        id: u64,
+        tag: &str,
+        error: &dyn std::error::Error,
+        failures: u32,
+        now: u64,
+    ) -> (String, bool) {
+        let text = format!(
+            "livy-server: could not start spark-submit (attempt {failures}): {}",
+            error_chain(error)
+        );
+        tracing::warn!(kind = kind.as_str(), id, error = %text, "launch failed");
+        let _ = self.d.launcher.files(tag).append_log(&text);
+        let retry = failures <= self.d.config.launch_retries;
+        if retry {
+            self.back_off(kind, id, now, failures);
+        }
+        (text, retry)
+    }
+
     /// Stops an application in the background (once at a time per record).
     fn stop(&self, kind: Kind, id: u64, app: TrackedApp) {
         {
             let mut stopping = lock(&self.stopping);
-            let recent = self.d.manager.poll_interval().unwrap_or(self.d.config.poll_interval) * 3;
+            let recent = self
+                .d
+                .manager
+                .poll_interval()
+                .unwrap_or(self.d.config.poll_interval)
+                * 3;
             match stopping.get(&(kind, id)) {
                 Some(None) => return,
                 Some(Some(done)) if done.elapsed() < recent => return,
@@ -273,14 +303,4 @@ impl Reconciler {
     }
 }
 
-/// Every error in a chain, for log lines.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use crate::error_chain;

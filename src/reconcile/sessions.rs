@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Reconciler, error_chain, new_tag, random_token};
+use super::{Reconciler, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::launcher::submit_argv;
@@ -202,22 +202,16 @@ impl Reconciler {
             return Ok(());
         };
         let failures = before.launch_failures + 1;
-        let text = format!(
-            "livy-server: could not start spark-submit (attempt {failures}): {}",
-            error_chain(&e)
-        );
-        tracing::warn!(session = rec.id, error = %text, "launch failed");
-        let _ = files.append_log(&text);
+        let (text, retry) = self.launch_failed(Kind::Session, rec.id, &tag, &e, failures, now);
         rec.status.submission = None;
         rec.status.launch_failures = failures;
         rec.status.message = Some(text);
         rec.status.state_since = now;
-        if failures > c.launch_retries {
-            rec.status.state = SessionState::Error;
+        rec.status.state = if retry {
+            SessionState::NotStarted
         } else {
-            rec.status.state = SessionState::NotStarted;
-            self.back_off(Kind::Session, rec.id, now, failures);
-        }
+            SessionState::Error
+        };
         self.write(Kind::Session, &rec).await.map(|_| ())
     }
 }
