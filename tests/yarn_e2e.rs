@@ -114,6 +114,8 @@ fn fake_spark(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(home.join("bin")).unwrap();
     let script = "#!/bin/sh\nout=\"$LIVY_TEST_ARGV_DIR/$$.argv\"\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> \"$out\"; done\necho \"submitted to YARN (stand-in)\"\nexit 0\n";
     std::fs::write(home.join("bin/spark-submit"), script).unwrap();
+    // The real jars, so the session driver can be compiled against them.
+    std::os::unix::fs::symlink(spark_home().join("jars"), home.join("jars")).unwrap();
     std::process::Command::new("chmod")
         .arg("+x")
         .arg(home.join("bin/spark-submit"))
@@ -124,7 +126,11 @@ fn fake_spark(dir: &Path) -> PathBuf {
 
 /// The argv of the submission whose tag argument names batch `id`.
 fn argv_of(dir: &Path, id: u64) -> Vec<String> {
-    let prefix = format!("spark.yarn.tags=livy-batch-{id}-");
+    argv_tagged(dir, &format!("livy-batch-{id}-"))
+}
+
+fn argv_tagged(dir: &Path, tag_prefix: &str) -> Vec<String> {
+    let prefix = format!("spark.yarn.tags={tag_prefix}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -134,7 +140,10 @@ fn argv_of(dir: &Path, id: u64) -> Vec<String> {
                 return argv;
             }
         }
-        assert!(Instant::now() < deadline, "batch {id} was never submitted");
+        assert!(
+            Instant::now() < deadline,
+            "{tag_prefix} was never submitted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -474,5 +483,46 @@ async fn a_thousand_tracked_apps_cost_one_list_per_poll_interval() {
     assert!(
         (1..=intervals + 1).contains(&lists),
         "{lists} list requests in {intervals} poll intervals for 1000 tracked apps"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_mode_session_driver_gets_its_secret_from_a_private_file_not_argv() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup("120s", &[]).await;
+    let (code, b) = post_json(&s.server.url("/sessions"), &json!({"kind": "pyspark"})).await;
+    assert_eq!(code, 201, "{b}");
+    let argv = argv_tagged(&s.argv_dir, "livy-session-0-");
+    assert!(
+        argv.windows(2).any(|w| w == ["--deploy-mode", "cluster"]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.contains(&"--load-spark-defaults".to_owned()),
+        "{argv:?}"
+    );
+    let at = argv
+        .iter()
+        .position(|a| a == "--properties-file")
+        .expect("a properties file");
+    let file = &argv[at + 1];
+    let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the server's user may read the secret");
+    let text = std::fs::read_to_string(file).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("spark.yarn.appMasterEnv.LIVY_SESSION_SECRET="))
+        .expect("the YARN application master gets the secret");
+    assert!(secret.len() >= 32, "{secret}");
+    assert!(text.contains(&format!(
+        "spark.kubernetes.driverEnv.LIVY_SESSION_SECRET={secret}"
+    )));
+    assert!(
+        argv.iter().all(|a| !a.contains(secret)),
+        "the secret never appears in argv"
+    );
+    assert!(
+        argv.iter().any(|a| a.starts_with("spark.livy.callback=")),
+        "{argv:?}"
     );
 }

@@ -43,6 +43,22 @@ fn push_opt(argv: &mut Vec<String>, flag: &str, value: Option<String>) {
     }
 }
 
+/// Adds `--properties-file <path> --load-spark-defaults` (spark-submit 4+)
+/// right after the program: conf that must not appear in argv (secrets)
+/// travels in a 0600 file, and spark-defaults.conf still applies.
+pub fn with_properties_file(mut argv: Vec<String>, path: &str) -> Vec<String> {
+    let at = 1.min(argv.len());
+    argv.splice(
+        at..at,
+        [
+            "--properties-file".to_owned(),
+            path.to_owned(),
+            "--load-spark-defaults".to_owned(),
+        ],
+    );
+    argv
+}
+
 /// The complete argv (program first) to submit `spec`.
 pub fn batch_argv(
     spec: &BatchSpec,
@@ -184,6 +200,26 @@ mod tests {
         assert_eq!(
             batch_argv(&spec, &settings(), &SubmitAdditions::default()),
             want
+        );
+    }
+
+    #[test]
+    fn a_properties_file_goes_before_every_other_option() {
+        let argv = with_properties_file(
+            batch_argv(&base(), &settings(), &SubmitAdditions::default()),
+            "/d/secret.conf",
+        );
+        assert_eq!(
+            argv,
+            s(&[
+                HEAD[0],
+                "--properties-file",
+                "/d/secret.conf",
+                "--load-spark-defaults",
+                HEAD[1],
+                HEAD[2],
+                "/apps/pi.py"
+            ])
         );
     }
 

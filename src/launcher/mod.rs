@@ -10,7 +10,7 @@ pub mod logs;
 pub mod procfs;
 pub mod supervisor;
 
-pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv};
+pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv, with_properties_file};
 
 use std::path::PathBuf;
 use std::process::Stdio;

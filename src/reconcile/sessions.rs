@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Reconciler, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
 use crate::cluster::{AppObservation, TrackedApp};
-use crate::launcher::submit_argv;
+use crate::launcher::files::AppFiles;
+use crate::launcher::{submit_argv, with_properties_file};
 use crate::records::{Kind, SessionSpec, SessionState, SessionStatus, Submission, now_ms};
 use crate::store::{Record, StoreError};
 
@@ -189,14 +190,27 @@ impl Reconciler {
         .collect();
         adds.conf.extend(driver_conf);
         let jar = artifacts.jar.display().to_string();
-        let argv = submit_argv(
+        let settings = self.submit_settings(false, true);
+        let cluster_mode = settings.deploy_mode.as_deref() == Some("cluster")
+            || adds.conf.get("spark.submit.deployMode").map(String::as_str) == Some("cluster");
+        let mut argv = submit_argv(
             &rec.spec.resources,
             Some(DRIVER_CLASS),
             &jar,
             &[],
-            &self.submit_settings(false, true),
+            &settings,
             &adds,
         );
+        if cluster_mode {
+            // The driver runs elsewhere (YARN AM, Kubernetes pod): its secret
+            // travels as driver environment in a 0600 properties file, never in argv.
+            match write_secret_conf(&files, &secret) {
+                Ok(path) => argv = with_properties_file(argv, &path),
+                Err(e) => {
+                    tracing::error!(session = rec.id, error = %e, "cannot write the driver secret file")
+                }
+            }
+        }
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
         let Err(e) = self.d.launcher.spawn(&tag, &argv, &[(SECRET_ENV, &secret)]) else {
             return Ok(());
@@ -214,4 +228,23 @@ impl Reconciler {
         };
         self.write(Kind::Session, &rec).await.map(|_| ())
     }
+}
+
+/// Writes the session secret as cluster-mode driver environment (YARN's
+/// application master, a Kubernetes driver pod) into a file only the server's
+/// user can read; returns its path.
+fn write_secret_conf(files: &AppFiles, secret: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(files.dir())?;
+    let path = files.dir().join("driver-secret.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "spark.yarn.appMasterEnv.{SECRET_ENV}={secret}")?;
+    writeln!(f, "spark.kubernetes.driverEnv.{SECRET_ENV}={secret}")?;
+    Ok(path.display().to_string())
 }
