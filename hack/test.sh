@@ -9,6 +9,10 @@ hack/setup.sh
 if ! .venv/bin/python -c "import helm_python" 2>/dev/null; then
     .venv/bin/pip install --disable-pip-version-check -q "helm-python-sdk==0.2.2"
 fi
+# matplotlib, so the %matplot magic of pyspark sessions is tested for real.
+if ! .venv/bin/python -c "import matplotlib" 2>/dev/null; then
+    .venv/bin/pip install --disable-pip-version-check -q "matplotlib==3.11.2"
+fi
 # shellcheck source=hack/env.sh
 . hack/env.sh
 export RUST_BACKTRACE=1

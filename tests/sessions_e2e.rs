@@ -287,3 +287,112 @@ async fn scala_session_on_a_standalone_cluster_runs_the_seed_pi_and_cancels() {
     assert_eq!(code, 200);
     assert_gone(&pids, Duration::from_secs(20)).await;
 }
+
+#[tokio::test]
+async fn python_magics_completion_and_progress() {
+    let _slot = spark_slot().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &conf());
+    let id = create(&server, json!({"kind": "pyspark"})).await;
+
+    let st = run_statement(
+        &server,
+        id,
+        json!({"code": "x = {'a': 1, 'b': [1, 2]}\n%json x"}),
+    )
+    .await;
+    assert_eq!(
+        st["output"]["data"]["application/json"],
+        json!({"a": 1, "b": [1, 2]}),
+        "{st}"
+    );
+
+    let st = run_statement(
+        &server,
+        id,
+        json!({"code": "rows = [{'n': 1, 's': 'a'}, {'n': 2, 's': 'b'}]\n%table rows"}),
+    )
+    .await;
+    let table = &st["output"]["data"]["application/vnd.livy.table.v1+json"];
+    assert_eq!(
+        table["headers"],
+        json!([{"name": "n", "type": "INT_TYPE"}, {"name": "s", "type": "STRING_TYPE"}]),
+        "{st}"
+    );
+    assert_eq!(table["data"], json!([[1, "a"], [2, "b"]]));
+
+    let st = run_statement(
+        &server,
+        id,
+        json!({"code": "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n%matplot plt"}),
+    )
+    .await;
+    let png = st["output"]["data"]["image/png"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no image/png: {st}"));
+    assert!(
+        png.starts_with("iVBORw0KGgo"),
+        "a base64 PNG: {}",
+        &png[..png.len().min(20)]
+    );
+    assert_eq!(st["output"]["data"]["text/plain"], "");
+
+    let st = run_statement(&server, id, json!({"code": "%nosuchmagic x"})).await;
+    assert_eq!(
+        (
+            st["output"]["status"].as_str(),
+            st["output"]["ename"].as_str()
+        ),
+        (Some("error"), Some("UnknownMagic")),
+        "{st}"
+    );
+
+    // Completion reads the live namespace: `spark` is bound in every session.
+    let code = "x = 1\nspark.rea";
+    let (status, body) = post_json(
+        &server.url(&format!("/sessions/{id}/completion")),
+        &json!({"code": code, "kind": "pyspark", "cursor": code.len()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let candidates: Vec<&str> = body["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        candidates.iter().any(|c| *c == "spark.read"),
+        "{candidates:?}"
+    );
+
+    // Progress comes from the statement's job group while it runs.
+    let slow =
+        "sc.parallelize(range(8), 8).map(lambda x: __import__('time').sleep(1.5) or x).count()";
+    let (_, st) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": slow}),
+    )
+    .await;
+    let sid = st["id"].as_u64().unwrap();
+    let mut partial = None;
+    let deadline = Instant::now() + START;
+    loop {
+        let (_, st) = get_json(&server.url(&format!("/sessions/{id}/statements/{sid}"))).await;
+        let p = st["progress"].as_f64().unwrap();
+        if p > 0.0 && p < 1.0 {
+            partial = Some(p);
+        }
+        if st["state"] == "available" {
+            assert_eq!(text(&st), "8");
+            assert_eq!(p, 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        partial.is_some(),
+        "progress was reported between 0 and 1 while the job ran"
+    );
+}

@@ -195,8 +195,9 @@ def execute(sid, code, ns, sc):
             if kind == "py":
                 result = None
                 shown = _run_tree(item, ns)
-                if shown is not None and i < len(chunks) - 1:
-                    print(shown)
+                # As in Livy, only the cell's final expression is displayed:
+                # `plt.plot(...)` before `%matplot plt` adds no text.
+                if i < len(chunks) - 1:
                     shown = None
             else:
                 shown = None
@@ -204,11 +205,13 @@ def execute(sid, code, ns, sc):
                 if result.get("status") == "error":
                     return result
         data = dict(result or {})
+        # A magic that names text/plain (matplot: "") keeps it, as in Livy.
+        magic_text = "text/plain" in data
         text = data.pop("text/plain", "") + stdout.getvalue() + stderr.getvalue()
         if shown is not None:
             text += shown
         text = text.rstrip()
-        if text or not data:
+        if text or not data or magic_text:
             data["text/plain"] = text
         return {"status": "ok", "data": data}
     except _UserError as e:
