@@ -361,10 +361,7 @@ async fn python_magics_completion_and_progress() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(
-        candidates.iter().any(|c| *c == "spark.read"),
-        "{candidates:?}"
-    );
+    assert!(candidates.contains(&"spark.read"), "{candidates:?}");
 
     // Progress comes from the statement's job group while it runs.
     let slow =
