@@ -99,6 +99,15 @@ async fn python_pi_batch_succeeds_and_hostile_args_arrive_verbatim() {
     assert_eq!(list["total"], 1);
     assert_eq!(list["sessions"][0]["state"], "success");
 
+    // Secrets and users' output live in the data dir: private to the server's user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&server.data_dir)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700, "data dir mode {mode:o}");
+
     let (code, body) = get_json(&server.url("/batches/7")).await;
     assert_eq!(
         (code, body),
