@@ -56,9 +56,11 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     // the server's user may read them.
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
-            ServeError::DataDir { path: config.data_dir.display().to_string(), source }
-        })?;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|source| ServeError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
     }
     let tasks = TaskTracker::new();
     let k8s = crate::k8s::connect(&config)

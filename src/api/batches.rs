@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
@@ -89,11 +88,7 @@ pub async fn create_batch(
     State(state): State<AppState>,
     LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let cfg = &state.config;
-    let spec = req.into_batch(&Rules {
-        whitelist: &cfg.local_dir_whitelist,
-        impersonation: cfg.impersonation,
-    })?;
+    let spec = req.into_batch(&Rules::of(&state.config))?;
     let name = spec.resources.name.clone();
     let raw = records::create(
         &state,
@@ -105,11 +100,9 @@ pub async fn create_batch(
     .await?;
     let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
     tracing::info!(batch = rec.id, file = %rec.spec.file, "batch created");
-    let location = format!("/batches/{}", rec.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(view(&state, &rec)),
+    Ok(records::created(
+        format!("/batches/{}", rec.id),
+        view(&state, &rec),
     ))
 }
 

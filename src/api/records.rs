@@ -169,6 +169,17 @@ pub async fn wait_for(
     }
 }
 
+/// `201 Created` with `Location: {path}` and the created object.
+pub fn created(path: String, body: impl Serialize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::CREATED,
+        [(axum::http::header::LOCATION, path)],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
 /// The log lines Livy shows: `stdout: `, the lines, `\nstderr: ` (stderr is
 /// merged into stdout by the supervisor).
 pub fn log_lines(state: &AppState, log_path: Option<&str>) -> Vec<String> {

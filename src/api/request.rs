@@ -65,6 +65,15 @@ pub struct Rules<'a> {
     pub impersonation: bool,
 }
 
+impl<'a> Rules<'a> {
+    pub fn of(config: &'a crate::config::Config) -> Self {
+        Self {
+            whitelist: &config.local_dir_whitelist,
+            impersonation: config.impersonation,
+        }
+    }
+}
+
 fn unknown(field: &str, endpoint: &str) -> ApiError {
     ApiError::BadRequest(format!(
         "Unrecognized field \"{field}\": {endpoint} does not take it"

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
@@ -131,11 +131,7 @@ pub async fn create_session(
     State(state): State<AppState>,
     LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let cfg = &state.config;
-    let spec = req.into_session(&Rules {
-        whitelist: &cfg.local_dir_whitelist,
-        impersonation: cfg.impersonation,
-    })?;
+    let spec = req.into_session(&Rules::of(&state.config))?;
     let name = spec.resources.name.clone();
     let raw = records::create(
         &state,
@@ -151,11 +147,9 @@ pub async fn create_session(
         kind = rec.spec.kind.as_str(),
         "session created"
     );
-    let location = format!("/sessions/{}", rec.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(view(&state, &rec)),
+    Ok(records::created(
+        format!("/sessions/{}", rec.id),
+        view(&state, &rec),
     ))
 }
 

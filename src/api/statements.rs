@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -112,13 +112,10 @@ pub async fn create_statement(
         .hub
         .submit(rec.id, code, kind)
         .map_err(|e| ApiError::internal("queue a statement", e))?;
-    let location = format!("/sessions/{}/statements/{}", rec.id, st.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(st),
-    )
-        .into_response())
+    Ok(super::records::created(
+        format!("/sessions/{}/statements/{}", rec.id, st.id),
+        st,
+    ))
 }
 
 pub async fn get_statement(
