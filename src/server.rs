@@ -99,7 +99,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         .map_err(ServeError::Callback)?;
     tracing::info!(addr = %callback, advertised = %config.launcher_address, "driver callback listener ready");
     let driver = Arc::new(DriverBuilder::new(
-        config.data_dir.clone(),
+        config.driver_cache_dir.clone(),
         config.spark_home.clone(),
     ));
     // Compile the session driver now, so the first session does not wait for it.

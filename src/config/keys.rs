@@ -39,6 +39,7 @@ keys! {
     YARN_APP_LOOKUP_TIMEOUT = "livy.server.yarn.app-lookup-timeout", "120s", "With a YARN master: a submitted application YARN does not know for this long ends `dead`.";
     SPARK_MASTER_REST = "livy.server.spark.master-rest", "", "Standalone master REST submission servers (`host:port`, comma-separated), used to kill cluster-mode drivers. Empty: each master's host on port 6066.";
     SPARK_MASTER_UI = "livy.server.spark.master-ui", "", "Standalone master web UI addresses (`host:port` or URLs, comma-separated for HA). Empty: each `spark://host:port` master's host on port 8080.";
+    DRIVER_CACHE_DIR = "livy.server.driver.cache-dir", "", "Where the session driver, compiled once per driver source and Spark version, is cached. Empty: `<data-dir>/driver`.";
     LEAK_TIMEOUT = "livy.server.app-leakage.check-timeout", "600s", "An application given up on (deleted, or not found in time) is watched this long and killed if it appears.";
     SESSION_TIMEOUT = "livy.server.session.timeout", "1h", "An interactive session idle this long (no statement waiting or running, none submitted) is deleted. 0 disables.";
     CONNECT_TIMEOUT = "livy.rsc.server.connect.timeout", "90s", "A session whose driver has not called back this long after launch ends `error` and its application is killed.";

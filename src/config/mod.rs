@@ -85,6 +85,8 @@ pub struct Config {
     /// Standalone REST submission servers (empty: `<master host>:6066`).
     pub spark_master_rest: Vec<String>,
     pub leak_timeout: Duration,
+    /// Cache of the compiled session driver.
+    pub driver_cache_dir: PathBuf,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -344,6 +346,10 @@ impl Config {
             spark_master_rest,
             session_timeout,
             leak_timeout: duration(keys::LEAK_TIMEOUT)?,
+            driver_cache_dir: match get(keys::DRIVER_CACHE_DIR).0 {
+                d if !d.is_empty() => PathBuf::from(d),
+                _ => data_dir.join("driver"),
+            },
             connect_timeout: duration(keys::CONNECT_TIMEOUT)?,
             launcher_address,
             launcher_ports,

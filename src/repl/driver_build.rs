@@ -33,16 +33,16 @@ pub enum BuildError {
 
 /// Builds once per process; later callers share the result (or the error).
 pub struct DriverBuilder {
-    data_dir: PathBuf,
+    cache_dir: PathBuf,
     spark_home: PathBuf,
     cell: OnceCell<Result<DriverArtifacts, BuildError>>,
     started: std::sync::atomic::AtomicBool,
 }
 
 impl DriverBuilder {
-    pub fn new(data_dir: PathBuf, spark_home: PathBuf) -> Self {
+    pub fn new(cache_dir: PathBuf, spark_home: PathBuf) -> Self {
         Self {
-            data_dir,
+            cache_dir,
             spark_home,
             cell: OnceCell::new(),
             started: Default::default(),
@@ -71,9 +71,9 @@ impl DriverBuilder {
     pub async fn get(&self) -> Result<DriverArtifacts, BuildError> {
         self.cell
             .get_or_init(|| async {
-                let (data_dir, spark_home) = (self.data_dir.clone(), self.spark_home.clone());
+                let (cache_dir, spark_home) = (self.cache_dir.clone(), self.spark_home.clone());
                 let started = std::time::Instant::now();
-                let result = tokio::task::spawn_blocking(move || build(&data_dir, &spark_home))
+                let result = tokio::task::spawn_blocking(move || build(&cache_dir, &spark_home))
                     .await
                     .unwrap_or_else(|e| Err(BuildError::Run { tool: "driver build", reason: e.to_string() }));
                 match &result {
@@ -118,16 +118,14 @@ fn spark_identity(spark_home: &Path) -> String {
     names.join(",")
 }
 
-fn build(data_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
+fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
     let identity = spark_identity(spark_home);
     let mut parts: Vec<&[u8]> = vec![identity.as_bytes()];
     for (name, text) in DRIVER_SOURCES {
         parts.push(name.as_bytes());
         parts.push(text.as_bytes());
     }
-    let dir = data_dir
-        .join("driver")
-        .join(format!("{:016x}", fnv(&parts)));
+    let dir = cache_dir.join(format!("{:016x}", fnv(&parts)));
     let artifacts = DriverArtifacts {
         jar: dir.join("livy-repl-driver.jar"),
         python: dir.join(PYTHON_FILE),
@@ -136,9 +134,7 @@ fn build(data_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildErr
         return Ok(artifacts);
     }
     // Build in a scratch directory and rename: a crash never leaves half a cache.
-    let scratch = data_dir
-        .join("driver")
-        .join(format!("build-{}", std::process::id()));
+    let scratch = cache_dir.join(format!("build-{}", std::process::id()));
     let write_err = |e: std::io::Error| BuildError::Write {
         dir: scratch.display().to_string(),
         reason: e.to_string(),

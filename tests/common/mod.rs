@@ -67,6 +67,11 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir);
         cmd.arg("--conf").arg("livy.server.host=127.0.0.1");
+        // One compiled session driver for every server of the test run.
+        cmd.arg("--conf").arg(format!(
+            "livy.server.driver.cache-dir={}/driver-cache",
+            env!("CARGO_TARGET_TMPDIR")
+        ));
         for c in conf {
             cmd.arg("--conf").arg(c);
         }
