@@ -7,6 +7,8 @@
 mod leader;
 #[path = "kube/manager.rs"]
 mod manager;
+#[path = "kube/reconcile.rs"]
+mod reconcile;
 #[path = "kube/scripted.rs"]
 mod scripted;
 #[path = "kube/store.rs"]

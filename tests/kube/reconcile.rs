@@ -1,0 +1,367 @@
+//! The reconciler on the Kubernetes store: a `LivyBatch` goes from
+//! `not_started` through a real (supervised, fake) spark-submit to `success`,
+//! every read and write going through the scripted API server.
+//!
+//! A script is fixed when its server starts, and the submission tag is drawn
+//! at random during the first pass; so the second pass talks to a second
+//! scripted server whose `LivyBatch` carries exactly the status the first
+//! pass wrote (the API server returning what it stored). One reconciler runs
+//! both passes; its store is a relay to the current server's `KubeStore`
+//! that also keeps every record handed to `update`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use livy_server::cluster::LocalManager;
+use livy_server::config::{Config, Sources};
+use livy_server::launcher::Launcher;
+use livy_server::launcher::logs::LogTails;
+use livy_server::reconcile::{Deps, Reconciler};
+use livy_server::records::{BatchSpec, BatchStatus, Kind, Meta, SessionState, Submission};
+use livy_server::repl::ReplHub;
+use livy_server::repl::driver_build::DriverBuilder;
+use livy_server::store::{
+    Change, KubeStore, KubeStoreOptions, RecordStore, StoreError, StoredRecord,
+};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::task::TaskTracker;
+
+use super::scripted::{ApiServer, Exchange, Reply, expect};
+
+const BATCHES: &str = "/apis/livy.livy-server.dev/v1alpha1/namespaces/livy/livybatches";
+const SESSIONS: &str = "/apis/livy.livy-server.dev/v1alpha1/namespaces/livy/livysessions";
+const BY_ID: &str = "?&labelSelector=livy.livy-server.dev%2Fid";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/livy/events?";
+const FINALIZER: &str = "livy.livy-server.dev/stop-application";
+const CREATED: u64 = 1_700_000_000_000;
+const FILE: &str = "local:///opt/spark/examples/src/main/python/pi.py";
+
+/// The reconciler's store: whichever `KubeStore` is current, plus a log of
+/// every record the reconciler asked it to write.
+struct Relay {
+    current: Mutex<Arc<KubeStore>>,
+    writes: Mutex<Vec<StoredRecord>>,
+}
+
+impl Relay {
+    fn new(store: KubeStore) -> Self {
+        Self {
+            current: Mutex::new(Arc::new(store)),
+            writes: Mutex::default(),
+        }
+    }
+
+    fn store(&self) -> Arc<KubeStore> {
+        self.current.lock().unwrap().clone()
+    }
+
+    fn switch_to(&self, store: KubeStore) {
+        *self.current.lock().unwrap() = Arc::new(store);
+    }
+
+    fn writes(&self) -> Vec<StoredRecord> {
+        self.writes.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl RecordStore for Relay {
+    async fn create(
+        &self,
+        kind: Kind,
+        meta: Meta,
+        spec: Value,
+        status: Value,
+    ) -> Result<StoredRecord, StoreError> {
+        self.store().create(kind, meta, spec, status).await
+    }
+
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError> {
+        self.store().get(kind, id).await
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError> {
+        self.store().list(kind).await
+    }
+
+    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError> {
+        self.writes.lock().unwrap().push(record.clone());
+        self.store().update(record).await
+    }
+
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
+        self.store().delete(kind, id, version).await
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Change> {
+        self.store().watch()
+    }
+}
+
+fn kube_store(client: kube::Client) -> KubeStore {
+    KubeStore::new(
+        client,
+        KubeStoreOptions {
+            namespace: "livy".into(),
+            id_configmap: "livy-server-ids".into(),
+            instance: "livy-server-0".into(),
+        },
+    )
+}
+
+/// The batch's spec as `POST /batches` stores it (every field, so the
+/// reconciler's re-encoded spec equals it and only the status is written).
+fn spec() -> Value {
+    serde_json::to_value(BatchSpec {
+        file: FILE.into(),
+        args: vec!["10".into()],
+        ..BatchSpec::default()
+    })
+    .unwrap()
+}
+
+/// `LivyBatch` `batch-0` as the API server returns it.
+fn livy_batch(rv: u64, status: &Value) -> Value {
+    let mut spec = spec();
+    spec["livyId"] = 0.into();
+    json!({
+        "apiVersion": "livy.livy-server.dev/v1alpha1",
+        "kind": "LivyBatch",
+        "metadata": {
+            "name": "batch-0",
+            "namespace": "livy",
+            "uid": "uid-0",
+            "resourceVersion": rv.to_string(),
+            "creationTimestamp": "2023-11-14T22:13:20Z",
+            "labels": {"livy.livy-server.dev/id": "0", "app.kubernetes.io/managed-by": "livy-server"},
+            "annotations": {"livy.livy-server.dev/created-at": CREATED.to_string()},
+            "finalizers": [FINALIZER],
+        },
+        "spec": spec,
+        "status": status,
+    })
+}
+
+fn list(items: Vec<Value>) -> Reply {
+    Reply::Json(
+        200,
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "500"}, "items": items}),
+    )
+}
+
+/// The two lists of one reconcile pass: batches (just `batch-0`), sessions (none).
+fn pass_lists(batch: Value) -> Vec<Exchange> {
+    vec![
+        expect("GET", format!("{BATCHES}{BY_ID}"), None, list(vec![batch])),
+        expect("GET", format!("{SESSIONS}{BY_ID}"), None, list(vec![])),
+    ]
+}
+
+/// The event a status write of `batch-0` at `rv` records.
+fn event(reason: &str, note: &str, rv: u64) -> Exchange {
+    expect(
+        "POST",
+        EVENTS,
+        Some(json!({
+            "type": "Normal", "reason": reason, "note": note, "action": "Reconcile",
+            "regarding": {"kind": "LivyBatch", "name": "batch-0", "uid": "uid-0",
+                "resourceVersion": rv.to_string()},
+            "reportingController": "livy-server", "reportingInstance": "livy-server-0",
+        })),
+        Reply::Json(201, json!({"metadata": {"name": "e"}})),
+    )
+}
+
+/// A config with a fake Spark whose spark-submit prints its arguments and exits 0.
+fn config(dir: &Path) -> Arc<Config> {
+    use std::os::unix::fs::PermissionsExt;
+    let home = dir.join("spark");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let submit = home.join("bin/spark-submit");
+    std::fs::write(
+        &submit,
+        "#!/bin/sh\necho \"fake spark-submit $*\"\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cli = vec![
+        format!("livy.server.spark-home={}", home.display()),
+        format!("livy.server.data-dir={}", dir.join("data").display()),
+        "livy.spark.master=local[*]".to_owned(),
+    ];
+    Arc::new(
+        Config::load(&Sources {
+            conf_dir: None,
+            env: Default::default(),
+            cli,
+        })
+        .unwrap(),
+    )
+}
+
+/// The one application directory under `apps`.
+fn only_app_dir(apps: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(apps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one application directory: {dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+async fn wait_for(path: &Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let not_started = serde_json::to_value(BatchStatus::new(CREATED)).unwrap();
+
+    // Pass 1: not_started → starting, durably, then spark-submit.
+    let mut script = pass_lists(livy_batch(101, &not_started));
+    script.extend([
+        expect(
+            "PUT",
+            format!("{BATCHES}/batch-0/status?"),
+            Some(json!({
+                "metadata": {"name": "batch-0", "resourceVersion": "101"},
+                "status": {"state": "starting", "launchFailures": 0, "exitCode": null,
+                    "submission": {"attempt": 1}},
+            })),
+            // Scripted before the tag is drawn: the reply carries the new
+            // state; only the event reads it.
+            Reply::Json(
+                200,
+                livy_batch(
+                    102,
+                    &json!({"state": "starting", "stateSince": CREATED, "launchFailures": 0}),
+                ),
+            ),
+        ),
+        event("Starting", "not_started → starting", 102),
+    ]);
+    let (client, server) = ApiServer::start(script);
+    let relay = Arc::new(Relay::new(kube_store(client)));
+    let wake = Arc::new(Notify::new());
+    let launcher = Arc::new(Launcher::new(
+        config.apps_dir(),
+        env!("CARGO_BIN_EXE_livy-server").into(),
+        config.spark_home.clone(),
+        wake.clone(),
+    ));
+    let reconciler = Reconciler::new(Deps {
+        store: relay.clone(),
+        manager: Arc::new(LocalManager::new(launcher.clone(), config.kill_grace)),
+        launcher,
+        config: config.clone(),
+        logs: Arc::new(LogTails::new(config.cache_log_size)),
+        hub: ReplHub::new(wake.clone()),
+        driver: Arc::new(DriverBuilder::new(
+            config.driver_cache_dir.clone(),
+            config.spark_home.clone(),
+        )),
+        wake,
+        tasks: TaskTracker::new(),
+    });
+
+    let before = livy_server::records::now_ms();
+    reconciler.pass().await.unwrap();
+    server.verify().await;
+
+    let writes = relay.writes();
+    assert_eq!(writes.len(), 1, "one write in pass 1: {writes:#?}");
+    let (kind, id, version) = (writes[0].kind, writes[0].id, writes[0].version);
+    assert_eq!((kind, id, version), (Kind::Batch, 0, 101));
+    let starting = writes[0].status.clone();
+    let status: BatchStatus = serde_json::from_value(starting.clone()).unwrap();
+    let sub = status.submission.clone().expect("a submission");
+    let token = sub.tag.strip_prefix("livy-batch-0-").unwrap_or_default();
+    assert!(
+        token.len() == 8
+            && token
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "tag {}",
+        sub.tag
+    );
+    assert!(sub.at >= before, "submitted during the pass");
+    let app_dir = only_app_dir(&config.apps_dir());
+    assert_eq!(app_dir, config.apps_dir().join(&sub.tag), "spawned by tag");
+    let log = app_dir.join("output.log");
+    assert_eq!(
+        status,
+        BatchStatus {
+            state: SessionState::Starting,
+            submission: Some(Submission {
+                tag: sub.tag.clone(),
+                attempt: 1,
+                at: sub.at,
+            }),
+            log_path: Some(log.display().to_string()),
+            state_since: sub.at,
+            ..BatchStatus::new(CREATED)
+        }
+    );
+
+    // The supervised fake spark-submit ends on its own.
+    wait_for(&app_dir.join("exit.json")).await;
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        output.contains("fake spark-submit --master local[*]") && output.contains("pi.py 10"),
+        "{output}"
+    );
+
+    // Pass 2: the stored status is what pass 1 wrote; the exit makes it success.
+    let mut success = starting.clone();
+    success["state"] = json!("success");
+    success["exitCode"] = json!(0);
+    let mut script = pass_lists(livy_batch(102, &starting));
+    script.extend([
+        expect(
+            "PUT",
+            format!("{BATCHES}/batch-0/status?"),
+            Some(json!({
+                "metadata": {"name": "batch-0", "resourceVersion": "102"},
+                "status": {"state": "success", "exitCode": 0, "message": null,
+                    "submission": starting["submission"], "logPath": starting["logPath"]},
+            })),
+            Reply::Json(200, livy_batch(103, &success)),
+        ),
+        event("Success", "starting → success", 103),
+    ]);
+    let (client, server) = ApiServer::start(script);
+    relay.switch_to(kube_store(client));
+    reconciler.pass().await.unwrap();
+    server.verify().await;
+
+    let writes = relay.writes();
+    assert_eq!(writes.len(), 2, "one write in pass 2: {writes:#?}");
+    assert_eq!(writes[1].version, 102);
+    let done: BatchStatus = serde_json::from_value(writes[1].status.clone()).unwrap();
+    assert!(
+        done.state_since >= sub.at,
+        "success is stamped after starting"
+    );
+    assert_eq!(
+        done,
+        BatchStatus {
+            state: SessionState::Success,
+            exit_code: Some(0),
+            state_since: done.state_since,
+            ..status
+        }
+    );
+}
