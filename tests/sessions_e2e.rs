@@ -392,4 +392,9 @@ async fn python_magics_completion_and_progress() {
         partial.is_some(),
         "progress was reported between 0 and 1 while the job ran"
     );
+
+    let pids = session_pids(&server);
+    let (code, _) = delete(&server.url(&format!("/sessions/{id}"))).await;
+    assert_eq!(code, 200);
+    assert_gone(&pids, Duration::from_secs(20)).await;
 }

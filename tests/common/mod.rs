@@ -67,6 +67,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir);
         cmd.arg("--conf").arg("livy.server.host=127.0.0.1");
+        // A driver whose server is gone (a failed test) exits within a minute.
+        cmd.arg("--conf").arg("livy.rsc.server.idle-timeout=60s");
         // One compiled session driver for every server of the test run.
         cmd.arg("--conf").arg(format!(
             "livy.server.driver.cache-dir={}/driver-cache",
