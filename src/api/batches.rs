@@ -13,7 +13,7 @@ use serde_json::json;
 use super::AppState;
 use super::body::LivyJson;
 use super::error::ApiError;
-use super::paging::list_window;
+use super::paging::list_page;
 use super::records;
 use super::request::{CreateRequest, Rules};
 use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, SessionState, now_ms};
@@ -70,18 +70,9 @@ pub async fn list_batches(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (from, size) = list_window(&q)?;
     let mut all = all_batches(&state).await?;
     all.retain(|r| !r.meta.deletion_requested);
-    let sessions: Vec<BatchView> = all
-        .iter()
-        .skip(from)
-        .take(size)
-        .map(|r| view(&state, r))
-        .collect();
-    Ok(Json(
-        json!({ "from": from, "total": all.len(), "sessions": sessions }),
-    ))
+    Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
 }
 
 pub async fn create_batch(

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use super::body::LivyJson;
 use super::error::ApiError;
-use super::paging::list_window;
+use super::paging::list_page;
 use super::records;
 use super::request::{CreateRequest, Rules};
 use crate::records::{AppInfo, Kind, SessionSpec, SessionState, SessionStatus, now_ms};
@@ -114,17 +114,8 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (from, size) = list_window(&q)?;
     let all = all_sessions(&state).await?;
-    let sessions: Vec<serde_json::Value> = all
-        .iter()
-        .skip(from)
-        .take(size)
-        .map(|r| view(&state, r))
-        .collect();
-    Ok(Json(
-        json!({ "from": from, "total": all.len(), "sessions": sessions }),
-    ))
+    Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
 }
 
 pub async fn create_session(
