@@ -2,19 +2,51 @@
 # Installs what livy-server needs and nothing else: Java 17 (only if no java
 # is on PATH, via apt) and pyspark (pinned) into the project-local virtualenv
 # .venv. Idempotent; safe to run on every start. Source hack/env.sh afterwards.
+#
+# `hack/setup.sh --test` also installs what only the test suite needs: a
+# second Spark (pyspark 3.5, Scala 2.12) in .venv-spark35, the real Livy
+# clients (pylivy, sparkmagic; sparkmagic builds against Debian's
+# libkrb5-dev), Helm's engine for the chart test and matplotlib for %matplot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYSPARK_VERSION="${PYSPARK_VERSION:-4.3.0}"
+PYSPARK35_VERSION="${PYSPARK35_VERSION:-3.5.9}"
 
-if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
-    echo "setup: installing a JDK (java and javac are needed to run Spark and compile test apps)" >&2
-    if command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
-    else
-        echo "setup: no java and no apt-get; install a JDK 17 and re-run" >&2
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: $* needed but there is no apt-get; install it and re-run" >&2
         exit 1
     fi
+    echo "setup: installing $* (apt)" >&2
+    apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+}
+
+# venv_with_pyspark DIR VERSION: DIR is a virtualenv holding pyspark==VERSION.
+venv_with_pyspark() {
+    local dir=$1 version=$2
+    if [ ! -x "$dir/bin/python" ]; then
+        echo "setup: creating $dir" >&2
+        python3 -m venv "$dir"
+    fi
+    if ! "$dir/bin/python" -c "import pyspark, sys; sys.exit(0 if pyspark.__version__ == '$version' else 1)" 2>/dev/null; then
+        echo "setup: installing pyspark==$version into $dir (about 500 MB)" >&2
+        "$dir/bin/pip" install --disable-pip-version-check -q "pyspark==$version"
+    fi
+}
+
+# pip_if_missing MODULE REQUIREMENT...: installs into .venv unless MODULE imports.
+pip_if_missing() {
+    local module=$1
+    shift
+    if ! .venv/bin/python -c "import $module" 2>/dev/null; then
+        echo "setup: installing $* into .venv" >&2
+        .venv/bin/pip install --disable-pip-version-check -q "$@"
+    fi
+}
+
+if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+    apt_install openjdk-17-jdk-headless
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -22,11 +54,19 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-if [ ! -x .venv/bin/python ]; then
-    echo "setup: creating .venv" >&2
-    python3 -m venv .venv
-fi
-if ! .venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null; then
-    echo "setup: installing pyspark==$PYSPARK_VERSION into .venv (about 500 MB)" >&2
-    .venv/bin/pip install --disable-pip-version-check -q "pyspark==$PYSPARK_VERSION"
+venv_with_pyspark .venv "$PYSPARK_VERSION"
+
+if [ "${1:-}" = "--test" ]; then
+    venv_with_pyspark .venv-spark35 "$PYSPARK35_VERSION"
+    # Helm's engine for the chart test (tests/chart.rs); no helm binary needed.
+    pip_if_missing helm_python "helm-python-sdk==0.2.2"
+    # matplotlib, so the %matplot magic of pyspark sessions is tested for real.
+    pip_if_missing matplotlib "matplotlib==3.11.2"
+    # The real Livy clients (tests/clients_e2e.rs). sparkmagic's Kerberos
+    # support (gssapi) builds against MIT Kerberos' headers.
+    pip_if_missing livy "livy==0.8.0"
+    if ! .venv/bin/python -c "import sparkmagic" 2>/dev/null; then
+        command -v krb5-config >/dev/null 2>&1 || apt_install libkrb5-dev
+        pip_if_missing sparkmagic "sparkmagic==0.23.0"
+    fi
 fi

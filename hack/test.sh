@@ -4,15 +4,7 @@
 # worker the tests start and stop). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-hack/setup.sh
-# Helm's engine for the chart test (tests/chart.rs); no helm binary needed.
-if ! .venv/bin/python -c "import helm_python" 2>/dev/null; then
-    .venv/bin/pip install --disable-pip-version-check -q "helm-python-sdk==0.2.2"
-fi
-# matplotlib, so the %matplot magic of pyspark sessions is tested for real.
-if ! .venv/bin/python -c "import matplotlib" 2>/dev/null; then
-    .venv/bin/pip install --disable-pip-version-check -q "matplotlib==3.11.2"
-fi
+hack/setup.sh --test
 # shellcheck source=hack/env.sh
 . hack/env.sh
 export RUST_BACKTRACE=1

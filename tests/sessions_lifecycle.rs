@@ -129,7 +129,7 @@ async fn idle_sessions_expire_busy_ones_do_not_and_stopped_ones_are_retained_the
 }
 
 #[tokio::test]
-async fn the_driver_survives_a_server_restart_and_keeps_its_statements() {
+async fn the_driver_survives_a_server_restart_and_a_statement_posted_at_once_runs_next() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -142,32 +142,41 @@ async fn the_driver_survives_a_server_restart_and_keeps_its_statements() {
     wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], START).await;
     let st = run_statement(&server, id, json!({"code": "kept = 41\nkept + 1"})).await;
     assert_eq!(text(&st), "42");
+    let st = run_statement(&server, id, json!({"code": "print('second')"})).await;
+    assert_eq!(text(&st), "second");
+    let (_, before) = get_json(&server.url(&format!("/sessions/{id}/statements"))).await;
+    assert_eq!(before["total_statements"], 2);
 
     server.crash();
     let server = Server::start_on(port, &data, &conf);
-    // The driver reconnects; its state (and the interpreter's variables) survive.
-    wait_state(
-        &server.url(&format!("/sessions/{id}")),
-        &["idle"],
-        Duration::from_secs(60),
+    // At once, before the driver re-dials (it retries after 1 s): the POST
+    // waits for the driver's history, then numbers the statement after it.
+    let (code, posted) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": "kept"}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, list) = get_json(&server.url(&format!("/sessions/{id}/statements"))).await;
-        if list["total_statements"] == 1 {
-            assert_eq!(list["statements"][0]["output"]["data"]["text/plain"], "42");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "statement history never came back: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let st = run_statement(&server, id, json!({"code": "kept"})).await;
-    assert_eq!(text(&st), "41");
-    assert_eq!(st["id"], 1, "statement ids continue after the restart");
+    assert_eq!(code, 201, "{posted}");
+    assert_eq!(posted["id"], 2, "statement ids continue after the restart");
+    assert!(
+        server
+            .log()
+            .contains("statement waits for the recovering session's driver"),
+        "the statement was not posted before the driver re-dialled:\n{}",
+        server.log()
+    );
+    let st = wait_statement(&server, id, 2, &["available"], Duration::from_secs(60)).await;
+    assert_eq!(text(&st), "41", "the interpreter's variables survived");
+    let (_, after) = get_json(&server.url(&format!("/sessions/{id}/statements"))).await;
+    assert_eq!(after["total_statements"], 3, "{after}");
+    assert_eq!(
+        after["statements"][0], before["statements"][0],
+        "statement 0 changed"
+    );
+    assert_eq!(
+        after["statements"][1], before["statements"][1],
+        "statement 1 changed"
+    );
     let (code, _) = delete(&server.url(&format!("/sessions/{id}"))).await;
     assert_eq!(code, 200);
 }

@@ -28,6 +28,10 @@ pub enum ApiError {
         "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
     )]
     TooLarge { limit: usize },
+    /// 503 `{"msg": …}` + `Retry-After`: not now, but soon (a recovered
+    /// session whose driver has not re-dialled yet). sparkmagic retries 5xx.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: our fault. Logged with its cause; the client sees a generic text.
     #[error("internal error while trying to {action}")]
     Internal {
@@ -64,6 +68,15 @@ impl IntoResponse for ApiError {
             Self::SessionNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(msg) => {
+                let body = Json(json!({ "msg": msg }));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "1")],
+                    body,
+                )
+                    .into_response();
+            }
             Self::Internal { action, source } => {
                 tracing::error!(action, error = %source, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

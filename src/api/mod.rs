@@ -134,7 +134,10 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
     next.run(req).await
 }
 
-async fn version() -> impl IntoResponse {
+/// Livy's version object, plus the Spark and Scala every application of this
+/// server runs on (extra fields; clients read only `version`).
+async fn version(State(state): State<AppState>) -> impl IntoResponse {
+    let install = state.config.spark_install.as_ref();
     axum::Json(json!({
         "version": LIVY_VERSION,
         "user": "livy-server",
@@ -143,5 +146,7 @@ async fn version() -> impl IntoResponse {
         "date": "",
         "url": "https://github.com/livy-server/livy-server",
         "server": format!("livy-server {}", env!("CARGO_PKG_VERSION")),
+        "sparkVersion": install.map(|i| i.spark_version.as_str()),
+        "scalaVersion": install.map(|i| i.scala_version.as_str()),
     }))
 }

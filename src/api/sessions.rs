@@ -50,12 +50,15 @@ struct SessionView<'a> {
     heartbeat_timeout_in_second: u64,
 }
 
-/// The state clients see: while the driver is connected, its idle/busy.
+/// The state clients see: while the driver is connected, its idle/busy; a
+/// running session whose driver has not re-sent its history since this
+/// server started is `recovering`.
 pub fn live_state(state: &AppState, rec: &SessionRecord) -> SessionState {
     if rec.status.state != SessionState::Idle {
         return rec.status.state;
     }
     match state.hub.snapshot(rec.id) {
+        Some(c) if !c.synced => SessionState::Recovering,
         Some(c) if c.busy || c.repl_state == Some(SessionState::Busy) => SessionState::Busy,
         _ => SessionState::Idle,
     }

@@ -49,8 +49,12 @@ fn not_running(state: SessionState) -> Response {
         .into_response()
 }
 
+/// Recovering sessions accept statements too: they wait for the driver.
 fn accepts_statements(state: SessionState) -> bool {
-    matches!(state, SessionState::Idle | SessionState::Busy)
+    matches!(
+        state,
+        SessionState::Idle | SessionState::Busy | SessionState::Recovering
+    )
 }
 
 /// The statement kind: the request's, else the session's; `shared` needs one.
@@ -108,10 +112,20 @@ pub async fn create_statement(
     if !accepts_statements(live) {
         return Ok(not_running(live));
     }
+    let cfg = &state.config;
     let st = state
         .hub
-        .submit(rec.id, code, kind)
-        .map_err(|e| ApiError::internal("queue a statement", e))?;
+        .submit(rec.id, code, kind, cfg.statement_recovery_wait)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // A fast statement comes back finished: clients that look at the answer
+    // before they sleep save their first poll interval (a deliberate
+    // difference from Livy, which always answers `waiting`).
+    let st = state
+        .hub
+        .wait_final(rec.id, st.id, cfg.statement_sync_wait)
+        .await
+        .unwrap_or(st);
     Ok(super::records::created(
         format!("/sessions/{}/statements/{}", rec.id, st.id),
         st,

@@ -8,6 +8,7 @@
 pub mod keys;
 pub mod kubernetes;
 pub mod properties;
+pub mod spark_install;
 mod values;
 mod yarn_site;
 
@@ -65,6 +66,8 @@ pub struct Config {
     pub spark_master: String,
     pub deploy_mode: Option<String>,
     pub spark_home: PathBuf,
+    /// Spark and Scala versions of `spark_home` (`None`: not recognisable).
+    pub spark_install: Option<spark_install::SparkInstall>,
     pub data_dir: PathBuf,
     pub local_dir_whitelist: Vec<PathBuf>,
     pub max_creation: usize,
@@ -94,6 +97,10 @@ pub struct Config {
     pub launcher_address: String,
     pub launcher_ports: (u16, u16),
     pub sql_num_rows: u64,
+    /// How long `POST …/statements` waits for a fast statement to finish.
+    pub statement_sync_wait: Duration,
+    /// How long a statement waits for a recovered session's driver.
+    pub statement_recovery_wait: Duration,
     pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
@@ -354,11 +361,14 @@ impl Config {
             launcher_address,
             launcher_ports,
             sql_num_rows: number(keys::SQL_NUM_ROWS)?,
+            statement_sync_wait: duration(keys::STATEMENT_SYNC_WAIT)?,
+            statement_recovery_wait: duration(keys::STATEMENT_RECOVERY_WAIT)?,
             driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,
             spark_master,
             deploy_mode,
+            spark_install: spark_install::SparkInstall::detect(&spark_home),
             spark_home,
             data_dir,
             local_dir_whitelist,

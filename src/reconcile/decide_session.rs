@@ -271,6 +271,7 @@ mod tests {
         ChannelSnapshot {
             connected,
             ever_connected: connected,
+            synced: connected,
             repl_state: repl,
             app_id: None,
             spark_ui_url: None,

@@ -3,10 +3,16 @@
 //! Spark's own `jars/` (so it matches the cluster's Scala version), packs a
 //! jar with the JDK's `jar`, and caches the result per source and Spark
 //! version under `<data-dir>/driver/`. Nothing is downloaded.
+//!
+//! One source serves every supported Scala version; the few REPL calls whose
+//! API differs between 2.12 and 2.13 live in `scala-<binary>/` shims, and
+//! only the installation's own are compiled.
 
 use std::path::{Path, PathBuf};
 
 use tokio::sync::OnceCell;
+
+use crate::config::spark_install::SparkInstall;
 
 include!(concat!(env!("OUT_DIR"), "/driver_sources.rs"));
 
@@ -29,6 +35,12 @@ pub enum BuildError {
     Compile { output: String },
     #[error("packing the driver jar failed:\n{output}")]
     Pack { output: String },
+    #[error(
+        "cannot tell the Scala version of the Spark installation at {spark_home} (no scala-library and spark-core jars in its jars/)"
+    )]
+    UnknownSpark { spark_home: String },
+    #[error("Spark {spark} runs on Scala {scala}; the session driver supports Scala 2.12 and 2.13")]
+    UnsupportedScala { spark: String, scala: String },
 }
 
 /// Builds once per process; later callers share the result (or the error).
@@ -118,10 +130,33 @@ fn spark_identity(spark_home: &Path) -> String {
     names.join(",")
 }
 
+/// The driver sources for one Scala binary version: the common files and
+/// that version's shims (`scala-2.13/…`), or `None` if it has no shims.
+fn sources_for(scala_binary: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    let shims = format!("scala-{scala_binary}/");
+    let picked: Vec<_> = DRIVER_SOURCES
+        .iter()
+        .filter(|(n, _)| !n.contains('/') || n.starts_with(&shims))
+        .copied()
+        .collect();
+    picked
+        .iter()
+        .any(|(n, _)| n.starts_with(&shims))
+        .then_some(picked)
+}
+
 fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
+    let install = SparkInstall::detect(spark_home).ok_or_else(|| BuildError::UnknownSpark {
+        spark_home: spark_home.display().to_string(),
+    })?;
+    let sources =
+        sources_for(install.scala_binary()).ok_or_else(|| BuildError::UnsupportedScala {
+            spark: install.spark_version.clone(),
+            scala: install.scala_version.clone(),
+        })?;
     let identity = spark_identity(spark_home);
     let mut parts: Vec<&[u8]> = vec![identity.as_bytes()];
-    for (name, text) in DRIVER_SOURCES {
+    for (name, text) in &sources {
         parts.push(name.as_bytes());
         parts.push(text.as_bytes());
     }
@@ -144,11 +179,12 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
     std::fs::create_dir_all(&src).map_err(write_err)?;
     std::fs::create_dir_all(&classes).map_err(write_err)?;
     let mut scala_files = Vec::new();
-    for (name, text) in DRIVER_SOURCES {
+    for (name, text) in &sources {
+        let base = name.rsplit('/').next().unwrap_or(name);
         let target = if name.ends_with(".py") {
-            scratch.join(name)
+            scratch.join(base)
         } else {
-            src.join(name)
+            src.join(base)
         };
         std::fs::write(&target, text).map_err(write_err)?;
         if name.ends_with(".scala") {
@@ -223,6 +259,24 @@ mod tests {
     fn cache_key_is_stable_and_sensitive() {
         assert_eq!(fnv(&[b"a", b"b"]), fnv(&[b"a", b"b"]));
         assert_ne!(fnv(&[b"ab"]), fnv(&[b"a", b"b"]), "part boundaries count");
+    }
+
+    #[test]
+    fn each_scala_version_gets_the_common_sources_and_its_own_shims() {
+        for v in ["2.12", "2.13"] {
+            let names: Vec<&str> = sources_for(v).unwrap().iter().map(|(n, _)| *n).collect();
+            assert!(names.contains(&"Session.scala"), "{names:?}");
+            assert!(names.contains(&PYTHON_FILE));
+            assert!(names.contains(&format!("scala-{v}/ReplCompat.scala").as_str()));
+            assert!(
+                names
+                    .iter()
+                    .all(|n| !n.contains('/') || n.starts_with(&format!("scala-{v}/"))),
+                "another version's shims: {names:?}"
+            );
+        }
+        assert!(sources_for("2.11").is_none());
+        assert!(sources_for("3").is_none());
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub enum FromDriver {
     },
     Statement {
         id: u64,
-        state: String,
+        state: StatementState,
         started: Option<u64>,
         completed: Option<u64>,
         output: Option<Value>,
@@ -56,9 +56,32 @@ pub enum FromDriver {
         req: u64,
         candidates: Vec<String>,
     },
+    /// Sent on every (re)connection, before anything else: the statements
+    /// the driver retains and the id it expects next (it has seen every id
+    /// below it). Until it arrives the server assigns no statement id.
     History {
         statements: Vec<Statement>,
+        #[serde(default, rename = "nextId")]
+        next_id: Option<u64>,
     },
+}
+
+/// Statement states (shared/livy-api.md §2); Livy never emits `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatementState {
+    Waiting,
+    Running,
+    Available,
+    Cancelling,
+    Cancelled,
+}
+
+impl StatementState {
+    /// `available` and `cancelled` never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Available | Self::Cancelled)
+    }
 }
 
 /// A statement as clients see it (shared/livy-api.md §1.2).
@@ -66,7 +89,7 @@ pub enum FromDriver {
 pub struct Statement {
     pub id: u64,
     pub code: String,
-    pub state: String,
+    pub state: StatementState,
     pub output: Option<Value>,
     #[serde(default)]
     pub progress: f64,

@@ -435,3 +435,24 @@ pub fn text(st: &Value) -> String {
         .unwrap_or_else(|| panic!("no text/plain: {st}"))
         .to_owned()
 }
+
+/// The Spark version of `$SPARK_HOME` as pyspark itself states it
+/// (`version.py`), independent of the jar names the server reads.
+pub fn expected_spark_version() -> String {
+    let text = std::fs::read_to_string(spark_home().join("version.py"))
+        .expect("SPARK_HOME is a pip pyspark with version.py");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("__version__"))
+        .expect("__version__ in version.py");
+    line.split(['"', '\''])
+        .nth(1)
+        .expect("__version__ = 'x.y.z' in version.py")
+        .to_owned()
+}
+
+/// The project virtualenv's Python, where `hack/setup.sh --test` installs
+/// the real Livy clients (pylivy, sparkmagic).
+pub fn client_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+}

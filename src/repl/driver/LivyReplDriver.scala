@@ -30,6 +30,8 @@ object LivyReplDriver {
     val sparkConf = new SparkConf()
     val conf = DriverConf.load(sparkConf)
     Log.info(s"session ${conf.sessionId}, kind ${conf.kind}, server ${conf.callbackHost}:${conf.callbackPort}")
+    Log.info(s"Spark ${org.apache.spark.SPARK_VERSION}, Scala ${scala.util.Properties.versionNumberString}, " +
+      s"Java ${System.getProperty("java.version")}")
 
     // The REPL's class dir must be known to the SparkContext from its start, even if the
     // compiler comes later: the context serves it to executors as spark.repl.class.uri.

@@ -16,6 +16,9 @@ object Log {
     if (t != null) err.synchronized { t.printStackTrace(err) }
   }
 
+  /** A line as is (a child process's stderr), to the session log even while a statement runs. */
+  def raw(text: String): Unit = err.println(text)
+
   private def line(level: String, msg: String): Unit =
     err.println(s"${LocalDateTime.now.format(fmt)} $level LivyReplDriver: $msg")
 }

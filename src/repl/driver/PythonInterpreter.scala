@@ -7,7 +7,7 @@ import java.security.SecureRandom
 import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, TimeUnit, TimeoutException}
 import java.util.concurrent.atomic.AtomicLong
 
-import scala.jdk.CollectionConverters._
+import scala.collection.JavaConverters._
 
 import com.fasterxml.jackson.databind.JsonNode
 
@@ -173,7 +173,7 @@ final class PythonInterpreter(conf: SparkConf, script: String, session: Completa
     try {
       var line = reader.readLine()
       while (line != null) {
-        System.err.println(line)
+        Log.raw(line)
         stderrTail.synchronized {
           stderrTail.addLast(line)
           if (stderrTail.size > 50) stderrTail.removeFirst()

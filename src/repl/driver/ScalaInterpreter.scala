@@ -7,7 +7,6 @@ import java.util.concurrent.locks.ReentrantLock
 
 import scala.tools.nsc.Settings
 import scala.tools.nsc.interpreter.{IMain, Results}
-import scala.tools.nsc.interpreter.shell.{Accumulator, ReplCompletion, ReplReporterImpl}
 
 import org.apache.spark.sql.SparkSession
 
@@ -50,8 +49,7 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
     val (ok, rest) = settings.processArguments(args, processAll = true)
     if (!ok || rest.nonEmpty) throw new IllegalArgumentException(s"bad interpreter settings: $rest")
     settings.usejavacp.value = true
-    intp = new IMain(settings, Some(parent), settings, new NormalisingReporter(settings, reporterOut))
-    if (!intp.initializeCompiler()) throw new IllegalStateException("the Scala compiler failed to initialize")
+    intp = ReplCompat.createInterpreter(settings, parent, reporterOut)
     intp.classLoader
   }
 
@@ -110,30 +108,23 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
    * sealed hierarchies), other statements stay together (results print after the statement's
    * own output, as in Livy's seed examples). Anything unparsable runs whole, for its error.
    */
-  private def groups(code: String): Seq[String] = {
-    type Trees = scala.reflect.internal.Trees
-    intp.parse(code) match {
-      case Right((trees, _, _)) if trees.size > 1 && trees.forall(_.pos.isRange) =>
-        val out = Seq.newBuilder[String]
-        val current = new StringBuilder
-        var currentIsDef: Option[Boolean] = None
-        var from = 0
-        trees.zipWithIndex.foreach { case (t, i) =>
-          // Cut after each tree: comments and annotations before a tree stay with it.
-          val to = if (i == trees.size - 1) code.length else t.pos.end
-          val isDef = (t: Any) match {
-            case _: Trees#ClassDef | _: Trees#ModuleDef | _: Trees#TypeDef => true
-            case _ => false
-          }
-          if (currentIsDef.exists(_ != isDef)) { out += current.toString; current.clear() }
-          currentIsDef = Some(isDef)
-          current.append(code.substring(from, to))
-          from = to
-        }
-        out += current.toString
-        out.result().map(piece => piece.replaceFirst("^(\\s*;)+", ""))
-      case _ => Seq(code)
-    }
+  private def groups(code: String): Seq[String] = ReplCompat.topLevel(intp, code) match {
+    case Some(statements) if statements.size > 1 =>
+      val out = Seq.newBuilder[String]
+      val current = new StringBuilder
+      var currentIsDef: Option[Boolean] = None
+      var from = 0
+      statements.zipWithIndex.foreach { case ((end, isDef), i) =>
+        // Cut after each statement: comments and annotations before one stay with it.
+        val to = if (i == statements.size - 1) code.length else end
+        if (currentIsDef.exists(_ != isDef)) { out += current.toString; current.clear() }
+        currentIsDef = Some(isDef)
+        current.append(code.substring(from, to))
+        from = to
+      }
+      out += current.toString
+      out.result().map(piece => piece.replaceFirst("^(\\s*;)+", ""))
+    case _ => Seq(code)
   }
 
   private def interpretGroup(code: String): Output = {
@@ -151,15 +142,22 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
     }
   }
 
-  /** Runs `code` with Console.out/err, System.out and the reporter all going to one buffer. */
+  /**
+   * Runs `code` with Console.out/err, System.out/err and the reporter all going to one buffer,
+   * so what the statement prints keeps its order. Spark's and the JVM's log lines are not
+   * affected: log4j's console appender and our Log keep the stderr they started with.
+   */
   private def interpretCaptured(code: String): (Results.Result, String) = {
     drain()
-    val oldOut = System.out
-    System.setOut(capture) // safe: statements are serial, and only this thread swaps it
+    val (oldOut, oldErr) = (System.out, System.err)
+    // Safe: statements are serial, and only the statement thread swaps them.
+    System.setOut(capture)
+    System.setErr(capture)
     val result = try {
       Console.withOut(capture) { Console.withErr(capture) { intp.interpret(code) } }
     } finally {
       System.setOut(oldOut)
+      System.setErr(oldErr)
     }
     (result, drain())
   }
@@ -191,8 +189,7 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
   def complete(code: String, cursor: Int): Seq[String] = {
     if (intp == null || !lock.tryLock(200, TimeUnit.MILLISECONDS)) return Nil
     try {
-      val result = new ReplCompletion(intp, new Accumulator).complete(code, cursor)
-      result.candidates.map(_.name).filter(_.nonEmpty).distinct
+      ReplCompat.complete(intp, code, cursor).filter(_.nonEmpty).distinct
     } catch {
       case e: Exception =>
         Log.warn(s"scala completion failed: $e")
@@ -206,13 +203,11 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
   def close(): Unit = if (intp != null) intp.close()
 }
 
-/** Scala 2.13 prints `val res0: Int = 2`; Livy clients know Scala 2.11/2.12's `res0: Int = 2`. */
-private final class NormalisingReporter(settings: Settings, out: PrintWriter)
-  extends ReplReporterImpl(settings, out) {
-  override def printMessage(msg: String): Unit = super.printMessage(NormalisingReporter.normalise(msg))
-}
-
-private object NormalisingReporter {
-  private val ValPrefix = "(?m)^(?:val|var) (?=(?:[^\\s:`]+|`[^`]+`): )".r
-  def normalise(msg: String): String = ValPrefix.replaceAllIn(msg, "")
+/** What kind of top-level statement a parsed tree is (the same on Scala 2.12 and 2.13). */
+private[repl] object TreeKinds {
+  def isDefinition(t: Any): Boolean = t match {
+    case _: scala.reflect.internal.Trees#ClassDef | _: scala.reflect.internal.Trees#ModuleDef |
+         _: scala.reflect.internal.Trees#TypeDef => true
+    case _ => false
+  }
 }

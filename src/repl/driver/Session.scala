@@ -2,7 +2,7 @@ package org.livyserver.repl
 
 import java.util.concurrent.{Executors, TimeUnit}
 
-import scala.jdk.CollectionConverters._
+import scala.collection.JavaConverters._
 
 import com.fasterxml.jackson.databind.JsonNode
 
@@ -19,6 +19,7 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
   private val waiting = new java.util.ArrayDeque[Statement]()
   private val retained = new java.util.LinkedHashMap[Long, Statement]()
   private var current: Statement = _ // the running statement
+  private var nextId = 0L // every id below this was received (some may be evicted since)
   private var inUserCode = false // true while `current` is inside an interpreter's execute
   private var replState = "starting"
   private var ready = false
@@ -31,13 +32,15 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
 
   def attach(l: ServerLink): Unit = link = l
 
-  /** Called by the link (under its connection lock) once welcomed: greet with state or history. */
+  /**
+   * Called by the link (under its connection lock) once welcomed: history first (the server
+   * numbers no statement before it has it, so ids never collide after a server restart), then
+   * the state. Sent on the first connection too, where it is empty.
+   */
   def onConnected(first: Boolean): Unit = lock.synchronized {
     link.clearQueue()
-    if (!first) {
-      val all = retained.values().asScala.map(_.toJson)
-      link.send(Json.obj("type" -> "history", "statements" -> Json.arr(all)))
-    }
+    val all = retained.values().asScala.map(_.toJson)
+    link.send(Json.obj("type" -> "history", "statements" -> Json.arr(all), "nextId" -> nextId))
     link.send(Json.obj("type" -> "state", "state" -> replState))
   }
 
@@ -78,10 +81,11 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
   }
 
   private def enqueue(st: Statement): Unit = lock.synchronized {
-    if (retained.containsKey(st.id)) {
+    if (st.id < nextId) {
       Log.warn(s"statement ${st.id} was already received; ignoring the repeat")
       return
     }
+    nextId = st.id + 1
     retained.put(st.id, st)
     evictOld()
     waiting.addLast(st)

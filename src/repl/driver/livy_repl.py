@@ -23,6 +23,7 @@ import datetime
 import decimal
 import io
 import json
+import linecache
 import os
 import queue
 import re
@@ -46,6 +47,21 @@ def send(msg):
 
 def log(msg):
     sys.__stderr__.write("livy_repl: %s\n" % msg)
+    sys.__stderr__.flush()
+
+
+def _warning_to_log(message, category, filename, lineno, file=None, line=None):
+    """Python warnings are diagnostics, not output: they go to the session log.
+
+    PySpark 4 warns on DataFrame.toJSON, which sparkmagic's and pylivy's
+    DataFrame flows call and then parse the statement's text line by line.
+    """
+    import warnings
+    try:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    except Exception:
+        text = "%s: %s\n" % (category.__name__, message)
+    sys.__stderr__.write(text)
     sys.__stderr__.flush()
 
 
@@ -179,14 +195,17 @@ def _chunks(code):
 
 
 def execute(sid, code, ns, sc):
-    stdout, stderr = io.StringIO(), io.StringIO()
+    # One buffer for both streams: what the code prints keeps its order.
+    printed = io.StringIO()
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = stdout, stderr
+    sys.stdout = sys.stderr = printed
     _Exec.sid = sid
     try:
         # On this thread's pinned JVM thread: the statement's jobs join group <sid>.
         sc.setJobGroup(str(sid), "Livy statement %d" % sid, True)
         try:
+            # Tracebacks show the statement's own lines, as in a notebook.
+            linecache.cache["<stdin>"] = (len(code), None, code.splitlines(True), "<stdin>")
             chunks = _chunks(code)
         except SyntaxError:
             return _error(*sys.exc_info(), with_tb=False)
@@ -207,7 +226,7 @@ def execute(sid, code, ns, sc):
         data = dict(result or {})
         # A magic that names text/plain (matplot: "") keeps it, as in Livy.
         magic_text = "text/plain" in data
-        text = data.pop("text/plain", "") + stdout.getvalue() + stderr.getvalue()
+        text = data.pop("text/plain", "") + printed.getvalue()
         if shown is not None:
             text += shown
         text = text.rstrip()
@@ -401,6 +420,8 @@ def main():
     os.dup2(devnull, 0)  # user code reading stdin gets EOF, not our control messages
     sys.stdin = io.StringIO()
 
+    import warnings
+    warnings.showwarning = _warning_to_log
     try:
         ns, sc = init_spark()
     except BaseException:

@@ -10,9 +10,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
+use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
 use crate::records::now_ms;
-use crate::repl::protocol::{FromDriver, ToDriver};
+use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
 
 impl ReplHub {
     /// Binds the first free port of `ports` on `host` and serves drivers until `cancel`.
@@ -99,27 +99,9 @@ impl ReplHub {
                 tracing::warn!(%peer, session, "driver failed authentication; closed");
                 return;
             };
+            // Nothing else goes out until the driver's history is merged
+            // (`on_message`, History): only then do we know what it holds.
             let _ = tx.send(ToDriver::Welcome);
-            // Statements queued while no driver was connected go out now, in order.
-            for st in ch
-                .statements
-                .iter()
-                .filter(|s| s.state == "waiting" && !ch.sent.contains(&s.id))
-            {
-                let kind = ch.kinds.get(&st.id).cloned().unwrap_or_default();
-                let _ = tx.send(ToDriver::Execute {
-                    id: st.id,
-                    kind,
-                    code: st.code.clone(),
-                });
-            }
-            let ids: Vec<u64> = ch
-                .statements
-                .iter()
-                .filter(|s| s.state == "waiting")
-                .map(|s| s.id)
-                .collect();
-            ch.sent.extend(ids);
             ch.tx = Some(tx);
             ch.generation += 1;
             ch.ever_connected = true;
@@ -155,15 +137,14 @@ impl ReplHub {
                 .get_mut(&session)
                 .filter(|c| c.generation == generation)
             {
-                // `sent` is kept: the driver still holds those statements and
-                // re-sends their history when it reconnects; sending them again
-                // would run them twice.
+                // The driver keeps what it received and re-sends its history
+                // when it reconnects; statements it never got go out then.
                 ch.tx = None;
             }
         }
         tracing::info!(session, "driver disconnected");
         self.wake.notify_one();
-        self.statement_changed.notify_waiters();
+        self.changed.notify_waiters();
     }
 
     fn on_message(&self, session: u64, msg: FromDriver) {
@@ -186,7 +167,8 @@ impl ReplHub {
                 completed,
                 output,
             } => {
-                if let Some(st) = ch.statements.iter_mut().find(|s| s.id == id) {
+                if let Some(e) = ch.entry_mut(id) {
+                    let st = &mut e.st;
                     // Output first, then state: never `available` without output.
                     if output.is_some() {
                         st.output = output;
@@ -197,16 +179,17 @@ impl ReplHub {
                     if let Some(t) = completed {
                         st.completed = t;
                     }
-                    if state == "available" {
+                    if state == StatementState::Available {
                         st.progress = 1.0;
                     }
                     st.state = state;
                 }
+                ch.evict();
                 ch.last_activity = now_ms();
             }
             FromDriver::Progress { id, progress } => {
-                if let Some(st) = ch.statements.iter_mut().find(|s| s.id == id) {
-                    st.progress = progress.clamp(0.0, 1.0);
+                if let Some(e) = ch.entry_mut(id) {
+                    e.st.progress = progress.clamp(0.0, 1.0);
                 }
             }
             FromDriver::Completion { req, candidates } => {
@@ -214,24 +197,69 @@ impl ReplHub {
                     let _ = tx.send(candidates);
                 }
             }
-            FromDriver::History { statements } => {
-                // The driver's view wins after a reconnect (the server may have restarted).
-                ch.next_id = ch
-                    .next_id
-                    .max(statements.iter().map(|s| s.id + 1).max().unwrap_or(0));
-                let known: std::collections::HashSet<u64> =
-                    statements.iter().map(|s| s.id).collect();
-                ch.statements.retain(|s| !known.contains(&s.id));
-                ch.statements.extend(statements);
-                ch.statements.sort_by_key(|s| s.id);
+            FromDriver::History {
+                statements,
+                next_id,
+            } => {
+                merge_history(ch, statements, next_id);
+                wake = true;
             }
         }
         drop(channels);
-        self.statement_changed.notify_waiters();
+        self.changed.notify_waiters();
         if wake {
             self.wake.notify_one();
         }
     }
+}
+
+/// The driver's history after a (re)connection: what it holds wins; what it
+/// never received (lost in flight, or queued while it was away) goes out now,
+/// in id order; ids continue after the highest the driver has seen.
+fn merge_history(ch: &mut Channel, history: Vec<Statement>, next_id: Option<u64>) {
+    let driver_next = history
+        .iter()
+        .map(|s| s.id + 1)
+        .chain(next_id)
+        .max()
+        .unwrap_or(0);
+    ch.next_id = ch.next_id.max(driver_next);
+    let known: std::collections::HashSet<u64> = history.iter().map(|s| s.id).collect();
+    for e in &mut ch.statements {
+        if known.contains(&e.st.id) {
+            e.sent = true;
+        } else if !e.st.state.is_final() {
+            e.sent = false;
+        }
+    }
+    for st in history {
+        match ch.entry_mut(st.id) {
+            Some(e) => e.st = st,
+            None => ch.statements.push(Entry {
+                st,
+                kind: String::new(),
+                sent: true,
+                cancel_pending: false,
+            }),
+        }
+    }
+    ch.statements.sort_by_key(|e| e.st.id);
+    for idx in 0..ch.statements.len() {
+        let e = &ch.statements[idx];
+        if e.st.state == StatementState::Waiting && !e.sent {
+            ch.dispatch(idx);
+        }
+    }
+    if let Some(tx) = &ch.tx {
+        for e in ch.statements.iter_mut().filter(|e| e.cancel_pending) {
+            e.cancel_pending = false;
+            if !e.st.state.is_final() {
+                let _ = tx.send(ToDriver::Cancel { id: e.st.id });
+            }
+        }
+    }
+    ch.evict();
+    ch.synced = true;
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,5 +1,10 @@
 //! Sessions' driver channels: registration, statements, and what a live
 //! driver has told us. The connection itself is in `link.rs`.
+//!
+//! Statement ids are the driver's as much as ours: a registered channel
+//! assigns none until the driver's history has been merged (`synced`), so a
+//! server that restarted and lost its memory never reuses an id the driver has
+//! already seen, and never hands out an id the driver would drop as a repeat.
 
 mod link;
 
@@ -10,13 +15,15 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::protocol::{Statement, ToDriver};
+use super::protocol::{Statement, StatementState, ToDriver};
 use crate::records::{SessionState, now_ms};
 
 /// Statements kept per session (`livy.rsc.retained-statements`).
 const RETAINED_STATEMENTS: usize = 100;
 /// A driver must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A code-completion request the driver does not answer this soon gets none.
+const COMPLETION_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplError {
@@ -28,12 +35,26 @@ pub enum ReplError {
     },
     #[error("no free port for the driver callback listener in {range}")]
     NoPort { range: String },
-    #[error("session {0} has no driver channel")]
-    NoChannel(u64),
     #[error("the driver of session {0} is not connected")]
     NotConnected(u64),
     #[error("the driver of session {0} did not answer in time")]
     Timeout(u64),
+    /// The session was recovered (server restart) and its driver has not
+    /// re-dialled and re-sent its history within the wait.
+    #[error(
+        "session {session} is recovering: its driver has not reconnected to this server within {waited_s} s; retry shortly"
+    )]
+    Recovering { session: u64, waited_s: u64 },
+}
+
+/// One statement as the server tracks it.
+struct Entry {
+    st: Statement,
+    kind: String,
+    /// Written to a driver connection (which may since have dropped).
+    sent: bool,
+    /// A cancel asked while the driver was away; sent once it is back.
+    cancel_pending: bool,
 }
 
 #[derive(Default)]
@@ -43,13 +64,14 @@ struct Channel {
     /// Bumped on every (re)connection, so a stale connection's exit does not
     /// detach a newer one.
     generation: u64,
+    /// The driver's history has been merged since registration: statement
+    /// ids handed out now cannot collide with the driver's.
+    synced: bool,
     repl_state: Option<SessionState>,
     app_id: Option<String>,
     spark_ui_url: Option<String>,
-    statements: Vec<Statement>,
-    /// Statement kinds, for re-sending waiting statements after a reconnect.
-    kinds: HashMap<u64, String>,
-    sent: std::collections::HashSet<u64>,
+    /// By id, ascending.
+    statements: Vec<Entry>,
     next_id: u64,
     next_req: u64,
     completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
@@ -60,11 +82,47 @@ struct Channel {
     ever_connected: bool,
 }
 
+impl Channel {
+    fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        self.statements.iter_mut().find(|e| e.st.id == id)
+    }
+
+    /// Drops the oldest finished statements beyond the retained count; a
+    /// statement that is still waiting or running is never dropped.
+    fn evict(&mut self) {
+        let mut excess = self.statements.len().saturating_sub(RETAINED_STATEMENTS);
+        self.statements.retain(|e| {
+            if excess > 0 && e.st.state.is_final() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Sends a statement to the connected driver, if any.
+    fn dispatch(&mut self, idx: usize) {
+        let Some(tx) = &self.tx else { return };
+        let e = &mut self.statements[idx];
+        let msg = ToDriver::Execute {
+            id: e.st.id,
+            kind: e.kind.clone(),
+            code: e.st.code.clone(),
+        };
+        if tx.send(msg).is_ok() {
+            e.sent = true;
+        }
+    }
+}
+
 /// What the reconciler and handlers read of a channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelSnapshot {
     pub connected: bool,
     pub ever_connected: bool,
+    /// The driver's history is merged: statements can be numbered.
+    pub synced: bool,
     pub repl_state: Option<SessionState>,
     pub app_id: Option<String>,
     pub spark_ui_url: Option<String>,
@@ -78,8 +136,8 @@ pub struct ReplHub {
     channels: Mutex<HashMap<u64, Channel>>,
     /// Wakes the reconciler when a driver connects, changes state or leaves.
     wake: Arc<Notify>,
-    /// Wakes statement waiters (tests, long polls) on any statement change.
-    pub statement_changed: Notify,
+    /// Wakes statement waiters (long polls, recovery waits) on any change.
+    changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -102,7 +160,7 @@ impl ReplHub {
         Arc::new(Self {
             channels: Mutex::default(),
             wake,
-            statement_changed: Notify::new(),
+            changed: Notify::new(),
             addr: Mutex::default(),
         })
     }
@@ -124,6 +182,7 @@ impl ReplHub {
         if let Some(tx) = lock(&self.channels).remove(&session).and_then(|ch| ch.tx) {
             let _ = tx.send(ToDriver::Shutdown);
         }
+        self.changed.notify_waiters();
     }
 
     pub fn snapshot(&self, session: u64) -> Option<ChannelSnapshot> {
@@ -132,15 +191,13 @@ impl ReplHub {
         Some(ChannelSnapshot {
             connected: ch.tx.is_some(),
             ever_connected: ch.ever_connected,
+            synced: ch.synced,
             repl_state: ch.repl_state,
             app_id: ch.app_id.clone(),
             spark_ui_url: ch.spark_ui_url.clone(),
             last_activity: ch.last_activity,
             last_heartbeat: ch.last_heartbeat,
-            busy: ch
-                .statements
-                .iter()
-                .any(|s| matches!(s.state.as_str(), "waiting" | "running" | "cancelling")),
+            busy: ch.statements.iter().any(|e| !e.st.state.is_final()),
         })
     }
 
@@ -161,92 +218,146 @@ impl ReplHub {
         }
     }
 
-    /// Queues a statement; returns it (state `waiting`).
-    pub fn submit(&self, session: u64, code: String, kind: &str) -> Result<Statement, ReplError> {
-        let mut channels = lock(&self.channels);
-        let ch = channels
-            .get_mut(&session)
-            .ok_or(ReplError::NoChannel(session))?;
-        let id = ch.next_id;
-        ch.next_id += 1;
-        let st = Statement {
-            id,
-            code: code.clone(),
-            state: "waiting".into(),
-            output: None,
-            progress: 0.0,
-            started: 0,
-            completed: 0,
-        };
-        ch.statements.push(st.clone());
-        ch.kinds.insert(id, kind.to_owned());
-        ch.last_activity = now_ms();
-        if ch.statements.len() > RETAINED_STATEMENTS {
-            let gone = ch.statements.remove(0);
-            ch.kinds.remove(&gone.id);
-            ch.sent.remove(&gone.id);
+    /// Waits until `cond` holds for the session's channel (`None`: no channel
+    /// yet) or `timeout` passes; returns whether it held. Never misses a
+    /// change: the notification is armed before each look.
+    async fn wait_until<T>(
+        &self,
+        session: u64,
+        timeout: Duration,
+        mut look: impl FnMut(Option<&mut Channel>) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = look(lock(&self.channels).get_mut(&session)) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
         }
-        if let Some(tx) = &ch.tx
-            && tx
-                .send(ToDriver::Execute {
+    }
+
+    /// Queues a statement and returns it (state `waiting`). If the session's
+    /// driver has not yet re-sent its history (a recovered session), waits up
+    /// to `recovery_wait` for it, so the new id follows every id the driver
+    /// has seen; past that, a retryable [`ReplError::Recovering`].
+    pub async fn submit(
+        &self,
+        session: u64,
+        code: String,
+        kind: &str,
+        recovery_wait: Duration,
+    ) -> Result<Statement, ReplError> {
+        let mut code = Some(code);
+        let mut logged = false;
+        let submitted = self
+            .wait_until(session, recovery_wait, |ch| {
+                let Some(ch) = ch.filter(|c| c.synced) else {
+                    if !logged {
+                        tracing::info!(
+                            session,
+                            "statement waits for the recovering session's driver"
+                        );
+                        logged = true;
+                    }
+                    return None;
+                };
+                let id = ch.next_id;
+                ch.next_id += 1;
+                let st = Statement {
                     id,
+                    code: code.take().unwrap_or_default(),
+                    state: StatementState::Waiting,
+                    output: None,
+                    progress: 0.0,
+                    started: 0,
+                    completed: 0,
+                };
+                ch.statements.push(Entry {
+                    st: st.clone(),
                     kind: kind.to_owned(),
-                    code,
-                })
-                .is_ok()
-        {
-            ch.sent.insert(id);
-        }
-        drop(channels);
+                    sent: false,
+                    cancel_pending: false,
+                });
+                ch.last_activity = now_ms();
+                let idx = ch.statements.len() - 1;
+                ch.dispatch(idx);
+                ch.evict();
+                Some(st)
+            })
+            .await;
+        let st = submitted.ok_or(ReplError::Recovering {
+            session,
+            waited_s: recovery_wait.as_secs(),
+        })?;
         self.wake.notify_one();
+        self.changed.notify_waiters();
         Ok(st)
+    }
+
+    /// The statement once it is final, or as it is after `wait` (`None`: it
+    /// is gone). Lets `POST …/statements` answer fast statements finished.
+    pub async fn wait_final(&self, session: u64, id: u64, wait: Duration) -> Option<Statement> {
+        if !wait.is_zero() {
+            self.wait_until(session, wait, |ch| {
+                let e = ch?.entry_mut(id)?;
+                e.st.state.is_final().then_some(())
+            })
+            .await;
+        }
+        self.statement(session, id)
     }
 
     pub fn statements(&self, session: u64) -> Vec<Statement> {
         lock(&self.channels)
             .get(&session)
-            .map(|c| c.statements.clone())
+            .map(|c| c.statements.iter().map(|e| e.st.clone()).collect())
             .unwrap_or_default()
     }
 
     pub fn statement(&self, session: u64, id: u64) -> Option<Statement> {
-        lock(&self.channels)
-            .get(&session)?
-            .statements
-            .iter()
-            .find(|s| s.id == id)
-            .cloned()
+        Some(
+            lock(&self.channels)
+                .get_mut(&session)?
+                .entry_mut(id)?
+                .st
+                .clone(),
+        )
     }
 
-    /// Cancels a statement: a waiting one that never reached the driver ends
-    /// at once; otherwise the driver is asked and reports `cancelling`/`cancelled`.
+    /// Cancels a statement: a waiting one that never reached a driver ends at
+    /// once; otherwise the driver is asked (now, or when it is back) and
+    /// reports `cancelling`/`cancelled`.
     pub fn cancel(&self, session: u64, id: u64) {
         let mut channels = lock(&self.channels);
         let Some(ch) = channels.get_mut(&session) else {
             return;
         };
-        let sent = ch.sent.contains(&id);
         let tx = ch.tx.clone();
-        let Some(st) = ch.statements.iter_mut().find(|s| s.id == id) else {
+        let Some(e) = ch.entry_mut(id) else {
             return;
         };
-        match st.state.as_str() {
-            "waiting" if !sent => {
-                st.state = "cancelled".into();
-                st.completed = now_ms();
+        match e.st.state {
+            StatementState::Waiting if !e.sent => {
+                e.st.state = StatementState::Cancelled;
+                e.st.completed = now_ms();
             }
-            "waiting" | "running" => {
-                if let Some(tx) = tx {
-                    let _ = tx.send(ToDriver::Cancel { id });
-                }
-            }
+            StatementState::Waiting | StatementState::Running => match tx {
+                Some(tx) if tx.send(ToDriver::Cancel { id }).is_ok() => {}
+                _ => e.cancel_pending = true,
+            },
             _ => {}
         }
         drop(channels);
-        self.statement_changed.notify_waiters();
+        self.changed.notify_waiters();
     }
 
-    /// Code completion through the driver.
+    /// Code completion through the driver. A request the driver does not
+    /// answer in time leaves nothing behind.
     pub async fn complete(
         &self,
         session: u64,
@@ -255,11 +366,11 @@ impl ReplHub {
         cursor: i64,
     ) -> Result<Vec<String>, ReplError> {
         let (tx, rx) = oneshot::channel();
-        {
+        let req = {
             let mut channels = lock(&self.channels);
             let ch = channels
                 .get_mut(&session)
-                .ok_or(ReplError::NoChannel(session))?;
+                .ok_or(ReplError::NotConnected(session))?;
             let driver = ch.tx.clone().ok_or(ReplError::NotConnected(session))?;
             let req = ch.next_req;
             ch.next_req += 1;
@@ -270,10 +381,25 @@ impl ReplHub {
                 code,
                 cursor,
             });
+            req
+        };
+        let answer = tokio::time::timeout(COMPLETION_TIMEOUT, rx).await;
+        if let Some(ch) = lock(&self.channels).get_mut(&session) {
+            ch.completions.remove(&req);
         }
-        match tokio::time::timeout(Duration::from_secs(10), rx).await {
+        match answer {
             Ok(Ok(c)) => Ok(c),
             _ => Err(ReplError::Timeout(session)),
         }
     }
+
+    #[cfg(test)]
+    fn pending_completions(&self, session: u64) -> usize {
+        lock(&self.channels)
+            .get(&session)
+            .map_or(0, |c| c.completions.len())
+    }
 }
+
+#[cfg(test)]
+mod tests;
