@@ -35,13 +35,13 @@ venv_with_pyspark() {
     fi
 }
 
-# pip_if_missing MODULE REQUIREMENT...: installs into .venv unless MODULE imports.
+# pip_if_missing VENV MODULE REQUIREMENT...: installs into VENV unless MODULE imports there.
 pip_if_missing() {
-    local module=$1
-    shift
-    if ! .venv/bin/python -c "import $module" 2>/dev/null; then
-        echo "setup: installing $* into .venv" >&2
-        .venv/bin/pip install --disable-pip-version-check -q "$@"
+    local venv=$1 module=$2
+    shift 2
+    if ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+        echo "setup: installing $* into $venv" >&2
+        "$venv/bin/pip" install --disable-pip-version-check -q "$@"
     fi
 }
 
@@ -59,14 +59,15 @@ venv_with_pyspark .venv "$PYSPARK_VERSION"
 if [ "${1:-}" = "--test" ]; then
     venv_with_pyspark .venv-spark35 "$PYSPARK35_VERSION"
     # Helm's engine for the chart test (tests/chart.rs); no helm binary needed.
-    pip_if_missing helm_python "helm-python-sdk==0.2.2"
+    pip_if_missing .venv helm_python "helm-python-sdk==0.2.2"
     # matplotlib, so the %matplot magic of pyspark sessions is tested for real.
-    pip_if_missing matplotlib "matplotlib==3.11.2"
+    pip_if_missing .venv matplotlib "matplotlib==3.11.2"
+    pip_if_missing .venv-spark35 matplotlib "matplotlib==3.11.2"
     # The real Livy clients (tests/clients_e2e.rs). sparkmagic's Kerberos
     # support (gssapi) builds against MIT Kerberos' headers.
-    pip_if_missing livy "livy==0.8.0"
+    pip_if_missing .venv livy "livy==0.8.0"
     if ! .venv/bin/python -c "import sparkmagic" 2>/dev/null; then
         command -v krb5-config >/dev/null 2>&1 || apt_install libkrb5-dev
-        pip_if_missing sparkmagic "sparkmagic==0.23.0"
+        pip_if_missing .venv sparkmagic "sparkmagic==0.23.0"
     fi
 fi

@@ -86,10 +86,20 @@ async fn assert_gone(pids: &[u32], within: Duration) {
 async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_driver() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &conf());
+    // A generous sync-wait, so "fast statements come back finished" holds
+    // however loaded the machine is.
+    let mut conf = conf();
+    conf.push("livy.server.statement.sync-wait=5s".into());
+    let server = Server::start(&tmp.path().join("data"), &conf);
     let id = create(&server, json!({"kind": "pyspark"})).await;
 
-    let st = run_statement(&server, id, json!({"code": "1 + 1"})).await;
+    // The POST itself answers the finished statement, output included.
+    let (code, st) = post_json(
+        &server.url(&format!("/sessions/{id}/statements")),
+        &json!({"code": "1 + 1"}),
+    )
+    .await;
+    assert_eq!((code, st["state"].as_str()), (201, Some("available")), "{st}");
     assert_eq!(text(&st), "2");
     assert_eq!(st["output"]["execution_count"], st["id"]);
     assert!(
@@ -103,6 +113,15 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
     let st = run_statement(&server, id, json!({"code": pi})).await;
     let out = text(&st);
     assert!(out.starts_with("Pi is roughly 3."), "{out}");
+
+    // What the code prints to stdout and stderr keeps its order.
+    let st = run_statement(
+        &server,
+        id,
+        json!({"code": "import sys\nprint('one')\nsys.stderr.write('two\\n')\nprint('three')"}),
+    )
+    .await;
+    assert_eq!(text(&st), "one\ntwo\nthree");
 
     let st = run_statement(&server, id, json!({"code": "x = 1\n1 / 0"})).await;
     assert_eq!(st["output"]["status"], "error");
@@ -138,7 +157,7 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
     assert_eq!(text(&st), "'after cancel'");
 
     let (_, list) = get_json(&server.url(&format!("/sessions/{id}/statements"))).await;
-    assert_eq!(list["total_statements"], 5);
+    assert_eq!(list["total_statements"], 6);
 
     // Kill the driver JVM from outside: the session is dead within 10 s, with the cause in its log.
     let pids = session_pids(&server);
@@ -220,6 +239,18 @@ async fn sql_and_shared_sessions_share_one_spark_context() {
     )
     .await;
     assert!(text(&st).contains("= 3"), "{st}");
+    // Compiler warnings are not output; what the code prints, to either
+    // stream, is, in order.
+    let st = run_statement(
+        &server,
+        shared,
+        json!({"kind": "spark", "code": "@deprecated(\"old\", \"1.0\") def legacy = 1\nSystem.out.println(\"out\")\nSystem.err.println(\"err\")\nlegacy + 1"}),
+    )
+    .await;
+    let out = text(&st);
+    assert!(!out.contains("warning"), "{out}");
+    assert!(out.starts_with("out\nerr\n"), "{out}");
+    assert!(out.contains(": Int = 2"), "{out}");
     let pids = session_pids(&server);
     assert!(!pids.is_empty());
     let (code, body) = delete(&server.url(&format!("/sessions/{shared}"))).await;
