@@ -99,7 +99,11 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
         &json!({"code": "1 + 1"}),
     )
     .await;
-    assert_eq!((code, st["state"].as_str()), (201, Some("available")), "{st}");
+    assert_eq!(
+        (code, st["state"].as_str()),
+        (201, Some("available")),
+        "{st}"
+    );
     assert_eq!(text(&st), "2");
     assert_eq!(st["output"]["execution_count"], st["id"]);
     assert!(

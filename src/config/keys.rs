@@ -45,7 +45,7 @@ keys! {
     CONNECT_TIMEOUT = "livy.rsc.server.connect.timeout", "90s", "A session whose driver has not called back this long after launch ends `error` and its application is killed.";
     LAUNCHER_ADDRESS = "livy.rsc.launcher.address", "", "Address drivers dial back to (advertised to the driver). Empty: 127.0.0.1 for local masters, else this host's name.";
     LAUNCHER_PORT_RANGE = "livy.rsc.launcher.port.range", "10000~10010", "Ports tried, in order, for the driver callback listener (`0~0`: any free port).";
-    STATEMENT_SYNC_WAIT = "livy.server.statement.sync-wait", "100ms", "`POST /sessions/{id}/statements` waits this long for the statement to finish and, if it did, answers it `available` with its output (Livy always answers `waiting`). `0` gives Livy's exact behaviour.";
+    STATEMENT_SYNC_WAIT = "livy.server.statement.sync-wait", "250ms", "`POST /sessions/{id}/statements` waits this long for the statement to finish and, if it did, answers it `available` with its output (Livy always answers `waiting`). `0` gives Livy's exact behaviour.";
     STATEMENT_RECOVERY_WAIT = "livy.server.statement.recovery-wait", "15s", "A statement posted to a recovered session (server restart) before its driver has re-dialled and re-sent its history waits this long, then gets a retryable 503.";
     SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
     DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";

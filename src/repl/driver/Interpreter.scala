@@ -65,7 +65,13 @@ object Output {
 trait Interpreter {
   def kind: String
 
-  /** Runs one statement; the caller has already set the Spark job group to `sid`. */
+  /**
+   * The Spark job group the next statement's jobs run in (cancel and progress address it).
+   * The caller sets it on the statement thread before [[execute]].
+   */
+  def jobGroup(sid: Long): String = sid.toString
+
+  /** Runs one statement; the caller has already set the Spark job group to [[jobGroup]]. */
   def execute(sid: Long, code: String): Output
 
   /** Interpreter-specific part of a cancel (the job group is cancelled by the caller). */

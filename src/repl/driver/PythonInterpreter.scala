@@ -28,7 +28,7 @@ final class PythonEntryPoint(session: CompletableFuture[SparkSession]) {
  * Python statements run in ONE long-lived child process (livy_repl.py) that wraps this JVM's
  * SparkContext through a py4j ClientServer (pinned threads, as PySpark itself uses).
  * Control messages are JSON lines on the child's stdin/stdout:
- *   JVM -> child: {"op":"execute","id","code"} {"op":"cancel","id"} {"op":"complete","req","code","cursor"} {"op":"shutdown"}
+ *   JVM -> child: {"op":"execute","id","code","group","next_group"} {"op":"cancel","id"} {"op":"complete","req","code","cursor"} {"op":"shutdown"}
  *   child -> JVM: {"op":"ready"} {"op":"init_error","error"} {"op":"result","id","output"} {"op":"completion","req","candidates"}
  * The child's stderr is copied to ours (the session log), keeping a tail for "Interpreter died".
  */
@@ -85,14 +85,29 @@ final class PythonInterpreter(conf: SparkConf, script: String, session: Completa
 
   def isDead: Boolean = dead
 
+  /** Python statements run in groups of their own numbering, so the child can set the next one ahead. */
+  private var runs = 0L
+  private def group(n: Long) = s"livy-python-$n"
+
+  /**
+   * The child's jobs run on its own (py4j-pinned) JVM thread, whose job group only the child can
+   * set, at the cost of a py4j round trip. So the child sets the group of the NEXT Python
+   * statement right after answering this one, off the statement's critical path.
+   */
+  override def jobGroup(sid: Long): String = group(runs)
+
   def execute(sid: Long, code: String): Output = {
     val promise = new CompletableFuture[Output]()
     results.put(sid, promise)
     try {
       if (dead) return died()
-      send(Json.obj("op" -> "execute", "id" -> sid, "code" -> code))
+      send(Json.obj("op" -> "execute", "id" -> sid, "code" -> code,
+        "group" -> group(runs), "next_group" -> group(runs + 1)))
       promise.get()
-    } finally results.remove(sid)
+    } finally {
+      results.remove(sid)
+      runs += 1
+    }
   }
 
   def cancel(sid: Long): Unit = if (!dead) send(Json.obj("op" -> "cancel", "id" -> sid))

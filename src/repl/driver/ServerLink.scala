@@ -80,8 +80,14 @@ final class ServerLink(
 
   private def writeLoop(): Unit = {
     while (true) {
-      val event = outbound.takeFirst()
-      val line = Json.write(event) + "\n"
+      // Events decided together (a statement's result and the idle state) go out in one write.
+      val batch = new StringBuilder(Json.write(outbound.takeFirst())).append('\n')
+      var more = outbound.pollFirst()
+      while (more != null) {
+        batch.append(Json.write(more)).append('\n')
+        more = outbound.pollFirst()
+      }
+      val line = batch.toString
       connLock.synchronized {
         while (writer == null) connLock.wait()
         try {

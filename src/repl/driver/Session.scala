@@ -138,8 +138,10 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
     }
     if (st.cancelRequested) return null
     val context = sc()
-    // Every job of the statement lands in group <sid>: progress and cancel address it by name.
-    context.setJobGroup(st.id.toString, s"Livy statement ${st.id}", interruptOnCancel = true)
+    // Every job of the statement lands in one group: progress and cancel address it by name.
+    val group = interp.jobGroup(st.id)
+    lock.synchronized { st.jobGroup = group }
+    context.setJobGroup(group, s"Livy statement ${st.id}", interruptOnCancel = true)
     lock.synchronized { inUserCode = true }
     try interp.execute(st.id, st.code)
     finally {
@@ -218,7 +220,8 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
     var lastInterrupt = 0L
     var stopped = false
     while (!st.done.await(100, TimeUnit.MILLISECONDS) && System.currentTimeMillis() - t0 < conf.jobCancelTimeoutMs) {
-      try sc().cancelJobGroup(st.id.toString) catch { case e: Exception => Log.warn(s"cancelJobGroup: $e") }
+      val group = lock.synchronized(st.jobGroup)
+      try sc().cancelJobGroup(group) catch { case e: Exception => Log.warn(s"cancelJobGroup: $e") }
       val interp = interpreters.started(kind)
       interp.foreach(i => try i.cancel(st.id) catch { case e: Exception => Log.warn(s"cancel: $e") })
       lock.synchronized {
@@ -269,7 +272,7 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
       val st = lock.synchronized(current)
       if (st != null) {
         try {
-          val p = progressOf(st.id.toString)
+          val p = progressOf(lock.synchronized(st.jobGroup))
           lock.synchronized {
             if ((current eq st) && st.state == "running" && p != st.progress) {
               st.progress = p

@@ -12,6 +12,7 @@ final class Statement(val id: Long, val kind: String, val code: String) {
   var started: Long = 0L
   var completed: Long = 0L
   var cancelRequested: Boolean = false
+  var jobGroup: String = id.toString // set when it starts running
   val done = new CountDownLatch(1)
 
   def finished: Boolean = state == "available" || state == "cancelled"

@@ -7,7 +7,7 @@ creates a second one), binds `spark`, `sc` and `sqlContext`, and runs statements
 Control channel: JSON lines on stdin (from the JVM) and on the ORIGINAL stdout (to the JVM).
 File descriptor 1 is then pointed at stderr, so stray native writes land in the session log
 instead of corrupting the channel.
-  in:  {"op":"execute","id","code"} {"op":"cancel","id"} {"op":"complete","req","code","cursor"}
+  in:  {"op":"execute","id","code","group","next_group"} {"op":"cancel","id"} {"op":"complete","req","code","cursor"}
        {"op":"shutdown"}
   out: {"op":"ready"} {"op":"init_error","error"} {"op":"result","id","output"}
        {"op":"completion","req","candidates"}
@@ -69,6 +69,7 @@ def _warning_to_log(message, category, filename, lineno, file=None, line=None):
 
 class _Exec(object):
     """What the main thread is doing; read by the SIGINT handler and the reader thread."""
+    group = None  # Spark job group set on this thread's pinned JVM thread
     sid = None  # statement being executed
     in_user_code = False  # True only around the user's own code
     armed = False  # a cancel asked for a KeyboardInterrupt that was not raised yet
@@ -194,15 +195,23 @@ def _chunks(code):
     return chunks
 
 
-def execute(sid, code, ns, sc):
+def set_job_group(sc, group):
+    """Sets the job group of this thread's Spark jobs (one py4j round trip) unless it is set."""
+    if group and group != _Exec.group:
+        sc.setJobGroup(group, "Livy python statement", True)
+        _Exec.group = group
+
+
+def execute(sid, code, ns, sc, group=None):
     # One buffer for both streams: what the code prints keeps its order.
     printed = io.StringIO()
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = printed
     _Exec.sid = sid
     try:
-        # On this thread's pinned JVM thread: the statement's jobs join group <sid>.
-        sc.setJobGroup(str(sid), "Livy statement %d" % sid, True)
+        # On this thread's pinned JVM thread: the statement's jobs join its group
+        # (usually set ahead, after the previous statement).
+        set_job_group(sc, group)
         try:
             # Tracebacks show the statement's own lines, as in a notebook.
             linecache.cache["<stdin>"] = (len(code), None, code.splitlines(True), "<stdin>")
@@ -238,10 +247,6 @@ def execute(sid, code, ns, sc):
     finally:
         sys.stdout, sys.stderr = saved
         _Exec.sid = None
-        try:
-            sc._jsc.clearJobGroup()
-        except Exception:
-            pass
 
 
 def _error(etype, evalue, tb, with_tb=True):
@@ -439,13 +444,19 @@ def main():
             break
         sid = msg.get("id")
         try:
-            output = execute(sid, msg.get("code", ""), ns, sc)
+            output = execute(sid, msg.get("code", ""), ns, sc, msg.get("group"))
         except BaseException as e:  # a late KeyboardInterrupt or a bug of ours
             output = _plain_error(type(e).__name__, str(e))
         try:
             send({"op": "result", "id": sid, "output": output})
         except (TypeError, ValueError) as e:  # e.g. NaN in a %json value
             send({"op": "result", "id": sid, "output": _plain_error(type(e).__name__, str(e))})
+        # Ahead of the next statement, while the answer travels to the client.
+        try:
+            set_job_group(sc, msg.get("next_group"))
+        except Exception as e:
+            _Exec.group = None
+            log("cannot set the next job group: %s" % e)
     return 0
 
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
-use crate::records::now_ms;
+use crate::records::{SessionState, now_ms};
 use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
 
 impl ReplHub {
@@ -157,7 +157,12 @@ impl ReplHub {
             FromDriver::Hello { .. } => {}
             FromDriver::State { state } => {
                 let parsed = parse_repl_state(&state);
-                wake = parsed != ch.repl_state;
+                // idle <-> busy (every statement) changes no record: the
+                // reconciler is woken only when the driver becomes ready or fails.
+                let serving = |s: Option<SessionState>| {
+                    matches!(s, Some(SessionState::Idle | SessionState::Busy))
+                };
+                wake = parsed != ch.repl_state && !(serving(parsed) && serving(ch.repl_state));
                 ch.repl_state = parsed;
             }
             FromDriver::Statement {

@@ -294,7 +294,8 @@ impl ReplHub {
             session,
             waited_s: recovery_wait.as_secs(),
         })?;
-        self.wake.notify_one();
+        // No reconciler wake: a queued statement changes no record (busy is
+        // read live from the channel).
         self.changed.notify_waiters();
         Ok(st)
     }
