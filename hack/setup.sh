@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what livy-server needs and nothing else: Java 17 (only if no java
-# is on PATH, via apt) and pyspark (pinned) into the project-local virtualenv
-# .venv. Idempotent; safe to run on every start. Source hack/env.sh afterwards.
+# Installs what livy-server needs and nothing else: Java 17 and R (each only
+# if absent, via apt; R runs `sparkr` sessions and R batches) and pyspark
+# (pinned) into the project-local virtualenv .venv. Idempotent; safe to run on
+# every start. Source hack/env.sh afterwards.
 #
 # `hack/setup.sh --test` also installs what only the test suite needs: a
 # second Spark (pyspark 3.5, Scala 2.12) in .venv-spark35, the real Livy
@@ -47,6 +48,10 @@ pip_if_missing() {
 
 if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
     apt_install openjdk-17-jdk-headless
+fi
+
+if ! command -v R >/dev/null 2>&1 || ! command -v Rscript >/dev/null 2>&1; then
+    apt_install r-base-core
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -17,4 +17,4 @@ cargo test --all-targets -- --test-threads="${LIVY_TEST_THREADS:-2}"
 # for Scala 2.12 from the same source.
 spark35=$(echo "$PWD"/.venv-spark35/lib/python3*/site-packages/pyspark)
 SPARK_HOME="$spark35" PYSPARK_PYTHON="$PWD/.venv-spark35/bin/python" \
-    cargo test --test batches_e2e --test sessions_e2e --test clients_e2e -- --test-threads="${LIVY_TEST_THREADS:-2}"
+    cargo test --test batches_e2e --test sessions_e2e --test clients_e2e --test r_e2e -- --test-threads="${LIVY_TEST_THREADS:-2}"

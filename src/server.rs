@@ -101,6 +101,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let driver = Arc::new(DriverBuilder::new(
         config.driver_cache_dir.clone(),
         config.spark_home.clone(),
+        config.r_command.clone(),
     ));
     // Compile the session driver now, so the first session does not wait for it.
     let _ = driver.poll(&wake);

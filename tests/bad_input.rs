@@ -396,14 +396,14 @@ async fn invalid_session_requests_are_4xx_and_write_nothing() {
             "Invalid kind: pyspark3",
         ),
         (
-            "sparkr not yet backed",
+            "sparkr without R on the server (the fixture's PATH is empty)",
             j(json!({"kind": "sparkr"})),
-            "not supported yet",
+            "sparkr needs R on the server and none was found on its PATH",
         ),
         (
-            "r alias not yet backed",
+            "the r alias, likewise",
             j(json!({"kind": "r"})),
-            "not supported yet",
+            "install R (Debian: apt-get install r-base-core)",
         ),
         (
             "batch field on a session",
@@ -509,6 +509,13 @@ async fn statements_follow_livys_rules_before_the_driver_is_up() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["msg"]
+            .as_str()
+            .unwrap()
+            .contains("needs R on the server"),
+        "{reply}"
+    );
     let (status, reply) = send(
         &f.app,
         "POST",

@@ -63,6 +63,8 @@ pub struct CreateRequest {
 pub struct Rules<'a> {
     pub whitelist: &'a [PathBuf],
     pub impersonation: bool,
+    /// `sparkr` can run: R is on the server, or drivers run in the cluster.
+    pub r: bool,
 }
 
 impl<'a> Rules<'a> {
@@ -70,7 +72,18 @@ impl<'a> Rules<'a> {
         Self {
             whitelist: &config.local_dir_whitelist,
             impersonation: config.impersonation,
+            r: config.r_command.is_some() || config.deploy_mode.as_deref() == Some("cluster"),
         }
+    }
+
+    /// A clear 400 for R where R cannot run, instead of a session that dies later.
+    pub fn check_kind(&self, kind: SessionKind) -> Result<(), ApiError> {
+        if kind == SessionKind::Sparkr && !self.r {
+            return Err(ApiError::bad(
+                "kind: sparkr needs R on the server and none was found on its PATH: install R (Debian: apt-get install r-base-core) and restart livy-server",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +156,11 @@ impl CreateRequest {
             // Newlines are legal in an argument; NUL cannot be passed at all.
             validate::plain_text(&format!("args[{i}]"), a, true)?;
         }
+        if crate::launcher::r::is_r_script(&file) && !rules.r {
+            return Err(ApiError::bad(
+                "file: an R application needs R on the server and none was found on its PATH: install R (Debian: apt-get install r-base-core) and restart livy-server",
+            ));
+        }
         let class_name = self.class_name.take();
         Ok(BatchSpec {
             file,
@@ -167,15 +185,11 @@ impl CreateRequest {
             None => SessionKind::Shared,
             Some(k) => SessionKind::parse(&k).ok_or_else(|| {
                 ApiError::BadRequest(format!(
-                    "kind: Invalid kind: {k} (use spark, pyspark, sql or shared; pyspark3 was removed in Livy 0.5, set PYSPARK_PYTHON instead)"
+                    "kind: Invalid kind: {k} (use spark, pyspark, sparkr, sql or shared; pyspark3 was removed in Livy 0.5, set PYSPARK_PYTHON instead)"
                 ))
             })?,
         };
-        if kind == SessionKind::Sparkr {
-            return Err(ApiError::bad(
-                "kind: sparkr sessions are not supported yet (no R bridge in this server); use spark, pyspark, sql or shared",
-            ));
-        }
+        rules.check_kind(kind)?;
         let heartbeat = validate::count(
             "heartbeatTimeoutInSecond",
             self.heartbeat_timeout_in_second,

@@ -14,6 +14,7 @@ use super::AppState;
 use super::body::{self, LivyJson};
 use super::error::ApiError;
 use super::paging::int_param;
+use super::request::Rules;
 use super::sessions::{SessionRecord, find, live_state};
 use crate::records::{SessionKind, SessionState};
 
@@ -58,24 +59,26 @@ fn accepts_statements(state: SessionState) -> bool {
 }
 
 /// The statement kind: the request's, else the session's; `shared` needs one.
-fn statement_kind(rec: &SessionRecord, requested: Option<&str>) -> Result<&'static str, ApiError> {
+fn statement_kind(
+    state: &AppState,
+    rec: &SessionRecord,
+    requested: Option<&str>,
+) -> Result<&'static str, ApiError> {
     let kind = match requested {
         Some(k) => SessionKind::parse(k).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "kind: Invalid kind: {k} (use spark, pyspark or sql)"
+                "kind: Invalid kind: {k} (use spark, pyspark, sparkr or sql)"
             ))
         })?,
         None => rec.spec.kind,
     };
-    match kind {
-        SessionKind::Shared => Err(ApiError::bad(
-            "kind: Code type should be specified if session kind is shared (spark, pyspark or sql)",
-        )),
-        SessionKind::Sparkr => Err(ApiError::bad(
-            "kind: sparkr statements are not supported yet (no R bridge in this server)",
-        )),
-        k => Ok(k.as_str()),
+    if kind == SessionKind::Shared {
+        return Err(ApiError::bad(
+            "kind: Code type should be specified if session kind is shared (spark, pyspark, sparkr or sql)",
+        ));
     }
+    Rules::of(&state.config).check_kind(kind)?;
+    Ok(kind.as_str())
 }
 
 pub async fn list_statements(
@@ -107,7 +110,7 @@ pub async fn create_statement(
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
     let code = req.code.ok_or_else(|| ApiError::bad("code: is required"))?;
-    let kind = statement_kind(&rec, req.kind.as_deref())?;
+    let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {
         return Ok(not_running(live));
@@ -169,7 +172,7 @@ pub async fn complete(
     LivyJson(req): LivyJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
-    let kind = statement_kind(&rec, req.kind.as_deref())?;
+    let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {
         return Ok(not_running(live));

@@ -68,6 +68,9 @@ pub struct Config {
     pub spark_home: PathBuf,
     /// Spark and Scala versions of `spark_home` (`None`: not recognisable).
     pub spark_install: Option<spark_install::SparkInstall>,
+    /// The `R` executable on the server's PATH (`None`: no R, so no `sparkr`
+    /// sessions with a local driver).
+    pub r_command: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub local_dir_whitelist: Vec<PathBuf>,
     pub max_creation: usize,
@@ -369,6 +372,7 @@ impl Config {
             spark_master,
             deploy_mode,
             spark_install: spark_install::SparkInstall::detect(&spark_home),
+            r_command: find_on_path("R", env),
             spark_home,
             data_dir,
             local_dir_whitelist,
@@ -412,6 +416,17 @@ fn parse_port_range(v: &str) -> Result<(u16, u16), String> {
         return Err(err());
     }
     Ok((a, b))
+}
+
+/// The first executable `name` in the `PATH` of `env`.
+fn find_on_path(name: &str, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = env.get("PATH")?;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 fn hostname() -> String {

@@ -8,6 +8,7 @@ mod argv;
 pub mod files;
 pub mod logs;
 pub mod procfs;
+pub mod r;
 pub mod supervisor;
 
 pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv, with_properties_file};

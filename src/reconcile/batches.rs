@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::{Reconciler, new_tag};
 use crate::cluster::{AppObservation, TrackedApp};
+use crate::launcher::r::{is_r_script, r_launch};
 use crate::launcher::{SubmitSettings, batch_argv};
 use crate::records::{BatchSpec, BatchStatus, Kind, SessionState, Submission, now_ms};
 use crate::store::{Record, StoreError};
@@ -105,6 +106,32 @@ impl Reconciler {
         if self.backing_off(Kind::Batch, rec.id, now) {
             return Ok(());
         }
+        // An R application runs with this project's SparkR package: wait for
+        // the driver build that installs it.
+        let is_r = is_r_script(&rec.spec.file);
+        let r = if is_r {
+            let Some(built) = self.d.driver.poll(&self.d.wake) else {
+                return Ok(()); // being built; its completion wakes us
+            };
+            match built.map(|a| a.r) {
+                Ok(Some(Ok(r))) => Some(r),
+                failed => {
+                    let why = match failed {
+                        Err(e) => e.to_string(),
+                        Ok(Some(Err(e))) => e.to_string(),
+                        _ => "no R on the server's PATH".to_owned(),
+                    };
+                    tracing::warn!(
+                        batch = rec.id,
+                        why,
+                        "R batch submitted without the SparkR package"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let tag = new_tag(Kind::Batch, rec.id);
         let files = self.d.launcher.files(&tag);
         let mut rec = rec;
@@ -124,13 +151,26 @@ impl Reconciler {
             .d
             .manager
             .submit_additions(&tag, rec.spec.resources.name.as_deref());
-        let argv = batch_argv(
-            &rec.spec,
-            &self.submit_settings(rec.spec.file.ends_with(".py"), false),
-            &adds,
-        );
+        let mut adds = adds;
+        let mut spec = rec.spec.clone();
+        // Python and R applications run in client mode on a standalone master.
+        let settings = self.submit_settings(spec.file.ends_with(".py") || is_r, false);
+        let mut env = Vec::new();
+        if let Some(r) = &r {
+            let add = r_launch(
+                r,
+                &spec.resources.conf,
+                settings.master.starts_with("yarn"),
+                false,
+            );
+            adds.conf.extend(add.conf);
+            spec.resources.archives.extend(add.archives);
+            env = add.env;
+        }
+        let argv = batch_argv(&spec, &settings, &adds);
         tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
-        let Err(e) = self.d.launcher.spawn(&tag, &argv, &[]) else {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let Err(e) = self.d.launcher.spawn(&tag, &argv, &env) else {
             return Ok(());
         };
         // Nothing ran: safe to clear the submission and retry with backoff.

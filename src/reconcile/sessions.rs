@@ -7,8 +7,11 @@ use super::{Reconciler, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::launcher::files::AppFiles;
+use crate::launcher::r::r_launch;
 use crate::launcher::{submit_argv, with_properties_file};
-use crate::records::{Kind, SessionSpec, SessionState, SessionStatus, Submission, now_ms};
+use crate::records::{
+    Kind, SessionKind, SessionSpec, SessionState, SessionStatus, Submission, now_ms,
+};
 use crate::store::{Record, StoreError};
 
 type SessionRecord = Record<SessionSpec, SessionStatus>;
@@ -115,6 +118,22 @@ impl Reconciler {
         }
     }
 
+    /// A session that cannot be launched at all ends `error`, with why in its log.
+    async fn cannot_start(
+        &self,
+        mut rec: SessionRecord,
+        files: &AppFiles,
+        text: String,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let _ = files.append_log(&text);
+        rec.status.state = SessionState::Error;
+        rec.status.state_since = now;
+        rec.status.message = Some(text);
+        rec.status.log_path = Some(files.log().display().to_string());
+        self.write(Kind::Session, &rec).await.map(|_| ())
+    }
+
     async fn submit_session(&self, mut rec: SessionRecord, now: u64) -> Result<(), StoreError> {
         if self.backing_off(Kind::Session, rec.id, now) {
             return Ok(());
@@ -128,14 +147,19 @@ impl Reconciler {
             Ok(a) => a,
             Err(e) => {
                 let text = format!("livy-server: cannot build the session driver: {e}");
-                let _ = files.append_log(&text);
-                rec.status.state = SessionState::Error;
-                rec.status.state_since = now;
-                rec.status.message = Some(text);
-                rec.status.log_path = Some(files.log().display().to_string());
-                return self.write(Kind::Session, &rec).await.map(|_| ());
+                return self.cannot_start(rec, &files, text, now).await;
             }
         };
+        // Without R every kind but sparkr still works; sparkr says why it cannot.
+        if rec.spec.kind == SessionKind::Sparkr && !matches!(artifacts.r, Some(Ok(_))) {
+            let why = match &artifacts.r {
+                Some(Err(e)) => format!("the R side of the driver could not be built: {e}"),
+                _ => "no R on the server's PATH (install R, e.g. apt-get install r-base-core)"
+                    .to_owned(),
+            };
+            let text = format!("livy-server: cannot start a sparkr session: {why}");
+            return self.cannot_start(rec, &files, text, now).await;
+        }
         let Some(callback) = self.d.hub.local_addr() else {
             tracing::error!(
                 session = rec.id,
@@ -193,14 +217,20 @@ impl Reconciler {
         let settings = self.submit_settings(false, true);
         let cluster_mode = settings.deploy_mode.as_deref() == Some("cluster")
             || adds.conf.get("spark.submit.deployMode").map(String::as_str) == Some("cluster");
-        let mut argv = submit_argv(
-            &rec.spec.resources,
-            Some(DRIVER_CLASS),
-            &jar,
-            &[],
-            &settings,
-            &adds,
-        );
+        let mut resources = rec.spec.resources.clone();
+        let mut env: Vec<(String, String)> = vec![(SECRET_ENV.into(), secret.clone())];
+        if let Some(Ok(r)) = &artifacts.r {
+            let add = r_launch(
+                r,
+                &resources.conf,
+                settings.master.starts_with("yarn"),
+                true,
+            );
+            adds.conf.extend(add.conf);
+            resources.archives.extend(add.archives);
+            env.extend(add.env);
+        }
+        let mut argv = submit_argv(&resources, Some(DRIVER_CLASS), &jar, &[], &settings, &adds);
         if cluster_mode {
             // The driver runs elsewhere (YARN AM, Kubernetes pod): its secret
             // travels as driver environment in a 0600 properties file, never in argv.
@@ -212,7 +242,8 @@ impl Reconciler {
             }
         }
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
-        let Err(e) = self.d.launcher.spawn(&tag, &argv, &[(SECRET_ENV, &secret)]) else {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let Err(e) = self.d.launcher.spawn(&tag, &argv, &env) else {
             return Ok(());
         };
         let failures = before.launch_failures + 1;

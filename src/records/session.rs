@@ -18,9 +18,10 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
-    /// Parses a kind or one of Livy's aliases (`scala`, `python`, `r`).
+    /// Parses a kind or one of Livy's aliases (`scala`, `python`, `r`), in
+    /// any case (the seed's clients send `sparkR`).
     pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
+        Some(match text.to_ascii_lowercase().as_str() {
             "spark" | "scala" => Self::Spark,
             "pyspark" | "python" => Self::Pyspark,
             "sparkr" | "r" => Self::Sparkr,
@@ -109,6 +110,8 @@ mod tests {
             ("python", SessionKind::Pyspark),
             ("sparkr", SessionKind::Sparkr),
             ("r", SessionKind::Sparkr),
+            ("sparkR", SessionKind::Sparkr),
+            ("PySpark", SessionKind::Pyspark),
             ("sql", SessionKind::Sql),
             ("shared", SessionKind::Shared),
         ] {

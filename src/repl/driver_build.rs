@@ -7,6 +7,12 @@
 //! One source serves every supported Scala version; the few REPL calls whose
 //! API differs between 2.12 and 2.13 live in `scala-<binary>/` shims, and
 //! only the installation's own are compiled.
+//!
+//! Where R is installed, the build also installs the project's SparkR package
+//! (`r/SparkR/`) into `R/lib`, writes the R REPL script, a `spark.r.command`
+//! wrapper that makes Spark's RRunner start our worker scripts instead of
+//! looking in the user's Spark installation, and the package as Spark's
+//! `sparkr` archive for YARN.
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +23,31 @@ use crate::config::spark_install::SparkInstall;
 include!(concat!(env!("OUT_DIR"), "/driver_sources.rs"));
 
 const PYTHON_FILE: &str = "livy_repl.py";
+const R_FILE: &str = "livy_repl.R";
+/// Where the SparkR package's sources sit among the driver sources.
+const R_PACKAGE: &str = "r/SparkR/";
 
-/// The built driver: a jar for spark-submit and the Python REPL script.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The built driver: a jar for spark-submit, the Python REPL script and,
+/// where R is installed, the R side.
+#[derive(Debug, Clone)]
 pub struct DriverArtifacts {
     pub jar: PathBuf,
     pub python: PathBuf,
+    /// `None` without R on the server; an R build failure fails `sparkr` only.
+    pub r: Option<Result<RArtifacts, BuildError>>,
+}
+
+/// The R side of the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RArtifacts {
+    /// The R REPL script (`spark.livy.repl.r`).
+    pub repl: PathBuf,
+    /// The R library holding the installed SparkR package (`R_LIBS`).
+    pub lib: PathBuf,
+    /// `spark.r.command` for executors: runs the package's worker scripts.
+    pub rscript: PathBuf,
+    /// The package as Spark's `sparkr` archive (YARN ships it as `#sparkr`).
+    pub archive: PathBuf,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -41,21 +66,26 @@ pub enum BuildError {
     UnknownSpark { spark_home: String },
     #[error("Spark {spark} runs on Scala {scala}; the session driver supports Scala 2.12 and 2.13")]
     UnsupportedScala { spark: String, scala: String },
+    #[error("installing the SparkR package with R CMD INSTALL failed:\n{output}")]
+    RInstall { output: String },
 }
 
 /// Builds once per process; later callers share the result (or the error).
 pub struct DriverBuilder {
     cache_dir: PathBuf,
     spark_home: PathBuf,
+    /// The `R` executable, if R is installed: the R side is built only then.
+    r: Option<PathBuf>,
     cell: OnceCell<Result<DriverArtifacts, BuildError>>,
     started: std::sync::atomic::AtomicBool,
 }
 
 impl DriverBuilder {
-    pub fn new(cache_dir: PathBuf, spark_home: PathBuf) -> Self {
+    pub fn new(cache_dir: PathBuf, spark_home: PathBuf, r: Option<PathBuf>) -> Self {
         Self {
             cache_dir,
             spark_home,
+            r,
             cell: OnceCell::new(),
             started: Default::default(),
         }
@@ -83,9 +113,10 @@ impl DriverBuilder {
     pub async fn get(&self) -> Result<DriverArtifacts, BuildError> {
         self.cell
             .get_or_init(|| async {
-                let (cache_dir, spark_home) = (self.cache_dir.clone(), self.spark_home.clone());
+                let (cache_dir, spark_home, r) =
+                    (self.cache_dir.clone(), self.spark_home.clone(), self.r.clone());
                 let started = std::time::Instant::now();
-                let result = tokio::task::spawn_blocking(move || build(&cache_dir, &spark_home))
+                let result = tokio::task::spawn_blocking(move || build(&cache_dir, &spark_home, r.as_deref()))
                     .await
                     .unwrap_or_else(|e| Err(BuildError::Run { tool: "driver build", reason: e.to_string() }));
                 match &result {
@@ -145,7 +176,25 @@ fn sources_for(scala_binary: &str) -> Option<Vec<(&'static str, &'static str)>> 
         .then_some(picked)
 }
 
-fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
+fn build(
+    cache_dir: &Path,
+    spark_home: &Path,
+    r: Option<&Path>,
+) -> Result<DriverArtifacts, BuildError> {
+    let mut artifacts = build_jvm(cache_dir, spark_home)?;
+    if let Some(r) = r {
+        let dir = artifacts.jar.parent().unwrap_or(cache_dir).to_path_buf();
+        let built = build_r(&dir, r);
+        if let Err(e) = &built {
+            tracing::error!(error = %e, "building the R side of the driver failed; sparkr sessions will fail");
+        }
+        artifacts.r = Some(built);
+    }
+    Ok(artifacts)
+}
+
+/// The jar and the Python script, in `<cache>/<key>/`.
+fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildError> {
     let install = SparkInstall::detect(spark_home).ok_or_else(|| BuildError::UnknownSpark {
         spark_home: spark_home.display().to_string(),
     })?;
@@ -156,7 +205,8 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
         })?;
     let identity = spark_identity(spark_home);
     let mut parts: Vec<&[u8]> = vec![identity.as_bytes()];
-    for (name, text) in &sources {
+    // Every source, the R side's included: any change is a new cache entry.
+    for (name, text) in DRIVER_SOURCES {
         parts.push(name.as_bytes());
         parts.push(text.as_bytes());
     }
@@ -164,6 +214,7 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
     let artifacts = DriverArtifacts {
         jar: dir.join("livy-repl-driver.jar"),
         python: dir.join(PYTHON_FILE),
+        r: None,
     };
     if artifacts.jar.exists() && artifacts.python.exists() {
         return Ok(artifacts);
@@ -181,14 +232,12 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
     let mut scala_files = Vec::new();
     for (name, text) in &sources {
         let base = name.rsplit('/').next().unwrap_or(name);
-        let target = if name.ends_with(".py") {
-            scratch.join(base)
-        } else {
-            src.join(base)
-        };
-        std::fs::write(&target, text).map_err(write_err)?;
         if name.ends_with(".scala") {
+            let target = src.join(base);
+            std::fs::write(&target, text).map_err(write_err)?;
             scala_files.push(target);
+        } else if *name == PYTHON_FILE {
+            std::fs::write(scratch.join(base), text).map_err(write_err)?;
         }
     }
     let java = java_bin();
@@ -208,13 +257,7 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
             output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
         });
     }
-    let jar_tool = java.with_file_name("jar");
-    let jar_tool = if jar_tool.is_absolute() && jar_tool.exists() {
-        jar_tool
-    } else {
-        PathBuf::from("jar")
-    };
-    let out = std::process::Command::new(jar_tool)
+    let out = std::process::Command::new(jar_tool())
         .arg("cf")
         .arg(scratch.join("livy-repl-driver.jar"))
         .arg("-C")
@@ -241,6 +284,116 @@ fn build(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, BuildEr
         Err(e) => return Err(write_err(e)),
     }
     Ok(artifacts)
+}
+
+/// The R side, in `<dir>/R/` (built once; a scratch dir renamed into place).
+fn build_r(dir: &Path, r: &Path) -> Result<RArtifacts, BuildError> {
+    let root = dir.join("R");
+    let artifacts = RArtifacts {
+        repl: root.join(R_FILE),
+        lib: root.join("lib"),
+        rscript: root.join("livy-rscript"),
+        archive: root.join("sparkr.zip"),
+    };
+    if artifacts.archive.exists() {
+        return Ok(artifacts);
+    }
+    let scratch = dir.join(format!("R-build-{}", std::process::id()));
+    let write_err = |e: std::io::Error| BuildError::Write {
+        dir: scratch.display().to_string(),
+        reason: e.to_string(),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (src, lib) = (scratch.join("src"), scratch.join("lib"));
+    std::fs::create_dir_all(&lib).map_err(write_err)?;
+    for (name, text) in DRIVER_SOURCES {
+        if let Some(rel) = name.strip_prefix("r/") {
+            let target = src.join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(write_err)?;
+            }
+            std::fs::write(&target, text).map_err(write_err)?;
+        } else if *name == R_FILE {
+            std::fs::write(scratch.join(R_FILE), text).map_err(write_err)?;
+        }
+    }
+    let out = std::process::Command::new(r)
+        .args([
+            "CMD",
+            "INSTALL",
+            "--no-docs",
+            "--no-multiarch",
+            "--no-test-load",
+        ])
+        .arg(format!("--library={}", lib.display()))
+        .arg(src.join(R_PACKAGE.trim_start_matches("r/").trim_end_matches('/')))
+        .output()
+        .map_err(|e| BuildError::Run {
+            tool: "R CMD INSTALL",
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::RInstall {
+            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
+        });
+    }
+    // Spark's RRunner runs `<spark.r.command> --vanilla <its R lib>/SparkR/worker/<script>`
+    // on executors; the user's Spark has no such dir, so this wrapper runs our copy of that
+    // script. Anything else (an R batch's own script, which RRunner also starts with
+    // spark.r.command) runs unchanged.
+    let wrapper = format!(
+        r#"#!/bin/sh
+# spark.r.command for livy-server applications (see src/repl/driver_build.rs).
+for last; do :; done
+case "$(basename "$last")" in
+  daemon.R|worker.R) exec "${{LIVY_RSCRIPT:-Rscript}}" --vanilla "{lib}/SparkR/worker/$(basename "$last")" ;;
+  *) exec "${{LIVY_RSCRIPT:-Rscript}}" "$@" ;;
+esac
+"#,
+        lib = artifacts.lib.display()
+    );
+    let wrapper_path = scratch.join("livy-rscript");
+    std::fs::write(&wrapper_path, wrapper).map_err(write_err)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper_path, std::fs::Permissions::from_mode(0o755))
+            .map_err(write_err)?;
+    }
+    let out = std::process::Command::new(jar_tool())
+        .arg("cfM")
+        .arg(scratch.join("sparkr.zip"))
+        .arg("-C")
+        .arg(&lib)
+        .arg("SparkR")
+        .output()
+        .map_err(|e| BuildError::Run {
+            tool: "jar",
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::Pack {
+            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&src);
+    match std::fs::rename(&scratch, &root) {
+        Ok(()) => {}
+        Err(_) if artifacts.archive.exists() => {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        Err(e) => return Err(write_err(e)),
+    }
+    Ok(artifacts)
+}
+
+/// The JDK's `jar` next to `java`, else `jar` on PATH.
+fn jar_tool() -> PathBuf {
+    let jar = java_bin().with_file_name("jar");
+    if jar.is_absolute() && jar.exists() {
+        jar
+    } else {
+        PathBuf::from("jar")
+    }
 }
 
 /// `$JAVA_HOME/bin/java` if set, else `java` on PATH.

@@ -272,6 +272,7 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
         driver: Arc::new(DriverBuilder::new(
             config.driver_cache_dir.clone(),
             config.spark_home.clone(),
+            None,
         )),
         wake,
         tasks: TaskTracker::new(),

@@ -18,6 +18,8 @@ final case class DriverConf(
     sessionId: String,
     kind: String,
     pythonScript: String,
+    rScript: String,
+    rLib: String,
     sqlNumRows: Int,
     idleTimeoutMs: Long,
     jobCancelTimeoutMs: Long,
@@ -33,6 +35,8 @@ object DriverConf {
   val SessionId = "spark.livy.session.id"
   val SessionKind = "spark.livy.session.kind"
   val PythonScript = "spark.livy.repl.python"
+  val RScript = "spark.livy.repl.r"
+  val RLib = "spark.livy.r.lib"
   val SqlNumRows = "spark.livy.sql.num-rows"
   val IdleTimeout = "spark.livy.server.idle-timeout"
   // Not passed by the server today; Livy's defaults apply unless a user conf sets them.
@@ -54,6 +58,8 @@ object DriverConf {
       sessionId = conf.get(SessionId, "0"),
       kind = kind,
       pythonScript = conf.get(PythonScript, ""),
+      rScript = conf.get(RScript, ""),
+      rLib = conf.get(RLib, ""),
       sqlNumRows = conf.getInt(SqlNumRows, 1000),
       idleTimeoutMs = conf.getTimeAsMs(IdleTimeout, "600s") match {
         // a bare number is seconds, like livy.rsc.server.idle-timeout

@@ -23,6 +23,7 @@ final class Interpreters(
 
   @volatile private var scalaInterp: Either[Throwable, ScalaInterpreter] = _
   @volatile private var pythonInterp: Either[Throwable, PythonInterpreter] = _
+  @volatile private var rInterp: Either[Throwable, RInterpreter] = _
   @volatile private var sqlInterp: SqlInterpreter = _
 
   private def spark: SparkSession = session.get()
@@ -41,7 +42,7 @@ final class Interpreters(
     case "spark" => scala().left.map(Output.startFailure("Scala", _))
     case "pyspark" => python().left.map(Output.startFailure("Python", _))
     case "sql" => Right(sql())
-    case "sparkr" => Left(Output.startFailure("SparkR", new UnsupportedOperationException("SparkR is not supported by this driver")))
+    case "sparkr" => r().left.map(Output.startFailure("R", _))
     case other => Left(ErrorOutput("InterpreterError", s"Unknown statement kind: $other", Nil))
   }
 
@@ -49,6 +50,7 @@ final class Interpreters(
   def started(kind: String): Option[Interpreter] = kind match {
     case "spark" => Option(scalaInterp).flatMap(_.toOption)
     case "pyspark" => Option(pythonInterp).flatMap(_.toOption).filterNot(_.isDead)
+    case "sparkr" => Option(rInterp).flatMap(_.toOption).filterNot(_.isDead)
     case "sql" => Option(sqlInterp)
     case _ => None
   }
@@ -58,6 +60,9 @@ final class Interpreters(
 
   /** For pyspark sessions main launches Python before the SparkContext, to overlap the imports. */
   def setPython(result: Either[Throwable, PythonInterpreter]): Unit = pythonInterp = result
+
+  /** For sparkr sessions main starts R eagerly, so the session is idle only once R is. */
+  def setR(result: Either[Throwable, RInterpreter]): Unit = rInterp = result
 
   private def scala(): Either[Throwable, ScalaInterpreter] = {
     if (scalaInterp == null) scalaInterp = startScalaLate()
@@ -90,27 +95,37 @@ final class Interpreters(
   }
 
   private def python(): Either[Throwable, PythonInterpreter] = {
-    val current = pythonInterp
-    if (current != null && current.exists(_.isDead)) {
-      Log.warn("python child is gone; starting a new one")
-      current.foreach(_.close())
-      pythonInterp = null
-    }
-    if (pythonInterp == null) pythonInterp = startPython()
+    pythonInterp = replaceIfDead(pythonInterp, "python")
+    if (pythonInterp == null) pythonInterp = startChild("python", launchPython())
     pythonInterp
   }
 
-  /** Launches the child and waits until it has wrapped the JVM's SparkContext. */
-  def startPython(): Either[Throwable, PythonInterpreter] = {
+  private def r(): Either[Throwable, RInterpreter] = {
+    rInterp = replaceIfDead(rInterp, "R")
+    if (rInterp == null) rInterp = startChild("R", launchR())
+    rInterp
+  }
+
+  /** A child that died is closed and forgotten: the next statement of its kind starts a new one. */
+  private def replaceIfDead[I <: ChildInterpreter](current: Either[Throwable, I], label: String): Either[Throwable, I] = {
+    if (current != null && current.exists(_.isDead)) {
+      Log.warn(s"$label child is gone; starting a new one")
+      current.foreach(_.close())
+      null
+    } else current
+  }
+
+  /** Waits until a launched child is ready (it wrapped the JVM's SparkContext). */
+  def startChild[I <: ChildInterpreter](label: String, launch: => I): Either[Throwable, I] = {
     val t0 = System.nanoTime()
     try {
-      val py = launchPython()
-      py.awaitReady(120000)
-      Log.info(f"python interpreter ready in ${(System.nanoTime() - t0) / 1e9}%.2f s")
-      Right(py)
+      val child = launch
+      try child.awaitReady(120000) catch { case e: Exception => child.kill(); throw e }
+      Log.info(f"$label interpreter ready in ${(System.nanoTime() - t0) / 1e9}%.2f s")
+      Right(child)
     } catch {
       case e: Exception =>
-        Log.error("python interpreter failed to start", e)
+        Log.error(s"$label interpreter failed to start", e)
         Left(e)
     }
   }
@@ -122,6 +137,17 @@ final class Interpreters(
     py
   }
 
+  /** R needs the SparkContext (its backend calls reach it), so it starts once the session exists. */
+  def launchR(): RInterpreter = {
+    if (conf.rScript.isEmpty || conf.rLib.isEmpty) {
+      throw new IllegalStateException(s"${DriverConf.RScript} and ${DriverConf.RLib} are not set: the server found no R")
+    }
+    spark // the SparkSession must exist before R binds `spark`
+    val r = new RInterpreter(sparkConf, conf.rScript, conf.rLib)
+    r.launch()
+    r
+  }
+
   private def sql(): SqlInterpreter = {
     if (sqlInterp == null) sqlInterp = new SqlInterpreter(spark, conf.sqlNumRows)
     sqlInterp
@@ -129,6 +155,7 @@ final class Interpreters(
 
   def closeAll(): Unit = {
     Option(pythonInterp).flatMap(_.toOption).foreach(p => try p.close() catch { case _: Exception => })
+    Option(rInterp).flatMap(_.toOption).foreach(r => try r.close() catch { case _: Exception => })
     Option(scalaInterp).flatMap(_.toOption).foreach(s => try s.close() catch { case _: Exception => })
   }
 }

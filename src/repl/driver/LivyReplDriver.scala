@@ -11,13 +11,15 @@ import org.apache.spark.sql.SparkSession
 /**
  * The program inside the Spark application of an interactive session (spark-submit --class
  * org.livyserver.repl.LivyReplDriver). It owns the SparkSession and hosts Scala (IMain),
- * Python (one child process over py4j) and SQL on that one context, and dials the server.
+ * Python (one child process over py4j), R (one child over an RBackend) and SQL on that one
+ * context, and dials the server.
  *
  * Startup, by session kind:
  *  - spark/shared (Scala first, REPL-NOTES order): compiler -> REPL class loader as context
  *    loader -> SparkSession with spark.repl.class.outputDir -> hello -> bind spark/sc -> idle.
  *  - pyspark: launch the Python child (it imports pyspark meanwhile) -> SparkSession -> hello
  *    -> child wraps the context -> idle. Scala starts on the first Scala statement.
+ *  - sparkr: SparkSession -> hello -> RBackend + R child bound to the context -> idle.
  *  - sql: SparkSession -> hello -> idle.
  */
 object LivyReplDriver {
@@ -102,12 +104,13 @@ object LivyReplDriver {
       case Left(_) => primaryFailed = true
     }
     earlyPython.foreach { launched =>
-      val ready = launched.flatMap { py =>
-        try { py.awaitReady(120000); Right(py) } catch {
-          case e: Exception => Log.error("python interpreter failed to start", e); py.kill(); Left(e)
-        }
-      }
+      val ready = launched.flatMap(py => interpreters.startChild("python", py))
       interpreters.setPython(ready)
+      primaryFailed = ready.isLeft
+    }
+    if (conf.kind == "sparkr") {
+      val ready = interpreters.startChild("R", interpreters.launchR())
+      interpreters.setR(ready)
       primaryFailed = ready.isLeft
     }
     session.markReady(if (primaryFailed) "error" else "idle")

@@ -257,8 +257,8 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
       }
     }
     // The statement thread is still inside the child: ending the child frees it.
-    if (kind == "pyspark") interpreters.started(kind).foreach {
-      case p: PythonInterpreter => p.kill()
+    interpreters.started(kind).foreach {
+      case c: ChildInterpreter => c.kill()
       case _ =>
     }
   }

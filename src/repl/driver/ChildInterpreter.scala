@@ -1,0 +1,207 @@
+package org.livyserver.repl
+
+import java.io.{BufferedReader, InputStream, InputStreamReader, OutputStream}
+import java.nio.charset.StandardCharsets.UTF_8
+import java.security.SecureRandom
+import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, TimeUnit, TimeoutException}
+import java.util.concurrent.atomic.AtomicLong
+
+import scala.collection.JavaConverters._
+
+import com.fasterxml.jackson.databind.JsonNode
+
+/**
+ * An interpreter that runs statements in ONE long-lived child process (Python, R) speaking JSON
+ * lines with this JVM:
+ *   JVM -> child: {"op":"execute","id","code","group","next_group"} {"op":"cancel","id"}
+ *                 {"op":"complete","req","code","cursor"} {"op":"shutdown"}
+ *   child -> JVM: {"op":"ready"} {"op":"init_error","error"} {"op":"result","id","output"}
+ *                 {"op":"completion","req","candidates"} {"op":"log","line"}
+ * The child's stderr (and its "log" lines) go to the session log, keeping a tail for
+ * "Interpreter died".
+ *
+ * The child's Spark calls run on JVM threads of its own (py4j's pinned thread, the RBackend's
+ * connection thread), whose job group only the child can set, at the cost of one round trip. So
+ * statements of one child get groups of their own numbering, and the child sets the NEXT group
+ * right after answering a statement, off the statement's critical path.
+ */
+abstract class ChildInterpreter(label: String) extends Interpreter {
+  protected var child: Process = _
+  private var toChild: OutputStream = _
+  private val ready = new CompletableFuture[Unit]()
+  private val results = new ConcurrentHashMap[Long, CompletableFuture[Output]]()
+  private val completions = new ConcurrentHashMap[Long, CompletableFuture[Seq[String]]]()
+  private val nextReq = new AtomicLong()
+  private val stderrTail = new java.util.ArrayDeque[String]()
+  @volatile private var dead = false
+  private var runs = 0L // statements run, for the job group names (statement thread only)
+
+  /** Starts the child; does not wait (see [[awaitReady]]). Calls [[attach]] once connected. */
+  def launch(): Unit
+
+  /** What to do to a statement the JVM asks to cancel (beyond cancelling its job group). */
+  def cancel(sid: Long): Unit
+
+  /** The output as the child sent it, turned into ours (R sends plots as file paths). */
+  protected def output(node: JsonNode): Output = Output.fromJson(node)
+
+  /** The control streams of a started child: messages go out on `out`, come back on `in`. */
+  protected final def attach(in: InputStream, out: OutputStream): Unit = {
+    toChild = out
+    daemon(s"livy-$label-messages")(readMessages(in))
+  }
+
+  /** Copies the child's stderr to the session log. */
+  protected final def watchStderr(p: Process): Unit = daemon(s"livy-$label-stderr")(copyStderr(p.getErrorStream))
+
+  /** The child went away before it connected: fail whoever waits. */
+  protected final def failedToConnect(why: String): Unit = gone(why)
+
+  private def group(n: Long) = s"livy-$label-$n"
+
+  override def jobGroup(sid: Long): String = group(runs)
+
+  def awaitReady(timeoutMs: Long): Unit = {
+    try ready.get(timeoutMs, TimeUnit.MILLISECONDS)
+    catch {
+      case e: java.util.concurrent.ExecutionException => throw e.getCause
+      case _: TimeoutException => throw new IllegalStateException(s"$label did not start within $timeoutMs ms")
+    }
+  }
+
+  def isDead: Boolean = dead
+
+  def execute(sid: Long, code: String): Output = {
+    val promise = new CompletableFuture[Output]()
+    results.put(sid, promise)
+    try {
+      if (dead) return died()
+      send(Json.obj("op" -> "execute", "id" -> sid, "code" -> code,
+        "group" -> group(runs), "next_group" -> group(runs + 1)))
+      promise.get()
+    } finally {
+      results.remove(sid)
+      runs += 1
+    }
+  }
+
+  /** The statement thread only waits on the child: interrupting it would desynchronise them. */
+  def interruptible: Boolean = false
+
+  def complete(code: String, cursor: Int): Seq[String] = {
+    if (dead) return Nil
+    val req = nextReq.incrementAndGet()
+    val promise = new CompletableFuture[Seq[String]]()
+    completions.put(req, promise)
+    try {
+      send(Json.obj("op" -> "complete", "req" -> req, "code" -> code, "cursor" -> cursor))
+      promise.get(5, TimeUnit.SECONDS)
+    } catch {
+      case _: TimeoutException => Nil
+    } finally completions.remove(req)
+  }
+
+  /** Ends the child for good (shutdown, or a statement that ignored cancel for too long). */
+  def kill(): Unit = {
+    if (child != null && child.isAlive) {
+      try send(Json.obj("op" -> "shutdown")) catch { case _: Exception => }
+      if (!child.waitFor(2, TimeUnit.SECONDS)) child.destroyForcibly()
+    }
+    onKill()
+  }
+
+  /** Releases what the subclass holds besides the process (a gateway, a backend). */
+  protected def onKill(): Unit = ()
+
+  def close(): Unit = kill()
+
+  protected final def send(msg: JsonNode): Unit = {
+    val out = toChild
+    if (out == null) throw new IllegalStateException(s"the $label child is not connected")
+    out.synchronized {
+      out.write((Json.write(msg) + "\n").getBytes(UTF_8))
+      out.flush()
+    }
+  }
+
+  private def readMessages(in: InputStream): Unit = {
+    val reader = new BufferedReader(new InputStreamReader(in, UTF_8))
+    try {
+      var line = reader.readLine()
+      while (line != null) {
+        try handle(Json.parse(line))
+        catch { case e: Exception => Log.warn(s"bad line from the $label child: ${line.take(200)} ($e)") }
+        line = reader.readLine()
+      }
+    } catch {
+      case e: java.io.IOException => Log.warn(s"$label child channel: $e")
+    }
+    val code = try { if (child != null) child.waitFor() else -1 } catch { case _: InterruptedException => -1 }
+    gone(s"$label exited with code $code")
+  }
+
+  /** The child is gone: fail whoever waits on it. */
+  private def gone(why: String): Unit = {
+    dead = true
+    Log.warn(why)
+    ready.completeExceptionally(new IllegalStateException(s"$why: ${tail()}"))
+    results.values.asScala.foreach(_.complete(died()))
+    completions.values.asScala.foreach(_.complete(Nil))
+  }
+
+  private def handle(msg: JsonNode): Unit = Json.text(msg, "op") match {
+    case Some("ready") => ready.complete(())
+    case Some("init_error") =>
+      Json.text(msg, "error").foreach(e => Log.error(s"$label failed to start:\n$e"))
+      ready.completeExceptionally(new IllegalStateException(Json.text(msg, "error").getOrElse(s"$label init failed")))
+    case Some("result") =>
+      val sid = Json.long(msg, "id").getOrElse(-1L)
+      Option(results.get(sid)).foreach(_.complete(output(msg.get("output"))))
+    case Some("completion") =>
+      val req = Json.long(msg, "req").getOrElse(-1L)
+      val cands = Option(msg.get("candidates")).map(_.elements().asScala.map(_.asText()).toSeq).getOrElse(Nil)
+      Option(completions.get(req)).foreach(_.complete(cands))
+    case Some("log") => Json.text(msg, "line").foreach(remember)
+    case other => Log.warn(s"unknown message from the $label child: $other")
+  }
+
+  private def died(): Output =
+    ErrorOutput("Error", s"Interpreter died:\n${tail()}", Nil)
+
+  private def copyStderr(in: InputStream): Unit = {
+    val reader = new BufferedReader(new InputStreamReader(in, UTF_8))
+    try {
+      var line = reader.readLine()
+      while (line != null) {
+        remember(line)
+        line = reader.readLine()
+      }
+    } catch { case _: java.io.IOException => }
+  }
+
+  /** A line for the session log, also kept for "Interpreter died". */
+  private def remember(line: String): Unit = {
+    Log.raw(line)
+    stderrTail.synchronized {
+      stderrTail.addLast(line)
+      if (stderrTail.size > 50) stderrTail.removeFirst()
+    }
+  }
+
+  private def tail(): String = stderrTail.synchronized(stderrTail.asScala.mkString("\n"))
+
+  protected final def daemon(name: String)(body: => Unit): Unit = {
+    val t = new Thread(() => body, name)
+    t.setDaemon(true)
+    t.start()
+  }
+}
+
+object ChildInterpreter {
+  /** A random hex secret for a child's control or gateway connection. */
+  def secret(): String = {
+    val bytes = new Array[Byte](32)
+    new SecureRandom().nextBytes(bytes)
+    bytes.map("%02x".format(_)).mkString
+  }
+}
