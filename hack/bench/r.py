@@ -56,7 +56,7 @@ def main():
     work = tempfile.mkdtemp(prefix="livy-bench-r-")
     server = subprocess.Popen(
         [BIN, "--port", str(PORT), "--data-dir", os.path.join(work, "data"), "--conf", "livy.server.host=127.0.0.1",
-         "--conf", "livy.rsc.launcher.port.range=0~0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--conf", "livy.rsc.launcher.port.range=0~0"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
     try:
         for _ in range(400):
             try:
@@ -84,6 +84,7 @@ def main():
     finally:
         server.terminate()
         server.wait()
+    print(f"(server log: {work}/server.log)")
     mp, mr = statistics.median(py), statistics.median(r)
     print()
     print(f"startup (median of {RUNS}): sparkr -> idle {mr:.3f}s; pyspark -> idle {mp:.3f}s")

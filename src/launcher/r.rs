@@ -5,8 +5,11 @@
 //! Spark's RRunner starts `<spark.r.command> --vanilla <R lib>/SparkR/worker/…`
 //! with `<R lib>` = `$SPARK_HOME/R/lib`, except on YARN, where it is the
 //! `sparkr` archive in the container's directory. So: on YARN the package ships
-//! as that archive; elsewhere `spark.r.command` is a wrapper that runs our
-//! copy of the worker script (the user's own `spark.r.command` wins).
+//! as that archive; on local and standalone masters `spark.r.command` is a
+//! wrapper that runs our copy of the worker script (the user's own
+//! `spark.r.command` wins; standalone workers must see the server's data dir,
+//! as they do on one host or a shared file system). Kubernetes executors look
+//! in their image's `$SPARK_HOME/R/lib`: nothing is added there.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +32,7 @@ const R_COMMAND: &str = "spark.r.command";
 pub fn r_launch(
     r: &RArtifacts,
     user_conf: &BTreeMap<String, String>,
-    yarn: bool,
+    master: &str,
     repl: bool,
 ) -> RLaunch {
     let mut out = RLaunch::default();
@@ -39,9 +42,9 @@ pub fn r_launch(
             .insert("spark.livy.repl.r".into(), r.repl.display().to_string());
         out.conf.insert("spark.livy.r.lib".into(), lib.clone());
     }
-    if yarn {
+    if master.starts_with("yarn") {
         out.archives.push(format!("{}#sparkr", r.archive.display()));
-    } else if !user_conf.contains_key(R_COMMAND) {
+    } else if !master.starts_with("k8s") && !user_conf.contains_key(R_COMMAND) {
         out.conf
             .insert(R_COMMAND.into(), r.rscript.display().to_string());
     }
@@ -78,7 +81,7 @@ mod tests {
 
     #[test]
     fn a_local_session_gets_the_repl_the_library_and_the_worker_wrapper() {
-        let l = r_launch(&artifacts(), &conf(&[]), false, true);
+        let l = r_launch(&artifacts(), &conf(&[]), "local[*]", true);
         assert_eq!(
             l.conf,
             conf(&[
@@ -93,7 +96,7 @@ mod tests {
 
     #[test]
     fn on_yarn_the_package_ships_as_the_sparkr_archive_and_no_wrapper_is_set() {
-        let l = r_launch(&artifacts(), &conf(&[]), true, false);
+        let l = r_launch(&artifacts(), &conf(&[]), "yarn", false);
         assert_eq!(l.archives, vec!["/d/R/sparkr.zip#sparkr".to_string()]);
         assert!(!l.conf.contains_key("spark.r.command"));
         assert!(
@@ -107,10 +110,18 @@ mod tests {
         let l = r_launch(
             &artifacts(),
             &conf(&[("spark.r.command", "/opt/R/bin/Rscript")]),
-            false,
+            "spark://m:7077",
             true,
         );
         assert!(!l.conf.contains_key("spark.r.command"));
+    }
+
+    #[test]
+    fn kubernetes_executors_use_their_image() {
+        let l = r_launch(&artifacts(), &conf(&[]), "k8s://https://api:6443", true);
+        assert!(l.archives.is_empty());
+        assert!(!l.conf.contains_key("spark.r.command"));
+        assert_eq!(l.conf["spark.livy.r.lib"], "/d/R/lib");
     }
 
     #[test]

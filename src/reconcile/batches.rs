@@ -157,12 +157,7 @@ impl Reconciler {
         let settings = self.submit_settings(spec.file.ends_with(".py") || is_r, false);
         let mut env = Vec::new();
         if let Some(r) = &r {
-            let add = r_launch(
-                r,
-                &spec.resources.conf,
-                settings.master.starts_with("yarn"),
-                false,
-            );
+            let add = r_launch(r, &spec.resources.conf, &settings.master, false);
             adds.conf.extend(add.conf);
             spec.resources.archives.extend(add.archives);
             env = add.env;

@@ -220,12 +220,7 @@ impl Reconciler {
         let mut resources = rec.spec.resources.clone();
         let mut env: Vec<(String, String)> = vec![(SECRET_ENV.into(), secret.clone())];
         if let Some(Ok(r)) = &artifacts.r {
-            let add = r_launch(
-                r,
-                &resources.conf,
-                settings.master.starts_with("yarn"),
-                true,
-            );
+            let add = r_launch(r, &resources.conf, &settings.master, true);
             adds.conf.extend(add.conf);
             resources.archives.extend(add.archives);
             env.extend(add.env);

@@ -102,7 +102,7 @@ final class Interpreters(
 
   private def r(): Either[Throwable, RInterpreter] = {
     rInterp = replaceIfDead(rInterp, "R")
-    if (rInterp == null) rInterp = startChild("R", launchR())
+    if (rInterp == null) rInterp = startChild("R", { val r = launchR(); spark; r.bind(); r })
     rInterp
   }
 
@@ -137,12 +137,11 @@ final class Interpreters(
     py
   }
 
-  /** R needs the SparkContext (its backend calls reach it), so it starts once the session exists. */
+  /** Starts R and its backend; R binds to the session only after [[RInterpreter.bind]]. */
   def launchR(): RInterpreter = {
     if (conf.rScript.isEmpty || conf.rLib.isEmpty) {
       throw new IllegalStateException(s"${DriverConf.RScript} and ${DriverConf.RLib} are not set: the server found no R")
     }
-    spark // the SparkSession must exist before R binds `spark`
     val r = new RInterpreter(sparkConf, conf.rScript, conf.rLib)
     r.launch()
     r

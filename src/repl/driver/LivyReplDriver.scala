@@ -19,7 +19,8 @@ import org.apache.spark.sql.SparkSession
  *    loader -> SparkSession with spark.repl.class.outputDir -> hello -> bind spark/sc -> idle.
  *  - pyspark: launch the Python child (it imports pyspark meanwhile) -> SparkSession -> hello
  *    -> child wraps the context -> idle. Scala starts on the first Scala statement.
- *  - sparkr: SparkSession -> hello -> RBackend + R child bound to the context -> idle.
+ *  - sparkr: RBackend + R child (loads SparkR meanwhile) -> SparkSession -> hello -> R binds
+ *    to the context -> idle.
  *  - sql: SparkSession -> hello -> idle.
  */
 object LivyReplDriver {
@@ -69,6 +70,10 @@ object LivyReplDriver {
     val earlyPython = if (conf.kind == "pyspark") {
       try Some(Right(interpreters.launchPython())) catch { case e: Exception => Some(Left(e)) }
     } else None
+    // R loads SparkR while the SparkContext starts; it binds once the session exists.
+    val earlyR = if (conf.kind == "sparkr") {
+      try Some(Right(interpreters.launchR())) catch { case e: Exception => Some(Left(e)) }
+    } else None
 
     try {
       spark = SparkSession.builder().config(sparkConf).getOrCreate()
@@ -77,6 +82,7 @@ object LivyReplDriver {
         Log.error("cannot create the SparkSession", e)
         interpreters.closeAll()
         earlyPython.flatMap(_.toOption).foreach(_.kill())
+        earlyR.flatMap(_.toOption).foreach(_.kill())
         sys.exit(1)
     }
     sessionFuture.complete(spark)
@@ -108,8 +114,8 @@ object LivyReplDriver {
       interpreters.setPython(ready)
       primaryFailed = ready.isLeft
     }
-    if (conf.kind == "sparkr") {
-      val ready = interpreters.startChild("R", interpreters.launchR())
+    earlyR.foreach { launched =>
+      val ready = launched.flatMap { r => r.bind(); interpreters.startChild("R", r) }
       interpreters.setR(ready)
       primaryFailed = ready.isLeft
     }

@@ -25,6 +25,14 @@ final class RInterpreter(conf: SparkConf, script: String, rLib: String) extends 
 
   private var backend: RBackendAccess.Started = _
   @volatile private var running = false
+  private val connected = new java.util.concurrent.CompletableFuture[Unit]()
+
+  /**
+   * Lets the child bind `spark`, `sc` and `sqlContext`: call once the SparkSession exists. The
+   * child starts earlier (loading SparkR meanwhile) and waits for this, so it never creates a
+   * context of its own.
+   */
+  def bind(): Unit = connected.thenRun(() => send(Json.obj("op" -> "bind")))
 
   def launch(): Unit = {
     backend = RBackendAccess.start()
@@ -38,6 +46,8 @@ final class RInterpreter(conf: SparkConf, script: String, rLib: String) extends 
     env.put("LIVY_R_CONTROL_PORT", control.getLocalPort.toString)
     env.put("LIVY_R_CONTROL_SECRET", secret)
     env.put("R_LIBS", (rLib +: Option(env.get("R_LIBS")).filter(_.nonEmpty).toSeq).mkString(File.pathSeparator))
+    // One backend call may wait as long as a statement runs (SparkR's default gives up at 100 min).
+    if (!env.containsKey("SPARKR_BACKEND_CONNECTION_TIMEOUT")) env.put("SPARKR_BACKEND_CONNECTION_TIMEOUT", "31536000")
     child = pb.start()
     child.getOutputStream.close() // R reads nothing from stdin
     watchStderr(child)
@@ -60,6 +70,7 @@ final class RInterpreter(conf: SparkConf, script: String, rLib: String) extends 
         failedToConnect("the R child failed to authenticate its control connection")
       } else {
         attach(in, socket.getOutputStream)
+        connected.complete(())
       }
     } catch {
       case e: SocketTimeoutException => failedToConnect(s"the R child never connected: $e")
@@ -78,16 +89,26 @@ final class RInterpreter(conf: SparkConf, script: String, rLib: String) extends 
 
   override def execute(sid: Long, code: String): Output = {
     running = true
+    cancelAsked = 0L
     try super.execute(sid, code) finally running = false
   }
 
+  @volatile private var cancelAsked = 0L
+  @volatile private var lastSignal = 0L
+
   /**
-   * Called every 100 ms while a statement is being cancelled, after its job group was cancelled:
-   * a statement waiting on a Spark job ends through that; R code that is busy by itself needs
-   * SIGINT.
+   * Called every 100 ms while a statement is being cancelled, after its job group was cancelled.
+   * A statement waiting on a Spark job ends through that alone, and an interrupt while R waits
+   * for the backend would cost it that connection; so R gets SIGINT only if the statement is
+   * still running half a second later (R code busy by itself), then once a second.
    */
   def cancel(sid: Long): Unit = if (running && child != null && child.isAlive) {
-    new ProcessBuilder("kill", "-INT", child.pid().toString).start().waitFor()
+    val now = System.currentTimeMillis()
+    if (cancelAsked == 0L) cancelAsked = now
+    if (now - cancelAsked >= 500 && now - lastSignal >= 1000) {
+      lastSignal = now
+      new ProcessBuilder("kill", "-INT", child.pid().toString).start().waitFor()
+    }
   }
 
   /** Plots come back as the path of a PNG file the child wrote: sent on as base64, then deleted. */

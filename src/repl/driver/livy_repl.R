@@ -8,7 +8,8 @@
 # The script binds `spark`, `sc` and `sqlContext` on the JVM's existing SparkContext and runs
 # statements. Control channel: JSON lines over one TCP connection to the JVM (never stdout, which
 # native code may write to):
-#   in:  {"op":"execute","id","code","group","next_group"} {"op":"complete","req","code","cursor"}
+#   in:  {"op":"bind"} (once the JVM's SparkSession exists; R loads SparkR before that)
+#        {"op":"execute","id","code","group","next_group"} {"op":"complete","req","code","cursor"}
 #        {"op":"shutdown"}
 #   out: {"op":"ready"} {"op":"init_error","error"} {"op":"log","line"}
 #        {"op":"result","id","output"} {"op":"completion","req","candidates"}
@@ -125,13 +126,23 @@
 
 # ---------------------------------------------------------------- Spark
 
-.livy$bind_spark <- function() {
+# Before the JVM's SparkContext exists: load the package and open the backend connection.
+.livy$load_sparkr <- function() {
   suppressPackageStartupMessages(library(SparkR))
+  SparkR:::connectBackend("localhost", Sys.getenv("EXISTING_SPARKR_BACKEND_PORT"))
+}
+
+# Once the JVM says its SparkSession exists (never before: R would create one of its own).
+.livy$bind_spark <- function() {
   spark <- SparkR::sparkR.session()
   sc <- get(".sparkRjsc", envir = SparkR:::.sparkREnv)
   assign("spark", spark, envir = globalenv())
   assign("sc", sc, envir = globalenv())
   assign("sqlContext", spark, envir = globalenv())
+  # The session owns its SparkContext: stopping it from a statement would kill every kind.
+  keep <- function(...) invisible(message("ignored in a Livy session: the session owns its SparkContext"))
+  assign("sparkR.session.stop", keep, envir = globalenv())
+  assign("sparkR.stop", keep, envir = globalenv())
   .livy$sc <- sc
   .livy$group <- NULL
 }
@@ -145,14 +156,10 @@
   }
 }
 
-# An interrupt can land while R waits for the backend's answer: that connection may now hold a
-# stale reply, so it is replaced by a fresh one to the same backend (object ids stay valid).
-.livy$reconnect <- function() {
-  tryCatch({
-    SparkR:::.reconnectBackend()
-    .livy$group <- NULL
-  }, error = function(e) .livy$log(paste("cannot reconnect to the R backend:", conditionMessage(e))))
-}
+# After an interrupt the SparkR client may have replaced its backend connection (a call cut short
+# leaves a stale reply behind), and the new one may run on another JVM thread: set the job group
+# again before the next statement.
+.livy$forget_group <- function() .livy$group <- NULL
 
 # ---------------------------------------------------------------- statements
 
@@ -200,7 +207,7 @@
   close(out)
   text <- .livy$trim(paste(buf, collapse = "\n"))
   if (inherits(failure, "interrupt")) {
-    .livy$reconnect()
+    .livy$forget_group()
     unlink(plot_file)
     return(list(status = "error", ename = "Interrupted", evalue = "the statement was cancelled",
       traceback = list()))
@@ -239,7 +246,16 @@
   flush(.livy$ctrl)
   Sys.unsetenv("LIVY_R_CONTROL_SECRET")
   started <- proc.time()[["elapsed"]]
-  ok <- tryCatch({ .livy$bind_spark(); TRUE }, error = function(e) {
+  ok <- tryCatch({
+    .livy$load_sparkr()
+    repeat {
+      line <- readLines(.livy$ctrl, n = 1L, encoding = "UTF-8")
+      if (length(line) == 0L) quit(save = "no", status = 1) # the JVM is gone
+      if (identical(.livy$from_json(line)$op, "bind")) break
+    }
+    .livy$bind_spark()
+    TRUE
+  }, error = function(e) {
     .livy$send(list(op = "init_error", error = conditionMessage(e)))
     FALSE
   })
@@ -266,8 +282,8 @@
         evalue = "the statement was cancelled", traceback = list()))
       tryCatch(.livy$send(list(op = "result", id = msg$id, output = output)), interrupt = function(i) NULL)
       # Ahead of the next statement, while the answer travels to the client.
-      tryCatch(.livy$set_group(msg$next_group), error = function(e) .livy$group <- NULL,
-        interrupt = function(i) .livy$reconnect())
+      tryCatch(.livy$set_group(msg$next_group), error = function(e) .livy$forget_group(),
+        interrupt = function(i) .livy$forget_group())
     } else if (identical(op, "complete")) {
       cands <- tryCatch(.livy$complete(msg$code, as.integer(msg$cursor)), error = function(e) character())
       .livy$send(list(op = "completion", req = msg$req, candidates = as.list(cands)))

@@ -144,13 +144,22 @@ setMethod("explain", signature(x = "SparkDataFrame"), function(x, extended = FAL
 # decodes a column at a time.  Falls back to SQLUtils.dfToCols (one typed
 # value per read) if anything in that path is unavailable.
 .collectRowBytes <- function(sdf) {
-  rowRDD <- callJStatic(.sqlUtils, "dfToRowRDD", sdf)
-  rows <- callJMethod(rowRDD, "collect")
+  # The intermediate JVM objects hold the whole result: release them as
+  # soon as the bytes are here rather than whenever R collects garbage.
+  refs <- list()
+  on.exit(for (r in refs) try(releaseJobj(r), silent = TRUE))
+  keep <- function(j) {
+    if (inherits(j, "jobj")) refs[[length(refs) + 1L]] <<- j
+    j
+  }
+  rowRDD <- keep(callJStatic(.sqlUtils, "dfToRowRDD", sdf))
+  rows <- keep(callJMethod(rowRDD, "collect"))
   if (!inherits(rows, "jobj")) stop("unexpected collect() result")
-  it <- callJMethod(callJStatic("scala.collection.JavaConverters", "asScalaIteratorConverter",
-                                callJMethod(rows, "iterator")), "asScala")
-  bos <- newJObject("java.io.ByteArrayOutputStream")
-  dos <- newJObject("java.io.DataOutputStream", bos)
+  jit <- keep(callJMethod(rows, "iterator"))
+  conv <- keep(callJStatic("scala.collection.JavaConverters", "asScalaIteratorConverter", jit))
+  it <- keep(callJMethod(conv, "asScala"))
+  bos <- keep(newJObject("java.io.ByteArrayOutputStream"))
+  dos <- keep(newJObject("java.io.DataOutputStream", bos))
   callJStatic("org.apache.spark.api.python.PythonRDD", "writeIteratorToStream", it, dos)
   callJMethod(dos, "flush")
   callJMethod(bos, "toByteArray")
@@ -295,7 +304,8 @@ setMethod("take", signature(x = "SparkDataFrame", num = "numeric"), function(x, 
   collect(limit(x, num))
 })
 
-setMethod("head", signature(x = "SparkDataFrame"), function(x, num = 6L) {
+setMethod("head", signature(x = "SparkDataFrame"), function(x, num = 6L, n) {
+  if (!missing(n)) num <- n
   take(x, num)
 })
 

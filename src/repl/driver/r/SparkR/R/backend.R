@@ -34,12 +34,33 @@ connectBackend <- function(hostname = "localhost", port,
       stop("RBackend authentication failed (", ok, ")")
     }
   }
-  # A new connection invalidates references from an earlier one.
+  # A new backend invalidates references from an earlier one.
   .sparkREnv$backendGeneration <- .sparkREnv$backendGeneration + 1L
   .clearPendingRemovals()
   .sparkREnv$backend <- con
+  .sparkREnv$backendHost <- hostname
   .sparkREnv$backendPort <- port
+  .sparkREnv$backendSecret <- authSecret
   invisible(con)
+}
+
+# Replaces the socket with a fresh connection to the same backend, keeping
+# object references valid (the JVM's object tracker belongs to the backend,
+# not to a connection).  Used when a call was abandoned midway (interrupt,
+# timeout), which leaves an unread or half-read reply on the old socket.
+.reconnectBackend <- function() {
+  old <- .sparkREnv$backend
+  .sparkREnv$backend <- NULL
+  if (!is.null(old)) try(close(old), silent = TRUE)
+  port <- .sparkREnv$backendPort
+  if (is.null(port)) return(invisible(NULL))
+  generation <- .sparkREnv$backendGeneration
+  ok <- tryCatch({
+    connectBackend(.sparkREnv$backendHost, port, authSecret = .sparkREnv$backendSecret)
+    TRUE
+  }, error = function(e) FALSE)
+  if (ok) .sparkREnv$backendGeneration <- generation
+  invisible(ok)
 }
 
 isBackendConnected <- function() {
@@ -128,16 +149,22 @@ isBackendConnected <- function() {
 
 invokeJava <- function(isStatic, objId, methodName, ...) {
   con <- .getBackend()
+  frame <- .encodeRequest(isStatic, objId, methodName, list(...))
+  # If this call is abandoned before its reply is fully read (interrupt,
+  # timeout, broken stream), the socket is out of step: reconnect.
+  complete <- FALSE
+  on.exit(if (!complete) .reconnectBackend())
   .flushRemovals()
-  args <- list(...)
-  frame <- .encodeRequest(isStatic, objId, methodName, args)
   writeBin(frame, con)
   flush(con)
   status <- .readStatus(con)
   if (status == 0L) {
-    return(readObject(con))
+    value <- readObject(con)
+    complete <- TRUE
+    return(value)
   }
   jvmMessage <- tryCatch(readString(con), error = function(e) "")
+  complete <- TRUE
   stop(.jvmErrorCondition(jvmMessage, sys.call(-1L), objId, methodName))
 }
 

@@ -188,6 +188,8 @@ createDataFrame <- function(data, schema = NULL, samplingRatio = 1.0, numPartiti
   }
   jlist <- callJStatic("java.util.Arrays", "asList", rows)
   jrdd <- callJMethod(jsc, "parallelize", jlist, numToInt(max(1, numPartitions)))
+  # The new RDD holds the rows; the list reference need not wait for R's GC.
+  releaseJobj(jlist)
   sdf <- callJStatic(.sqlUtils, "createDF", callJMethod(jrdd, "rdd"), schemaJ, session)
   dataFrame(sdf)
 }
