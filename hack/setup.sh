@@ -7,7 +7,10 @@
 # `hack/setup.sh --test` also installs what only the test suite needs: a
 # second Spark (pyspark 3.5, Scala 2.12) in .venv-spark35, the real Livy
 # clients (pylivy, sparkmagic; sparkmagic builds against Debian's
-# libkrb5-dev), Helm's engine for the chart test and matplotlib for %matplot.
+# libkrb5-dev), Helm's engine for the chart test, matplotlib for %matplot,
+# and for the authentication tests an MIT Kerberos KDC, an OpenLDAP server
+# (both started by the tests on loopback, never as services) and Airflow's
+# Livy provider in .venv-airflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,7 @@ apt_install() {
         exit 1
     fi
     echo "setup: installing $* (apt)" >&2
-    apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 # venv_with_pyspark DIR VERSION: DIR is a virtualenv holding pyspark==VERSION.
@@ -54,6 +57,17 @@ if ! command -v R >/dev/null 2>&1 || ! command -v Rscript >/dev/null 2>&1; then
     apt_install r-base-core
 fi
 
+# Kerberos (SPNEGO) is built in by default: the GSSAPI bindings are generated
+# from MIT Kerberos' headers (bindgen needs libclang) and link libgssapi_krb5.
+# (`cargo build --no-default-features` builds without Kerberos and needs none.)
+missing=()
+for pkg in libkrb5-dev libclang-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is missing; install the Rust toolchain (https://rustup.rs) and re-run" >&2
     exit 1
@@ -71,8 +85,25 @@ if [ "${1:-}" = "--test" ]; then
     # The real Livy clients (tests/clients_e2e.rs). sparkmagic's Kerberos
     # support (gssapi) builds against MIT Kerberos' headers.
     pip_if_missing .venv livy "livy==0.8.0"
-    if ! .venv/bin/python -c "import sparkmagic" 2>/dev/null; then
-        command -v krb5-config >/dev/null 2>&1 || apt_install libkrb5-dev
-        pip_if_missing .venv sparkmagic "sparkmagic==0.23.0"
+    pip_if_missing .venv sparkmagic "sparkmagic==0.23.0"
+    # Authentication tests (tests/auth_e2e.rs): a real KDC and kinit, a real
+    # slapd and its tools. slapd is told not to build a directory of its own;
+    # the tests make theirs in a temporary directory.
+    if ! command -v krb5kdc >/dev/null 2>&1 || ! command -v kdb5_util >/dev/null 2>&1 \
+        || ! command -v kinit >/dev/null 2>&1 || ! command -v slapd >/dev/null 2>&1 \
+        || ! command -v ldapadd >/dev/null 2>&1; then
+        if command -v debconf-set-selections >/dev/null 2>&1; then
+            echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+        fi
+        apt_install krb5-kdc krb5-admin-server krb5-user slapd ldap-utils
     fi
+    # requests-kerberos: the Python SPNEGO client most Livy scripts use.
+    pip_if_missing .venv requests_kerberos "requests-kerberos==0.15.0"
+    # Airflow's LivyHook, in its own virtualenv (Airflow pins many packages).
+    if [ ! -x .venv-airflow/bin/python ]; then
+        echo "setup: creating .venv-airflow" >&2
+        python3 -m venv .venv-airflow
+    fi
+    pip_if_missing .venv-airflow airflow.providers.apache.livy.hooks.livy \
+        "apache-airflow==3.3.2" "apache-airflow-providers-apache-livy==4.6.4"
 fi

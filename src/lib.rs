@@ -14,6 +14,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod crd;

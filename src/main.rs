@@ -40,6 +40,9 @@ enum Command {
     ConfigKeys,
     /// Print the LivyBatch and LivySession CustomResourceDefinitions as YAML.
     Crds,
+    /// Read a password on standard input and print its salted hash, for the
+    /// users file of `livy.server.auth.type = basic` (`user:<hash>`).
+    HashPassword,
     /// Internal: supervise one application's spark-submit process.
     #[command(hide = true)]
     Supervise {
@@ -70,6 +73,18 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::HashPassword) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("failed to read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "the password is empty");
+            let hash = livy_server::auth::basic::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("failed to hash the password: {e}"))?;
+            println!("{hash}");
+            Ok(())
+        }
         Some(Command::Serve) | None => serve(cli),
     }
 }
@@ -90,6 +105,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::load(&Sources::from_process(cli.conf_dir, pairs))
         .context("invalid configuration")?;
+    use_keytab(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -107,6 +123,17 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("server failed")
     })
+}
+
+/// GSSAPI finds the acceptor's keys through `KRB5_KTNAME`: point it at the
+/// configured keytab while the process still has one thread.
+#[allow(unsafe_code)]
+fn use_keytab(config: &Config) {
+    if let livy_server::config::auth::AuthMethod::Kerberos { keytab, .. } = &config.auth.method {
+        // SAFETY: called before the async runtime (or any other thread) starts,
+        // so nothing can read the environment concurrently.
+        unsafe { std::env::set_var("KRB5_KTNAME", format!("FILE:{}", keytab.display())) };
+    }
 }
 
 async fn wait_for_signal() {

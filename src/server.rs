@@ -43,6 +43,8 @@ pub enum ServeError {
     Kubernetes(#[source] crate::k8s::K8sError),
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
+    #[error("failed to set up authentication")]
+    Auth(#[source] crate::auth::AuthSetupError),
 }
 
 /// Runs the server until `cancel` fires.
@@ -122,7 +124,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         None => tasks.spawn(reconciler.run(cancel.clone())),
     };
 
+    let auth = Arc::new(crate::auth::Auth::new(&config.auth, false).map_err(ServeError::Auth)?);
     let app = Arc::new(App {
+        auth,
         store,
         config: config.clone(),
         manager,

@@ -54,7 +54,9 @@ fn fixture(extra: &[&str]) -> Fixture {
         home,
         wake.clone(),
     ));
+    let auth = Arc::new(livy_server::auth::Auth::new(&config.auth, false).unwrap());
     let app = Arc::new(App {
+        auth,
         store: store.clone(),
         manager: Arc::new(LocalManager::new(launcher, config.kill_grace)),
         logs: Arc::new(LogTails::new(config.cache_log_size)),

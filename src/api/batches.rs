@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Access, Requester};
 use super::body::LivyJson;
 use super::error::ApiError;
 use super::paging::list_page;
@@ -49,10 +50,19 @@ fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
     }
 }
 
-/// Finds a batch by id or name; a batch being deleted is already gone.
-async fn find(state: &AppState, key: &str) -> Result<BatchRecord, ApiError> {
+/// Finds a batch by id or name (a batch being deleted is already gone) that
+/// the requester may `access`.
+async fn find(
+    state: &AppState,
+    who: &Requester,
+    access: Access,
+    key: &str,
+) -> Result<BatchRecord, ApiError> {
     let raw = records::lookup(state, Kind::Batch, key, true).await?;
-    raw.decode().map_err(ApiError::store("decode a batch"))
+    let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
+    let proxy = rec.spec.resources.proxy_user.as_deref();
+    who.require(state, access, Kind::Batch, rec.id, &rec.meta, proxy)?;
+    Ok(rec)
 }
 
 async fn all_batches(state: &AppState) -> Result<Vec<BatchRecord>, ApiError> {
@@ -66,25 +76,38 @@ async fn all_batches(state: &AppState) -> Result<Vec<BatchRecord>, ApiError> {
         .collect()
 }
 
+/// Only the batches the requester may view.
 pub async fn list_batches(
     State(state): State<AppState>,
+    who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut all = all_batches(&state).await?;
-    all.retain(|r| !r.meta.deletion_requested);
+    all.retain(|r| {
+        !r.meta.deletion_requested
+            && who.may(
+                &state,
+                Access::View,
+                &r.meta,
+                r.spec.resources.proxy_user.as_deref(),
+            )
+    });
     Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
 }
 
 pub async fn create_batch(
     State(state): State<AppState>,
+    who: Requester,
     LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let spec = req.into_batch(&Rules::of(&state.config))?;
+    let mut spec = req.into_batch(&Rules::of(&state.config))?;
+    spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
     let name = spec.resources.name.clone();
     let raw = records::create(
         &state,
         Kind::Batch,
         name,
+        who.caller.clone(),
         &spec,
         &BatchStatus::new(now_ms()),
     )
@@ -99,26 +122,29 @@ pub async fn create_batch(
 
 pub async fn get_batch(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(view(&state, &rec)))
 }
 
 pub async fn get_batch_state(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(json!({ "id": rec.id, "state": rec.status.state })))
 }
 
 pub async fn get_batch_log(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(records::log_page(
         &state,
         rec.id,
@@ -131,8 +157,10 @@ pub async fn get_batch_log(
 /// stopped its application and removed the record.
 pub async fn delete_batch(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    find(&state, &who, Access::Modify, &key).await?;
     let id = records::request(&state, Kind::Batch, &key, true, |r| {
         !std::mem::replace(&mut r.meta.deletion_requested, true)
     })

@@ -28,6 +28,10 @@ pub enum ApiError {
         "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
     )]
     TooLarge { limit: usize },
+    /// 403 `{"msg": …}`: the caller may not do this (access control or
+    /// impersonation; Livy's texts). Nothing was changed.
+    #[error("{0}")]
+    Forbidden(String),
     /// 503 `{"msg": …}` + `Retry-After`: not now, but soon (a recovered
     /// session whose driver has not re-dialled yet). sparkmagic retries 5xx.
     #[error("{0}")]
@@ -66,6 +70,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::SessionNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(msg) => {

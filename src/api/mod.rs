@@ -3,6 +3,7 @@
 //! Handlers validate, write desired-state records, wake the reconciler and
 //! answer from records. They never spawn processes or talk to clusters.
 
+pub mod access;
 mod batches;
 pub mod body;
 pub mod error;
@@ -46,6 +47,8 @@ pub struct App {
     pub wake: Arc<Notify>,
     /// Serialises creates so the `max-creation` check cannot race.
     pub create_lock: Mutex<()>,
+    /// Authentication and access rules.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 pub type AppState = Arc<App>;
@@ -103,6 +106,10 @@ pub fn router(state: AppState) -> Router {
             ApiError::NotFound("method not allowed on this resource".into())
         })
         .layer(middleware::from_fn_with_state(limit, accept_and_limit))
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::middleware,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())

@@ -70,12 +70,14 @@ async fn creating_count(state: &AppState) -> Result<usize, ApiError> {
     Ok(n)
 }
 
-/// Stores a new record (id allocated by the store) and wakes the reconciler.
+/// Stores a new record (id allocated by the store, `owner` the authenticated
+/// caller) and wakes the reconciler.
 /// Livy's 400s: too many creations, a duplicate name.
 pub async fn create<S: Serialize, T: Serialize>(
     state: &AppState,
     kind: Kind,
     name: Option<String>,
+    owner: Option<String>,
     spec: &S,
     status: &T,
 ) -> Result<StoredRecord, ApiError> {
@@ -88,7 +90,7 @@ pub async fn create<S: Serialize, T: Serialize>(
     }
     let meta = Meta {
         name,
-        owner: None,
+        owner,
         created_at: now_ms(),
         deletion_requested: false,
     };

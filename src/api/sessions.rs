@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Access, Requester};
 use super::body::LivyJson;
 use super::error::ApiError;
 use super::paging::list_page;
@@ -93,11 +94,19 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// Finds a session by id or name, and counts the call as a heartbeat.
-/// A session being deleted stays visible (`shutting_down`) until it is gone.
-pub async fn find(state: &AppState, key: &str) -> Result<SessionRecord, ApiError> {
+/// Finds a session by id or name that the requester may `access`, and
+/// counts the call as a heartbeat. A session being deleted stays visible
+/// (`shutting_down`) until it is gone.
+pub async fn find(
+    state: &AppState,
+    who: &Requester,
+    access: Access,
+    key: &str,
+) -> Result<SessionRecord, ApiError> {
     let raw = records::lookup(state, Kind::Session, key, false).await?;
     let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
+    let proxy = rec.spec.resources.proxy_user.as_deref();
+    who.require(state, access, Kind::Session, rec.id, &rec.meta, proxy)?;
     state.hub.heartbeat(rec.id);
     Ok(rec)
 }
@@ -113,24 +122,37 @@ async fn all_sessions(state: &AppState) -> Result<Vec<SessionRecord>, ApiError> 
         .collect()
 }
 
+/// Only the sessions the requester may view.
 pub async fn list_sessions(
     State(state): State<AppState>,
+    who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let all = all_sessions(&state).await?;
+    let mut all = all_sessions(&state).await?;
+    all.retain(|r| {
+        who.may(
+            &state,
+            Access::View,
+            &r.meta,
+            r.spec.resources.proxy_user.as_deref(),
+        )
+    });
     Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
 }
 
 pub async fn create_session(
     State(state): State<AppState>,
+    who: Requester,
     LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let spec = req.into_session(&Rules::of(&state.config))?;
+    let mut spec = req.into_session(&Rules::of(&state.config))?;
+    spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
     let name = spec.resources.name.clone();
     let raw = records::create(
         &state,
         Kind::Session,
         name,
+        who.caller.clone(),
         &spec,
         &SessionStatus::new(now_ms()),
     )
@@ -149,17 +171,19 @@ pub async fn create_session(
 
 pub async fn get_session(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(view(&state, &rec)))
 }
 
 pub async fn get_session_state(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(
         json!({ "id": rec.id, "state": live_state(&state, &rec) }),
     ))
@@ -167,10 +191,11 @@ pub async fn get_session_state(
 
 pub async fn get_session_log(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(records::log_page(
         &state,
         rec.id,
@@ -182,8 +207,10 @@ pub async fn get_session_log(
 /// Marks the session deleted and waits (bounded) until it is stopped and gone.
 pub async fn delete_session(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, true).await?;
     records::wait_for(&state, Kind::Session, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
@@ -192,8 +219,10 @@ pub async fn delete_session(
 /// `POST /sessions/{id}/stop`: stops the application; the session stays listed.
 pub async fn stop_session(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, false).await?;
     records::wait_for(&state, Kind::Session, id, stopped).await;
     Ok(StatusCode::NO_CONTENT)
@@ -202,8 +231,10 @@ pub async fn stop_session(
 /// `POST /sessions/{id}/interrupt`: in Livy this stops the session (Hue's "cancel").
 pub async fn interrupt_session(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, false).await?;
     records::wait_for(&state, Kind::Session, id, stopped).await;
     Ok(Json(json!({ "msg": "interrupted" })))

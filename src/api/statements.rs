@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Access, Requester};
 use super::body::{self, LivyJson};
 use super::error::ApiError;
 use super::paging::int_param;
@@ -83,10 +84,11 @@ fn statement_kind(
 
 pub async fn list_statements(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     let mut all = state.hub.statements(rec.id);
     if q.get("order").is_some_and(|o| o == "desc") {
         all.reverse();
@@ -105,10 +107,11 @@ pub async fn list_statements(
 
 pub async fn create_statement(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
     LivyJson(req): LivyJson<StatementRequest>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key).await?;
     let code = req.code.ok_or_else(|| ApiError::bad("code: is required"))?;
     let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
@@ -137,9 +140,10 @@ pub async fn create_statement(
 
 pub async fn get_statement(
     State(state): State<AppState>,
+    who: Requester,
     Path((key, sid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::View, &key).await?;
     let st = sid
         .parse::<u64>()
         .ok()
@@ -153,9 +157,10 @@ pub async fn get_statement(
 /// Always `{"msg":"canceled"}`, even for unknown or finished statements (Livy).
 pub async fn cancel_statement(
     State(state): State<AppState>,
+    who: Requester,
     Path((key, sid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key).await?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {
         return Ok(not_running(live));
@@ -168,10 +173,11 @@ pub async fn cancel_statement(
 
 pub async fn complete(
     State(state): State<AppState>,
+    who: Requester,
     Path(key): Path<String>,
     LivyJson(req): LivyJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key).await?;
     let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {

@@ -5,6 +5,7 @@
 //! `--conf key=value`. Unknown keys warn; a bad value stops start-up with an
 //! error naming the key. Nothing else in the crate reads configuration.
 
+pub mod auth;
 pub mod keys;
 pub mod kubernetes;
 pub mod properties;
@@ -111,6 +112,8 @@ pub struct Config {
     pub spark_defaults: BTreeMap<String, String>,
     /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
     pub kubernetes: kubernetes::KubernetesConfig,
+    /// Authentication, access control, impersonation, CSRF.
+    pub auth: auth::AuthConfig,
 }
 
 /// Where configuration comes from, so tests need not touch the process environment.
@@ -184,6 +187,11 @@ impl Config {
                 },
             );
         }
+        let entries: Vec<(&str, &str, &str)> = raw
+            .iter()
+            .map(|(k, r)| (k.as_str(), r.value.as_str(), r.source.as_str()))
+            .collect();
+        auth::refuse_unsupported(&entries)?;
         for (key, r) in &raw {
             if !keys::ALL.iter().any(|k| k.name == key) {
                 tracing::warn!(key = %key, source = %r.source, "unknown configuration key; ignored");
@@ -233,14 +241,6 @@ impl Config {
             let v = parse(key, &|v| parse_duration(v).map(|_| ()))?;
             Ok(parse_duration(&v).unwrap_or_default())
         };
-        let boolean = |key: &'static str| -> Result<bool, ConfigError> {
-            let v = parse(key, &|v| match v.to_ascii_lowercase().as_str() {
-                "true" | "false" => Ok(()),
-                _ => Err("expected true or false".to_owned()),
-            })?;
-            Ok(v.eq_ignore_ascii_case("true"))
-        };
-
         let host: IpAddr = parse(keys::SERVER_HOST, &|v| {
             v.parse::<IpAddr>()
                 .map(|_| ())
@@ -347,8 +347,11 @@ impl Config {
         let spark_master_ui = addresses(keys::SPARK_MASTER_UI);
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
+        let auth = auth::parse(&get, &hostname())?;
         Ok(Self {
             kubernetes,
+            impersonation: auth.acl.impersonation,
+            auth,
             yarn_rm_addresses,
             yarn_poll_interval: duration(keys::YARN_POLL_INTERVAL)?.max(Duration::from_millis(50)),
             yarn_app_lookup_timeout: duration(keys::YARN_APP_LOOKUP_TIMEOUT)?,
@@ -379,7 +382,6 @@ impl Config {
             max_creation,
             state_retain: duration(keys::STATE_RETAIN)?,
             cache_log_size,
-            impersonation: boolean(keys::IMPERSONATION)?,
             poll_interval: duration(keys::POLL_INTERVAL)?.max(Duration::from_millis(50)),
             app_lookup_timeout: duration(keys::APP_LOOKUP_TIMEOUT)?,
             kill_grace: duration(keys::KILL_GRACE)?,

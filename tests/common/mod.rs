@@ -456,3 +456,10 @@ pub fn expected_spark_version() -> String {
 pub fn client_python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
 }
+
+/// A Debian tool that may live in /usr/sbin, which is not on every PATH.
+#[allow(dead_code)]
+pub fn system_tool(name: &str) -> std::path::PathBuf {
+    let sbin = std::path::Path::new("/usr/sbin").join(name);
+    if sbin.exists() { sbin } else { name.into() }
+}

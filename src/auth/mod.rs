@@ -1,0 +1,408 @@
+//! Who is calling, and may they: authentication (Kerberos/SPNEGO, LDAP,
+//! a built-in file of password hashes, then a signed cookie), Livy's access
+//! filter and CSRF check as one axum middleware, and the access-control and
+//! impersonation rules ([`acl`]) the handlers apply per record.
+//!
+//! This module never reads records or talks to clusters; it turns a request
+//! into a [`Caller`] (or a 401/403/400) and answers questions about users.
+
+pub mod acl;
+pub mod basic;
+pub mod cookie;
+#[cfg(feature = "kerberos")]
+pub mod kerberos;
+pub mod ldap;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use crate::config::auth::{AuthConfig, AuthMethod};
+use crate::records::now_ms;
+use acl::AccessControl;
+
+/// The authenticated user of a request (`None` without authentication), as
+/// an axum request extension.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller(pub Option<String>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error(transparent)]
+    UsersFile(#[from] basic::UsersFileError),
+    #[error("failed to read the cookie secret file {path}")]
+    Secret {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the cookie secret file {path} holds fewer than 32 bytes")]
+    ShortSecret { path: String },
+}
+
+enum Verifier {
+    Off,
+    Basic(Arc<basic::BasicUsers>),
+    Ldap(ldap::Ldap),
+    #[cfg(feature = "kerberos")]
+    Kerberos(Arc<kerberos::Kerberos>),
+}
+
+/// Recently successful password checks, keyed by a SHA-256 of user and
+/// password (never the password itself), so that clients sending Basic
+/// credentials on every request cost one bind or hash per `ttl`.
+struct PasswordCache {
+    ttl: Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::time::Instant>>,
+}
+
+impl PasswordCache {
+    fn key(user: &str, password: &str) -> Vec<u8> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(user.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(password.as_bytes());
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn hit(&self, key: &[u8]) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, at| at.elapsed() < self.ttl);
+        seen.contains_key(key)
+    }
+
+    fn remember(&self, key: Vec<u8>) {
+        if !self.ttl.is_zero() {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.insert(key, std::time::Instant::now());
+        }
+    }
+}
+
+pub struct Auth {
+    verifier: Verifier,
+    passwords: PasswordCache,
+    signer: cookie::Signer,
+    pub acl: AccessControl,
+    csrf: bool,
+    /// Cookies get `Secure` when the API is served over TLS.
+    secure_cookie: bool,
+}
+
+/// What identified a request.
+struct Identified {
+    user: Option<String>,
+    /// A fresh cookie value to set (after credentials, not after a cookie).
+    cookie: Option<String>,
+    /// The final SPNEGO token, for `WWW-Authenticate: Negotiate <token>`.
+    negotiate: Option<Vec<u8>>,
+}
+
+/// A 401 with its challenge.
+struct Challenge {
+    scheme: &'static str,
+    why: String,
+    clear_cookie: bool,
+}
+
+impl IntoResponse for Challenge {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "msg": format!("Authentication required: {}", self.why) })),
+        )
+            .into_response();
+        let h = resp.headers_mut();
+        let challenge = match self.scheme {
+            "Basic" => HeaderValue::from_static("Basic realm=\"livy-server\", charset=\"UTF-8\""),
+            _ => HeaderValue::from_static("Negotiate"),
+        };
+        h.insert(header::WWW_AUTHENTICATE, challenge);
+        if self.clear_cookie {
+            h.insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static("hadoop.auth=; Path=/; Max-Age=0; HttpOnly"),
+            );
+        }
+        resp
+    }
+}
+
+impl Auth {
+    pub fn new(config: &AuthConfig, secure_cookie: bool) -> Result<Self, AuthSetupError> {
+        let (verifier, auth_type) = match &config.method {
+            AuthMethod::Off => (Verifier::Off, "none"),
+            AuthMethod::Basic { users_file } => (
+                Verifier::Basic(Arc::new(basic::BasicUsers::load(users_file)?)),
+                "basic",
+            ),
+            AuthMethod::Ldap {
+                url,
+                base_dn,
+                domain,
+                start_tls,
+            } => (
+                Verifier::Ldap(ldap::Ldap::new(ldap::LdapSettings {
+                    url: url.clone(),
+                    base_dn: base_dn.clone(),
+                    domain: domain.clone(),
+                    start_tls: *start_tls,
+                    timeout: Duration::from_secs(10),
+                })),
+                "ldap",
+            ),
+            #[cfg(feature = "kerberos")]
+            AuthMethod::Kerberos { principal, .. } => (
+                Verifier::Kerberos(Arc::new(kerberos::Kerberos::new(principal))),
+                "kerberos",
+            ),
+            #[cfg(not(feature = "kerberos"))]
+            AuthMethod::Kerberos { .. } => (Verifier::Off, "none"),
+        };
+        let secret = match &config.cookie_secret_file {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|source| AuthSetupError::Secret {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                if bytes.len() < 32 {
+                    return Err(AuthSetupError::ShortSecret {
+                        path: path.display().to_string(),
+                    });
+                }
+                bytes
+            }
+            None => {
+                use rand::RngCore;
+                let mut b = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut b);
+                b
+            }
+        };
+        Ok(Self {
+            verifier,
+            passwords: PasswordCache {
+                ttl: config.password_cache_ttl,
+                seen: Default::default(),
+            },
+            signer: cookie::Signer::new(
+                &secret,
+                auth_type,
+                config.cookie_validity.as_millis() as u64,
+            ),
+            acl: config.acl.clone(),
+            csrf: config.csrf,
+            secure_cookie,
+        })
+    }
+
+    /// No authentication configured: everyone is anonymous.
+    pub fn is_off(&self) -> bool {
+        matches!(self.verifier, Verifier::Off)
+    }
+
+    fn scheme(&self) -> &'static str {
+        match self.verifier {
+            #[cfg(feature = "kerberos")]
+            Verifier::Kerberos(_) => "Negotiate",
+            _ => "Basic",
+        }
+    }
+
+    async fn identify(&self, headers: &HeaderMap) -> Result<Identified, Challenge> {
+        if self.is_off() {
+            return Ok(Identified {
+                user: None,
+                cookie: None,
+                negotiate: None,
+            });
+        }
+        let mut cookie_problem = None;
+        if let Some(value) = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| cookie::find(h, cookie::COOKIE))
+        {
+            match self.signer.verify(value, now_ms()) {
+                Ok(user) => {
+                    return Ok(Identified {
+                        user: Some(user),
+                        cookie: None,
+                        negotiate: None,
+                    });
+                }
+                Err(e) => cookie_problem = Some(e.to_string()),
+            }
+        }
+        let challenge = |why: String| Challenge {
+            scheme: self.scheme(),
+            why,
+            clear_cookie: cookie_problem.is_some(),
+        };
+        let Some(authz) = headers.get(header::AUTHORIZATION) else {
+            let why = cookie_problem
+                .clone()
+                .unwrap_or_else(|| format!("send credentials ({})", self.scheme()));
+            return Err(challenge(why));
+        };
+        let authz = authz
+            .to_str()
+            .map_err(|_| challenge("the Authorization header is not text".into()))?;
+        let (scheme, data) = authz.split_once(' ').unwrap_or((authz, ""));
+        let (user, negotiate) = match (&self.verifier, scheme.to_ascii_lowercase().as_str()) {
+            (Verifier::Basic(_) | Verifier::Ldap(_), "basic") => {
+                let (user, password) = basic_credentials(data)
+                    .ok_or_else(|| challenge("malformed Basic credentials".into()))?;
+                self.check_password(&user, &password)
+                    .await
+                    .map_err(challenge)?;
+                (user, None)
+            }
+            #[cfg(feature = "kerberos")]
+            (Verifier::Kerberos(k), "negotiate") => {
+                let token = STANDARD
+                    .decode(data.trim())
+                    .map_err(|_| challenge("malformed Negotiate token".into()))?;
+                let k = k.clone();
+                let accepted = tokio::task::spawn_blocking(move || k.accept(&token))
+                    .await
+                    .map_err(|e| challenge(format!("internal error: {e}")))?;
+                match accepted {
+                    Ok(a) => (a.user, a.reply),
+                    Err(e) if e.is_client() => return Err(challenge(e.to_string())),
+                    Err(e) => {
+                        tracing::error!(error = %e, "kerberos acceptor failed");
+                        return Err(challenge(
+                            "the server cannot accept Kerberos tickets now".into(),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(challenge(format!(
+                    "the {scheme} scheme is not accepted here; use {}",
+                    self.scheme()
+                )));
+            }
+        };
+        let fresh = self.signer.issue(&user, now_ms());
+        Ok(Identified {
+            user: Some(user),
+            cookie: Some(fresh),
+            negotiate,
+        })
+    }
+
+    async fn check_password(&self, user: &str, password: &str) -> Result<(), String> {
+        let key = PasswordCache::key(user, password);
+        if self.passwords.hit(&key) {
+            return Ok(());
+        }
+        self.verify_password(user, password).await?;
+        self.passwords.remember(key);
+        Ok(())
+    }
+
+    async fn verify_password(&self, user: &str, password: &str) -> Result<(), String> {
+        match &self.verifier {
+            Verifier::Basic(users) => {
+                let (users, u, p) = (users.clone(), user.to_owned(), password.to_owned());
+                let ok = tokio::task::spawn_blocking(move || users.check(&u, &p))
+                    .await
+                    .unwrap_or(false);
+                if ok {
+                    Ok(())
+                } else {
+                    Err("wrong user name or password".into())
+                }
+            }
+            Verifier::Ldap(l) => match l.check(user, password).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_credentials() => Err("wrong user name or password".into()),
+                Err(e) => {
+                    tracing::error!(error = %e, "LDAP check failed");
+                    Err("the directory cannot be reached; try again later".into())
+                }
+            },
+            _ => Err("no password check configured".into()),
+        }
+    }
+
+    fn set_cookie(&self, value: &str) -> Option<HeaderValue> {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            cookie::COOKIE
+        ))
+        .ok()
+    }
+}
+
+fn basic_credentials(data: &str) -> Option<(String, String)> {
+    let decoded = STANDARD.decode(data.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    (!user.is_empty()).then(|| (user.to_owned(), password.to_owned()))
+}
+
+fn json_error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({ "msg": msg }))).into_response()
+}
+
+/// Livy's filter chain: authenticate → CSRF → access filter; then the
+/// handler with a [`Caller`], then the cookie and SPNEGO reply headers.
+pub async fn middleware(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    let id = match auth.identify(req.headers()).await {
+        Ok(id) => id,
+        Err(challenge) => return challenge.into_response(),
+    };
+    if auth.csrf
+        && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !req.headers().contains_key("x-requested-by")
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "Missing Required Header for CSRF protection.",
+        );
+    }
+    if !auth.acl.is_allowed(id.user.as_deref()) {
+        return json_error(StatusCode::FORBIDDEN, "User not authorised to use Livy.");
+    }
+    req.extensions_mut().insert(Caller(id.user));
+    let mut resp = next.run(req).await;
+    if let Some(v) = id.cookie.as_deref().and_then(|c| auth.set_cookie(c)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Some(tok) = id.negotiate
+        && let Ok(v) = HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(tok)))
+    {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_parse() {
+        let enc = STANDARD.encode("alice:pa:ss");
+        assert_eq!(
+            basic_credentials(&enc),
+            Some(("alice".into(), "pa:ss".into()))
+        );
+        assert_eq!(basic_credentials("!!!"), None);
+        assert_eq!(basic_credentials(&STANDARD.encode("nocolon")), None);
+        assert_eq!(basic_credentials(&STANDARD.encode(":pw")), None);
+    }
+}
