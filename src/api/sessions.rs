@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
-use super::body::LivyJson;
+use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
 use super::paging::list_page;
 use super::records;
 use super::request::{CreateRequest, Rules};
+use crate::logtext::Escaped;
 use crate::records::{AppInfo, Kind, SessionSpec, SessionState, SessionStatus, now_ms};
 use crate::store::{Record, StoredRecord};
 
@@ -139,6 +140,7 @@ pub async fn create_session(
     tracing::info!(
         session = rec.id,
         kind = rec.spec.kind.as_str(),
+        name = %Escaped(rec.meta.name.as_deref().unwrap_or_default()),
         "session created"
     );
     Ok(records::created(
@@ -149,7 +151,7 @@ pub async fn create_session(
 
 pub async fn get_session(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
     Ok(Json(view(&state, &rec)))
@@ -157,7 +159,7 @@ pub async fn get_session(
 
 pub async fn get_session_state(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
     Ok(Json(
@@ -167,7 +169,7 @@ pub async fn get_session_state(
 
 pub async fn get_session_log(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
@@ -182,7 +184,7 @@ pub async fn get_session_log(
 /// Marks the session deleted and waits (bounded) until it is stopped and gone.
 pub async fn delete_session(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, true).await?;
     records::wait_for(&state, Kind::Session, id, |rec| rec.is_none()).await;
@@ -192,7 +194,7 @@ pub async fn delete_session(
 /// `POST /sessions/{id}/stop`: stops the application; the session stays listed.
 pub async fn stop_session(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
     records::wait_for(&state, Kind::Session, id, stopped).await;
@@ -202,7 +204,7 @@ pub async fn stop_session(
 /// `POST /sessions/{id}/interrupt`: in Livy this stops the session (Hue's "cancel").
 pub async fn interrupt_session(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = request_stop(&state, &key, false).await?;
     records::wait_for(&state, Kind::Session, id, stopped).await;

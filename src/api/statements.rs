@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::body::{self, LivyJson};
+use super::body::{self, LivyJson, LivyPath};
 use super::error::ApiError;
 use super::paging::int_param;
 use super::request::Rules;
@@ -83,7 +83,7 @@ fn statement_kind(
 
 pub async fn list_statements(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &key).await?;
@@ -105,7 +105,7 @@ pub async fn list_statements(
 
 pub async fn create_statement(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<StatementRequest>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
@@ -137,7 +137,7 @@ pub async fn create_statement(
 
 pub async fn get_statement(
     State(state): State<AppState>,
-    Path((key, sid)): Path<(String, String)>,
+    LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
     let st = sid
@@ -153,7 +153,7 @@ pub async fn get_statement(
 /// Always `{"msg":"canceled"}`, even for unknown or finished statements (Livy).
 pub async fn cancel_statement(
     State(state): State<AppState>,
-    Path((key, sid)): Path<(String, String)>,
+    LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
     let live = live_state(&state, &rec);
@@ -168,7 +168,7 @@ pub async fn cancel_statement(
 
 pub async fn complete(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &key).await?;
