@@ -28,6 +28,7 @@ keys! {
     MAX_CREATION = "livy.server.session.max-creation", "100", "At most this many spark-submit processes at once; more requests get 400 `Rejected, too many sessions are being created!`.";
     STATE_RETAIN = "livy.server.session.state-retain.sec", "600s", "How long finished batches and sessions stay listed before they are removed.";
     CACHE_LOG_SIZE = "livy.cache-log.size", "200", "Lines of each log kept in memory and returned by `/log`.";
+    LOG_MAX_LINE = "livy.server.log.max-line-bytes", "8k", "Longest log line kept in memory and returned by `/log`; the rest of a longer line is dropped and counted (`… [truncated N bytes]`). With `livy.cache-log.size` it bounds each application's log in memory.";
     IMPERSONATION = "livy.impersonation.enabled", "false", "Pass `proxyUser` to spark-submit as `--proxy-user`; when false it is ignored and reported as null.";
     POLL_INTERVAL = "livy.server.poll-interval", "1s", "How often the reconciler observes applications when nothing wakes it sooner.";
     APP_LOOKUP_TIMEOUT = "livy.server.app-lookup-timeout", "30s", "A submitted application the cluster manager cannot find for this long ends `dead`.";
