@@ -21,6 +21,7 @@ pub mod crd;
 pub mod k8s;
 pub mod launcher;
 pub mod leader;
+pub mod logtext;
 pub mod reconcile;
 pub mod records;
 pub mod repl;

@@ -90,7 +90,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(cli: Cli) -> anyhow::Result<()> {
+    // Colour only for a terminal: a log file or pipe gets plain text (and
+    // NO_COLOR, https://no-color.org, turns colour off everywhere).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),

@@ -88,7 +88,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         Some(manager) => manager,
         None => crate::cluster::manager_for(&config, launcher.clone()),
     };
-    let logs = Arc::new(LogTails::new(config.cache_log_size));
+    let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
 
     let hub = ReplHub::new(wake.clone());
     let callback = hub

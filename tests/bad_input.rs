@@ -19,6 +19,9 @@ use livy_server::store::{EmbeddedStore, SharedStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+#[path = "bad_input/hostile.rs"]
+mod hostile;
+
 struct Fixture {
     _dir: tempfile::TempDir,
     store: SharedStore,

@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
 use super::access::{Access, Requester};
-use super::body::LivyJson;
+use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
 use super::paging::list_page;
 use super::records;
 use super::request::{CreateRequest, Rules};
+use crate::logtext::Escaped;
 use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, SessionState, now_ms};
 use crate::store::Record;
 
@@ -113,7 +114,12 @@ pub async fn create_batch(
     )
     .await?;
     let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
-    tracing::info!(batch = rec.id, file = %rec.spec.file, "batch created");
+    tracing::info!(
+        batch = rec.id,
+        name = %Escaped(rec.meta.name.as_deref().unwrap_or_default()),
+        file = %Escaped(&rec.spec.file),
+        "batch created"
+    );
     Ok(records::created(
         format!("/batches/{}", rec.id),
         view(&state, &rec),
@@ -123,7 +129,7 @@ pub async fn create_batch(
 pub async fn get_batch(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(view(&state, &rec)))
@@ -132,7 +138,7 @@ pub async fn get_batch(
 pub async fn get_batch_state(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(json!({ "id": rec.id, "state": rec.status.state })))
@@ -141,7 +147,7 @@ pub async fn get_batch_state(
 pub async fn get_batch_log(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
@@ -158,7 +164,7 @@ pub async fn get_batch_log(
 pub async fn delete_batch(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     find(&state, &who, Access::Modify, &key).await?;
     let id = records::request(&state, Kind::Batch, &key, true, |r| {

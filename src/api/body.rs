@@ -6,15 +6,51 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{HeaderMap, header, request::Parts};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 
 use super::error::ApiError;
 
 /// JSON body → `T`; malformed JSON, wrong types and unknown fields are 400s
-/// naming the field, an over-long body is 413.
+/// naming the field, an over-long body is 413. A body must come as
+/// `Content-Type: application/json` (or `application/*+json`) or with an
+/// `X-Requested-By` header: a browser sends neither cross-site without a
+/// CORS preflight, so a hostile page cannot post `text/plain` JSON (415).
 pub struct LivyJson<T>(pub T);
+
+/// Livy's CSRF header (sparkmagic, Zeppelin and Hue send it).
+const REQUESTED_BY: &str = "x-requested-by";
+
+/// Whether the headers vouch for a JSON body: a JSON media type, or the
+/// CSRF header, which a browser will not send cross-site without asking.
+fn json_vouched(headers: &HeaderMap) -> bool {
+    if headers.contains_key(REQUESTED_BY) {
+        return true;
+    }
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+fn unsupported() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "send the JSON body with the header Content-Type: application/json".into(),
+    )
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
     type Rejection = ApiError;
@@ -25,10 +61,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
             .get::<BodyLimit>()
             .map(|l| l.0)
             .unwrap_or(usize::MAX);
+        let vouched = json_vouched(req.headers());
+        // A declared non-JSON type is refused before its body is read.
+        if !vouched && req.headers().contains_key(header::CONTENT_TYPE) {
+            return Err(unsupported());
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::TooLarge { limit })?;
+        if !vouched && !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(unsupported());
+        }
         parse_json(&bytes).map(LivyJson)
+    }
+}
+
+/// `Path<T>` whose rejection (an id that is not UTF-8 once percent-decoded,
+/// a statement id that is not a number) is a JSON 400.
+pub struct LivyPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for LivyPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(LivyPath(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "path {}: an id must be an integer (or a name, in UTF-8): {}",
+                crate::logtext::Escaped(&super::validate::short(parts.uri.path())),
+                e.body_text()
+            ))),
+        }
     }
 }
 
@@ -48,7 +111,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
@@ -59,7 +122,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("field {path}: {inner}")
         };
         ApiError::BadRequest(what)
-    })
+    })?;
+    // Only whitespace may follow the object.
+    de.end().map_err(|e| {
+        ApiError::BadRequest(format!(
+            "malformed JSON: {e} after the JSON object; send exactly one object"
+        ))
+    })?;
+    Ok(value)
 }
 
 #[derive(Deserialize)]

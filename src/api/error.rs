@@ -23,6 +23,12 @@ pub enum ApiError {
     /// 406: an `Accept` header asking for a Livy API version we do not speak.
     #[error("{0}")]
     NotAcceptable(String),
+    /// 405 with `Allow`: the route exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 415: a body that does not say it is JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 413: the body is over `livy.server.request.max-body-size`.
     #[error(
         "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
@@ -72,6 +78,8 @@ impl IntoResponse for ApiError {
             Self::SessionNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(msg) => {
                 let body = Json(json!({ "msg": msg }));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -58,7 +58,7 @@ pub const LIVY_VERSION: &str = "0.8.0-incubating";
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
-    Router::new()
+    let routes = Router::new()
         .route("/version", get(version))
         .route("/metrics/ping", get(|| async { "pong" }))
         .route(
@@ -102,9 +102,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions/{id}/completion", post(statements::complete))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::NotFound("method not allowed on this resource".into())
-        })
+        // axum adds `Allow` to this answer; `method_not_allowed` words it.
+        .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .layer(middleware::from_fn_with_state(limit, accept_and_limit))
         .layer(middleware::from_fn_with_state(
             state.auth.clone(),
@@ -113,7 +112,12 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router: a layer on the routes runs before axum adds
+    // `Allow` to a 405.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(method_not_allowed))
 }
 
 /// Rejects `Accept: application/vnd.livy.vX+json` for versions other than
@@ -139,6 +143,31 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
     }
     req.extensions_mut().insert(BodyLimit(limit));
     next.run(req).await
+}
+
+/// A 405 from the router (which set `Allow`) becomes a JSON message naming
+/// the methods the resource takes.
+async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let allowed = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .replace(',', ", ");
+    let mut out = ApiError::MethodNotAllowed(format!(
+        "method {} is not allowed on this resource; use {allowed}",
+        crate::logtext::Escaped(&validate::short(method.as_str()))
+    ))
+    .into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
 }
 
 /// Livy's version object, plus the Spark and Scala every application of this

@@ -94,12 +94,55 @@ fn unknown(field: &str, endpoint: &str) -> ApiError {
 }
 
 impl CreateRequest {
+    /// Every argument this request puts on spark-submit's command line, named
+    /// by the field it comes from (see `launcher::argv`: lists are joined by
+    /// commas into one argument, each conf entry is one `key=value`).
+    fn arguments(&self) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        let mut one = |field: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                out.push((field.to_owned(), v.len()));
+            }
+        };
+        one("name", &self.name);
+        one("className", &self.class_name);
+        one("driverMemory", &self.driver_memory);
+        one("executorMemory", &self.executor_memory);
+        one("queue", &self.queue);
+        one("proxyUser", &self.proxy_user);
+        for (field, items) in [
+            ("jars", &self.jars),
+            ("pyFiles", &self.py_files),
+            ("files", &self.files),
+            ("archives", &self.archives),
+        ] {
+            if !items.is_empty() {
+                let joined = items.iter().map(|i| i.len() + 1).sum::<usize>() - 1;
+                out.push((format!("{field} (joined by commas)"), joined));
+            }
+        }
+        for (k, v) in &self.conf {
+            out.push((
+                format!("conf[{}]", validate::short(k)),
+                k.len() + 1 + v.len(),
+            ));
+        }
+        if let Some(file) = &self.file {
+            out.push(("file".to_owned(), file.len()));
+        }
+        for (i, a) in self.args.iter().flatten().enumerate() {
+            out.push((format!("args[{i}]"), a.len()));
+        }
+        out
+    }
+
     fn resources(self, rules: &Rules) -> Result<Resources, ApiError> {
         let wl = rules.whitelist;
         validate::paths("jars", &self.jars, wl)?;
         validate::paths("pyFiles", &self.py_files, wl)?;
         validate::paths("files", &self.files, wl)?;
         validate::paths("archives", &self.archives, wl)?;
+        validate::conf_paths(&self.conf, wl)?;
         validate::memory("driverMemory", &self.driver_memory)?;
         validate::memory("executorMemory", &self.executor_memory)?;
         let driver_cores = validate::count("driverCores", self.driver_cores, 1)?;
@@ -145,6 +188,7 @@ impl CreateRequest {
                 return Err(unknown(field, "POST /batches"));
             }
         }
+        validate::command_line(&self.arguments())?;
         let file = match self.file.take() {
             Some(f) if !f.trim().is_empty() => f,
             _ => return Err(ApiError::bad("file: requirement failed: File is required.")),
@@ -181,6 +225,7 @@ impl CreateRequest {
                 return Err(unknown(field, "POST /sessions"));
             }
         }
+        validate::command_line(&self.arguments())?;
         let kind = match self.kind.take() {
             None => SessionKind::Shared,
             Some(k) => SessionKind::parse(&k).ok_or_else(|| {

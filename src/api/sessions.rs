@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
@@ -13,11 +13,12 @@ use serde_json::json;
 
 use super::AppState;
 use super::access::{Access, Requester};
-use super::body::LivyJson;
+use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
 use super::paging::list_page;
 use super::records;
 use super::request::{CreateRequest, Rules};
+use crate::logtext::Escaped;
 use crate::records::{AppInfo, Kind, SessionSpec, SessionState, SessionStatus, now_ms};
 use crate::store::{Record, StoredRecord};
 
@@ -161,6 +162,7 @@ pub async fn create_session(
     tracing::info!(
         session = rec.id,
         kind = rec.spec.kind.as_str(),
+        name = %Escaped(rec.meta.name.as_deref().unwrap_or_default()),
         "session created"
     );
     Ok(records::created(
@@ -172,7 +174,7 @@ pub async fn create_session(
 pub async fn get_session(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(view(&state, &rec)))
@@ -181,7 +183,7 @@ pub async fn get_session(
 pub async fn get_session_state(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
     Ok(Json(
@@ -192,7 +194,7 @@ pub async fn get_session_state(
 pub async fn get_session_log(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
@@ -208,7 +210,7 @@ pub async fn get_session_log(
 pub async fn delete_session(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, true).await?;
@@ -220,7 +222,7 @@ pub async fn delete_session(
 pub async fn stop_session(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, false).await?;
@@ -232,7 +234,7 @@ pub async fn stop_session(
 pub async fn interrupt_session(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     find(&state, &who, Access::Modify, &key).await?;
     let id = request_stop(&state, &key, false).await?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::access::{Access, Requester};
-use super::body::{self, LivyJson};
+use super::body::{self, LivyJson, LivyPath};
 use super::error::ApiError;
 use super::paging::int_param;
 use super::request::Rules;
@@ -85,7 +85,7 @@ fn statement_kind(
 pub async fn list_statements(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
@@ -108,7 +108,7 @@ pub async fn list_statements(
 pub async fn create_statement(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<StatementRequest>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key).await?;
@@ -141,7 +141,7 @@ pub async fn create_statement(
 pub async fn get_statement(
     State(state): State<AppState>,
     who: Requester,
-    Path((key, sid)): Path<(String, String)>,
+    LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::View, &key).await?;
     let st = sid
@@ -158,7 +158,7 @@ pub async fn get_statement(
 pub async fn cancel_statement(
     State(state): State<AppState>,
     who: Requester,
-    Path((key, sid)): Path<(String, String)>,
+    LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key).await?;
     let live = live_state(&state, &rec);
@@ -174,7 +174,7 @@ pub async fn cancel_statement(
 pub async fn complete(
     State(state): State<AppState>,
     who: Requester,
-    Path(key): Path<String>,
+    LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key).await?;

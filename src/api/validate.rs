@@ -41,10 +41,24 @@ fn optional_text(field: &str, value: &Option<String>) -> Result<()> {
         .map_or(Ok(()), |v| plain_text(field, v, false))
 }
 
+/// Conf keys whose values are comma-separated files spark-submit reads or
+/// ships (Livy checks these against the whitelist too).
+pub const FILE_CONF: &[&str] = &[
+    "spark.jars",
+    "spark.files",
+    "spark.submit.pyFiles",
+    "spark.archives",
+    "spark.yarn.dist.jars",
+    "spark.yarn.dist.files",
+    "spark.yarn.dist.archives",
+    "spark.yarn.dist.pyFiles",
+];
+
 /// Checks one path or URI the application will read. Scheme-less and `file:`
-/// paths are local: they must be absolute, free of `..`, and inside
-/// `livy.file.local-dir-whitelist`. Other schemes (hdfs:, s3a:, local:, …)
-/// are the cluster's business.
+/// paths (the scheme in any case) are local: after percent-decoding, as
+/// Java's `URI` does, they must be absolute, free of `..`, and inside
+/// `livy.file.local-dir-whitelist`, both as written and with symlinks
+/// resolved. Other schemes (hdfs:, s3a:, local:, …) are the cluster's business.
 pub fn path(
     field: &str,
     value: &str,
@@ -62,27 +76,72 @@ pub fn path(
     }
     // `#alias` suffixes (archives) are not part of the path.
     let without_fragment = value.split('#').next().unwrap_or(value);
-    let local = match scheme(without_fragment) {
-        Some(("file", rest)) => rest.trim_start_matches("//").to_owned(),
+    let encoded = match scheme(without_fragment) {
+        Some((s, rest)) if s.eq_ignore_ascii_case("file") => rest.trim_start_matches("//"),
         Some((_, _)) => return Ok(()),
-        None => without_fragment.to_owned(),
+        None => without_fragment,
     };
-    let local_path = Path::new(&local);
+    let Ok(local) = percent_encoding::percent_decode_str(encoded).decode_utf8() else {
+        return bad(format!(
+            "{field}: path '{value}' is not valid UTF-8 once percent-decoded"
+        ));
+    };
+    plain_text(field, &local, false)?;
+    let local_path = Path::new(local.as_ref());
     if !local_path.is_absolute() {
         return bad(format!(
             "{field}: requirement failed: Path '{value}' is not absolute."
         ));
     }
     if local_path.components().any(|c| c == Component::ParentDir) {
-        return bad(format!("{field}: path '{value}' must not contain '..'"));
-    }
-    if !whitelist.iter().any(|dir| local_path.starts_with(dir)) {
         return bad(format!(
-            "{field}: requirement failed: Local path {local} cannot be added to user sessions. \
-             Use a path inside livy.file.local-dir-whitelist or a cluster URI (hdfs://, s3a://, local:)."
+            "{field}: path '{value}' must not contain '..' (percent-encoded or not)"
         ));
     }
+    let outside = |how: &str| {
+        let dirs: Vec<String> = whitelist.iter().map(|d| d.display().to_string()).collect();
+        let dirs = if dirs.is_empty() {
+            "none configured".to_owned()
+        } else {
+            dirs.join(", ")
+        };
+        bad(format!(
+            "{field}: requirement failed: Local path {local}{how} cannot be added to user sessions. \
+             Use a path inside livy.file.local-dir-whitelist ({dirs}) or a cluster URI (hdfs://, s3a://, local:)."
+        ))
+    };
+    if !whitelist.iter().any(|dir| local_path.starts_with(dir)) {
+        return outside("");
+    }
+    // A symlink inside a whitelisted directory may point anywhere: check
+    // where the path really leads (its longest existing prefix, resolved).
+    let real = resolve(local_path);
+    if !whitelist
+        .iter()
+        .any(|dir| real.starts_with(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())))
+    {
+        return outside(" (through a symbolic link)");
+    }
     Ok(())
+}
+
+/// `path` with symlinks resolved as far as it exists; the part that does not
+/// exist (yet) is appended unchanged (it holds no `..`).
+fn resolve(path: &Path) -> std::path::PathBuf {
+    let mut existing = path;
+    let mut missing = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return missing.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
 }
 
 /// `scheme:rest` if `value` starts with a URI scheme.
@@ -99,6 +158,58 @@ pub fn paths(field: &str, values: &[String], whitelist: &[std::path::PathBuf]) -
         path(&format!("{field}[{i}]"), v, whitelist, true)?;
     }
     Ok(())
+}
+
+/// The [`FILE_CONF`] entries of `conf`: each comma-separated item is checked
+/// like a top-level path (empty items, which Spark skips, are fine).
+pub fn conf_paths(conf: &BTreeMap<String, String>, whitelist: &[std::path::PathBuf]) -> Result<()> {
+    for key in FILE_CONF {
+        let Some(list) = conf.get(*key) else { continue };
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            path(&format!("conf[{key}]"), item, whitelist, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Linux refuses to exec an argument of `MAX_ARG_STRLEN` (32 pages) bytes or
+/// more, terminating NUL included.
+pub const MAX_ARGUMENT_BYTES: usize = 128 * 1024 - 1;
+/// What the request may put on spark-submit's command line in total: half of
+/// the usual 2 MiB `ARG_MAX`, leaving room for the server's own arguments,
+/// the environment and the JVM launcher scripts.
+pub const MAX_COMMAND_LINE_BYTES: usize = 1024 * 1024;
+
+/// Refuses arguments `exec` would reject with `E2BIG`: `args` holds each
+/// argument the request contributes (the field it comes from, its length in
+/// bytes), in argv order.
+pub fn command_line(args: &[(String, usize)]) -> Result<()> {
+    for (field, len) in args {
+        if *len > MAX_ARGUMENT_BYTES {
+            return bad(format!(
+                "{field}: {len} bytes is longer than one command-line argument may be \
+                 ({MAX_ARGUMENT_BYTES} bytes); put large data in a file (files, hdfs:) and pass its name"
+            ));
+        }
+    }
+    // One NUL and one pointer per argument count against ARG_MAX too.
+    let total: usize = args.iter().map(|(_, len)| len + 1 + 8).sum();
+    if total > MAX_COMMAND_LINE_BYTES {
+        return bad(format!(
+            "the request makes a spark-submit command line of {total} bytes, over the \
+             {MAX_COMMAND_LINE_BYTES} bytes allowed; put large data in a file (files, hdfs:) and pass its name"
+        ));
+    }
+    Ok(())
+}
+
+/// A client value shortened for an error message.
+pub fn short(value: &str) -> String {
+    const SHOWN: usize = 60;
+    match value.char_indices().nth(SHOWN) {
+        None => value.to_owned(),
+        Some((at, _)) => format!("{}…", &value[..at]),
+    }
 }
 
 /// Spark memory strings: `512m`, `2g`, `1024` (MiB), optional `b`.
@@ -211,6 +322,17 @@ mod tests {
     #[case("/etc/passwd", false)]
     #[case("/data/apps/../../etc/passwd", false)]
     #[case("file:///etc/passwd", false)]
+    #[case("FILE:///etc/passwd", false)]
+    #[case("File:/etc/passwd", false)]
+    #[case("FILE:///data/apps/pi.py", true)]
+    #[case("Local:/opt/spark/examples.jar", true)]
+    #[case("file:///data/apps/%2e%2e/%2e%2e/etc/passwd", false)]
+    #[case("/data/apps/%2E%2E/x#y", false)]
+    #[case("file:///data/apps/..%2F..%2Fetc/passwd", false)]
+    #[case("file:///data/apps/pi%20v2.py", true)]
+    #[case("file:///data/apps/%ff.py", false)]
+    #[case("file:///data/apps/a%0Ab.py", false)]
+    #[case("/data/applications/pi.py", false)]
     #[case("", false)]
     #[case("/data/apps/a\nb", false)]
     fn paths_against_a_whitelist(#[case] p: &str, #[case] ok: bool) {

@@ -28,6 +28,7 @@ keys! {
     MAX_CREATION = "livy.server.session.max-creation", "100", "At most this many spark-submit processes at once; more requests get 400 `Rejected, too many sessions are being created!`.";
     STATE_RETAIN = "livy.server.session.state-retain.sec", "600s", "How long finished batches and sessions stay listed before they are removed.";
     CACHE_LOG_SIZE = "livy.cache-log.size", "200", "Lines of each log kept in memory and returned by `/log`.";
+    LOG_MAX_LINE = "livy.server.log.max-line-bytes", "8k", "Longest log line kept in memory and returned by `/log`; the rest of a longer line is dropped and counted (`… [truncated N bytes]`). With `livy.cache-log.size` it bounds each application's log in memory.";
     IMPERSONATION = "livy.impersonation.enabled", "false", "Let callers run applications as another user (`proxyUser`, `?doAs=`; `--proxy-user`): only as themselves unless they are superusers. With it on and no proxy user, applications run as their owner. When false, proxy users are ignored and reported as null.";
     AUTH_TYPE = "livy.server.auth.type", "", "How callers authenticate: `kerberos` (SPNEGO), `ldap` (HTTP Basic checked by an LDAP bind), `basic` (HTTP Basic against a file of password hashes). Empty: no authentication.";
     AUTH_KERBEROS_PRINCIPAL = "livy.server.auth.kerberos.principal", "", "With `kerberos`: the HTTP service principal, e.g. `HTTP/_HOST@EXAMPLE.COM` (`_HOST` becomes this host's name).";

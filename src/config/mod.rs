@@ -77,6 +77,8 @@ pub struct Config {
     pub max_creation: usize,
     pub state_retain: Duration,
     pub cache_log_size: usize,
+    /// `livy.server.log.max-line-bytes`: longest log line kept.
+    pub log_max_line: usize,
     pub impersonation: bool,
     pub poll_interval: Duration,
     pub app_lookup_timeout: Duration,
@@ -314,6 +316,14 @@ impl Config {
 
         let max_creation = number(keys::MAX_CREATION)? as usize;
         let cache_log_size = number(keys::CACHE_LOG_SIZE)? as usize;
+        let log_max_line = {
+            let v = parse(keys::LOG_MAX_LINE, &|v| match parse_bytes(v) {
+                Ok(0) => Err("must be at least 1 byte".to_owned()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            })?;
+            parse_bytes(&v).unwrap_or(8 << 10) as usize
+        };
         let max_body = {
             let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
             parse_bytes(&v).unwrap_or(1 << 20) as usize
@@ -386,6 +396,7 @@ impl Config {
             app_lookup_timeout: duration(keys::APP_LOOKUP_TIMEOUT)?,
             kill_grace: duration(keys::KILL_GRACE)?,
             max_body,
+            log_max_line,
             launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
             spark_defaults,
         })

@@ -1,8 +1,10 @@
 //! Bounded in-memory tails of application log files.
 //!
 //! The full log stays on disk (`apps/<tag>/output.log`); each tail keeps the
-//! last `livy.cache-log.size` lines and reads only the bytes appended since
-//! its last refresh, so serving `/log` costs no more than the new output.
+//! last `livy.cache-log.size` lines, each cut to `livy.server.log.max-line-bytes`,
+//! and reads only the bytes appended since its last refresh, in fixed-size
+//! chunks, so neither a flood of output nor one endless line is held in
+//! memory or sent in responses.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
@@ -12,15 +14,24 @@ use std::sync::Mutex;
 /// On first sight of a large file, start this far from its end: enough for
 /// `cap` lines of ordinary Spark output without reading gigabytes.
 const FIRST_READ_BYTES: u64 = 512 * 1024;
+/// Default for `livy.server.log.max-line-bytes`.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 8 * 1024;
+/// Bytes read from the file at a time.
+const CHUNK: usize = 64 * 1024;
 
+#[derive(Default)]
 struct Tail {
     offset: u64,
+    /// The head (at most `max_line` bytes) of the line still being written.
     partial: Vec<u8>,
+    /// Bytes of that line beyond `max_line`, counted and dropped.
+    dropped: u64,
     lines: VecDeque<String>,
 }
 
 pub struct LogTails {
     cap: usize,
+    max_line: usize,
     tails: Mutex<HashMap<PathBuf, Tail>>,
 }
 
@@ -28,22 +39,25 @@ impl LogTails {
     pub fn new(cap: usize) -> Self {
         Self {
             cap,
+            max_line: DEFAULT_MAX_LINE_BYTES,
             tails: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps at most `bytes` of each line (the head), plus a marker.
+    pub fn max_line_bytes(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
     }
 
     /// The last `cap` complete lines of `path` (plus a trailing partial line).
     pub fn lines(&self, path: &Path) -> Vec<String> {
         let mut tails = self.tails.lock().unwrap_or_else(|e| e.into_inner());
-        let tail = tails.entry(path.to_owned()).or_insert_with(|| Tail {
-            offset: 0,
-            partial: Vec::new(),
-            lines: VecDeque::new(),
-        });
-        refresh(tail, path, self.cap);
+        let tail = tails.entry(path.to_owned()).or_default();
+        refresh(tail, path, self.cap, self.max_line);
         let mut out: Vec<String> = tail.lines.iter().cloned().collect();
-        if !tail.partial.is_empty() {
-            out.push(String::from_utf8_lossy(&tail.partial).into_owned());
+        if !tail.partial.is_empty() || tail.dropped > 0 {
+            out.push(render(&tail.partial, tail.dropped));
         }
         if out.len() > self.cap {
             out.drain(..out.len() - self.cap);
@@ -60,7 +74,24 @@ impl LogTails {
     }
 }
 
-fn refresh(tail: &mut Tail, path: &Path, cap: usize) {
+/// A line's kept head as text, with a marker when bytes were dropped (a
+/// character cut in half at the limit is dropped whole).
+fn render(head: &[u8], dropped: u64) -> String {
+    if dropped == 0 {
+        return String::from_utf8_lossy(head.strip_suffix(b"\r").unwrap_or(head)).into_owned();
+    }
+    let valid = match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => head.len(),
+    };
+    let dropped = dropped + (head.len() - valid) as u64;
+    format!(
+        "{}… [truncated {dropped} bytes]",
+        String::from_utf8_lossy(&head[..valid])
+    )
+}
+
+fn refresh(tail: &mut Tail, path: &Path, cap: usize, max_line: usize) {
     let Ok(mut file) = std::fs::File::open(path) else {
         return;
     };
@@ -69,41 +100,67 @@ fn refresh(tail: &mut Tail, path: &Path, cap: usize) {
     };
     if len < tail.offset {
         // Truncated or replaced: start over.
-        *tail = Tail {
-            offset: 0,
-            partial: Vec::new(),
-            lines: VecDeque::new(),
-        };
+        *tail = Tail::default();
     }
+    // Only the last `cap` lines are kept: never read more than they can fill.
+    let window = FIRST_READ_BYTES.max(cap as u64 * (max_line as u64 + 1));
     let mut skip_first_partial = false;
-    if tail.offset == 0 && len > FIRST_READ_BYTES {
-        tail.offset = len - FIRST_READ_BYTES;
+    if len - tail.offset > window {
+        let skipped = len - window - tail.offset;
+        if tail.offset > 0 {
+            // Mid-stream: say what was left out rather than hide it.
+            if !tail.partial.is_empty() || tail.dropped > 0 {
+                let line = render(&tail.partial, tail.dropped);
+                tail.lines.push_back(line);
+            }
+            tail.partial.clear();
+            tail.dropped = 0;
+            tail.lines
+                .push_back(format!("… [output skipped: {skipped} bytes]"));
+            trim(tail, cap);
+        }
+        tail.offset = len - window;
         skip_first_partial = true;
     }
     if len == tail.offset || file.seek(SeekFrom::Start(tail.offset)).is_err() {
         return;
     }
-    let mut buf = Vec::with_capacity((len - tail.offset) as usize);
-    if file.take(len - tail.offset).read_to_end(&mut buf).is_err() {
-        return;
-    }
-    tail.offset += buf.len() as u64;
-    let mut data = std::mem::take(&mut tail.partial);
-    data.extend_from_slice(&buf);
-    let mut pieces = data.split(|b| *b == b'\n').peekable();
-    if skip_first_partial {
-        pieces.next();
-    }
-    while let Some(piece) = pieces.next() {
-        if pieces.peek().is_none() {
-            tail.partial = piece.to_vec();
-            break;
+    let mut reader = file.take(len - tail.offset);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        tail.offset += n as u64;
+        let mut pieces = chunk[..n].split(|b| *b == b'\n').peekable();
+        while let Some(piece) = pieces.next() {
+            if skip_first_partial {
+                // Starting mid-file: the first (partial) line is not shown.
+                if pieces.peek().is_some() {
+                    skip_first_partial = false;
+                }
+                continue;
+            }
+            let room = max_line.saturating_sub(tail.partial.len());
+            let kept = piece.len().min(room);
+            tail.partial.extend_from_slice(&piece[..kept]);
+            tail.dropped += (piece.len() - kept) as u64;
+            if pieces.peek().is_none() {
+                break;
+            }
+            let line = render(&tail.partial, tail.dropped);
+            tail.partial.clear();
+            tail.dropped = 0;
+            tail.lines.push_back(line);
+            trim(tail, cap);
         }
-        let line = String::from_utf8_lossy(piece.strip_suffix(b"\r").unwrap_or(piece)).into_owned();
-        tail.lines.push_back(line);
-        if tail.lines.len() > cap {
-            tail.lines.pop_front();
-        }
+    }
+}
+
+fn trim(tail: &mut Tail, cap: usize) {
+    while tail.lines.len() > cap {
+        tail.lines.pop_front();
     }
 }
 
@@ -128,6 +185,61 @@ mod tests {
         assert_eq!(tails.lines(&path), vec!["line 9", "line 10", "partial"]);
         tails.forget(&path);
         assert_eq!(tails.lines(&path), vec!["line 9", "line 10", "partial"]);
+    }
+
+    #[test]
+    fn one_endless_line_is_cut_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "before").unwrap();
+        f.write_all(&vec![b'x'; 300_000]).unwrap();
+        let tails = LogTails::new(5).max_line_bytes(100);
+        let want_cut = format!("{}… [truncated 299900 bytes]", "x".repeat(100));
+        assert_eq!(
+            tails.lines(&path),
+            vec!["before".to_owned(), want_cut.clone()]
+        );
+        // The line goes on, then ends; the dropped count follows it.
+        f.write_all(&vec![b'y'; 1000]).unwrap();
+        writeln!(f, "\nafter").unwrap();
+        let want_cut = format!("{}… [truncated 300900 bytes]", "x".repeat(100));
+        assert_eq!(
+            tails.lines(&path),
+            vec!["before".to_owned(), want_cut, "after".to_owned()]
+        );
+        let tail = tails.tails.lock().unwrap();
+        let kept: usize = tail
+            .values()
+            .map(|t| t.partial.capacity() + t.lines.iter().map(String::len).sum::<usize>())
+            .sum();
+        assert!(kept < 2_000, "{kept} bytes kept");
+    }
+
+    #[test]
+    fn a_character_cut_at_the_limit_is_dropped_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        // "é" is two bytes: the limit falls between them.
+        std::fs::write(&path, "abé and more\n").unwrap();
+        let tails = LogTails::new(5).max_line_bytes(3);
+        assert_eq!(tails.lines(&path), vec!["ab… [truncated 11 bytes]"]);
+    }
+
+    #[test]
+    fn a_flood_between_reads_is_skipped_with_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "first").unwrap();
+        let tails = LogTails::new(3).max_line_bytes(10);
+        assert_eq!(tails.lines(&path), vec!["first"]);
+        f.write_all(&vec![b'z'; 1_000_000]).unwrap();
+        writeln!(f, "\nlast").unwrap();
+        assert_eq!(
+            tails.lines(&path),
+            vec!["first", "… [output skipped: 475718 bytes]", "last"]
+        );
     }
 
     #[test]

@@ -40,6 +40,20 @@ pub enum LaunchError {
     },
 }
 
+impl LaunchError {
+    /// Whether trying again cannot help: the kernel refused the command line
+    /// as too long (`E2BIG`), which the same record will always produce.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Spawn { source, .. } => {
+                source.kind() == std::io::ErrorKind::ArgumentListTooLong
+                    || source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32)
+            }
+            Self::CreateDir { .. } => false,
+        }
+    }
+}
+
 /// What the supervisor files say about an application's local process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessState {
@@ -183,5 +197,41 @@ fn signal_all(group: u32, pids: &[u32], sig: Signal) {
     let _ = killpg(Pid::from_raw(group as i32), sig);
     for &p in pids {
         let _ = kill(Pid::from_raw(p as i32), sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launcher(dir: &std::path::Path) -> Launcher {
+        Launcher::new(
+            dir.join("apps"),
+            "/bin/true".into(),
+            dir.into(),
+            Arc::new(Notify::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_command_line_exec_refuses_is_a_permanent_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = "x".repeat(200 * 1024);
+        let err = launcher(dir.path())
+            .spawn("batch-1-a", &["/bin/true".into(), huge], &[])
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn other_spawn_failures_are_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = launcher(dir.path());
+        l.exe = dir.path().join("no-such-binary");
+        let err = l
+            .spawn("batch-1-b", &["/bin/true".into()], &[])
+            .unwrap_err();
+        assert!(matches!(err, LaunchError::Spawn { .. }), "{err:?}");
+        assert!(!err.is_permanent(), "{err:?}");
     }
 }

@@ -25,8 +25,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::cluster::{AppObservation, ClusterManager, TrackedApp};
 use crate::config::Config;
-use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
+use crate::launcher::{LaunchError, Launcher};
+use crate::logtext::Escaped;
 use crate::records::{Kind, Submission};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
@@ -218,24 +219,32 @@ impl Reconciler {
     }
 
     /// After a spawn known not to have started anything: explains it in the
-    /// application's log and, unless retries are used up, schedules a retry.
-    /// Returns the explanation and whether a retry follows.
+    /// application's log and, unless the failure is permanent or retries are
+    /// used up, schedules a retry. Returns the explanation and whether a
+    /// retry follows.
     fn launch_failed(
         &self,
         kind: Kind,
         id: u64,
         tag: &str,
-        error: &dyn std::error::Error,
+        error: &LaunchError,
         failures: u32,
         now: u64,
     ) -> (String, bool) {
-        let text = format!(
+        let permanent = error.is_permanent();
+        let mut text = format!(
             "livy-server: could not start spark-submit (attempt {failures}): {}",
             error_chain(error)
         );
-        tracing::warn!(kind = kind.as_str(), id, error = %text, "launch failed");
+        if permanent {
+            text.push_str(
+                "; not retried: the command line is too long for this system \
+                 (put large arguments or conf values in a file)",
+            );
+        }
+        tracing::warn!(kind = kind.as_str(), id, error = %Escaped(&text), "launch failed");
         let _ = self.d.launcher.files(tag).append_log(&text);
-        let retry = failures <= self.d.config.launch_retries;
+        let retry = !permanent && failures <= self.d.config.launch_retries;
         if retry {
             self.back_off(kind, id, now, failures);
         }

@@ -5,14 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
+
 use crate::records::{SessionState, now_ms};
 use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
+
+/// A driver's hello (session, secret, app id, UI address) fits easily.
+const MAX_HELLO_BYTES: u64 = 64 * 1024;
 
 impl ReplHub {
     /// Binds the first free port of `ports` on `host` and serves drivers until `cancel`.
@@ -74,11 +78,18 @@ impl ReplHub {
     async fn serve_driver(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read).lines();
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, lines.next_line()).await {
-            Ok(Ok(Some(line))) => serde_json::from_str::<FromDriver>(&line).ok(),
+        let mut reader = BufReader::new(read);
+        // Before it authenticates, a peer may send only a small hello line.
+        let mut first = Vec::new();
+        let mut bounded = (&mut reader).take(MAX_HELLO_BYTES);
+        let hello_read = bounded.read_until(b'\n', &mut first);
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, hello_read).await {
+            Ok(Ok(n)) if n > 0 && first.ends_with(b"\n") => {
+                serde_json::from_slice::<FromDriver>(&first).ok()
+            }
             _ => None,
         };
+        let mut lines = reader.lines();
         let Some(FromDriver::Hello {
             session,
             secret,
