@@ -16,12 +16,12 @@ Usage: hack/bench/statements.sh [statements per round] [rounds]
 """
 import http.client, json, os, statistics, subprocess, sys, tempfile, time
 
+from benchlib import BIN, idle_session, start_server
+
 from livy import LivySession
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release", "livy-server")
 
 
 class Client:
@@ -33,32 +33,6 @@ class Client:
         self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         r = self.conn.getresponse()
         return json.loads(r.read() or b"null")
-
-
-def start_server(work, name, port, extra):
-    cmd = [BIN, "--port", str(port), "--data-dir", os.path.join(work, name),
-           "--conf", "livy.server.host=127.0.0.1", "--conf", "livy.rsc.launcher.port.range=0~0"]
-    for c in extra:
-        cmd += ["--conf", c]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            Client(port).call("GET", "/version")
-            return p
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"server {name} did not start")
-
-
-def idle_session(c):
-    s = c.call("POST", "/sessions", {"kind": "pyspark"})
-    while True:
-        st = c.call("GET", f"/sessions/{s['id']}/state")["state"]
-        if st == "idle":
-            return s["id"]
-        if st in ("dead", "error", "killed"):
-            sys.exit(f"session ended {st}")
-        time.sleep(0.1)
 
 
 def pct(xs, q):

@@ -1,0 +1,36 @@
+"""What the benchmark scripts share: starting a release livy-server on a
+loopback port and waiting for an idle session."""
+import http.client, os, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release", "livy-server")
+
+
+def start_server(work, name, port, extra):
+    """Starts the server with data under work/name; returns once it answers."""
+    cmd = [BIN, "--port", str(port), "--data-dir", os.path.join(work, name),
+           "--conf", "livy.server.host=127.0.0.1", "--conf", "livy.rsc.launcher.port.range=0~0"]
+    for c in extra:
+        cmd += ["--conf", c]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/version")
+            conn.getresponse().read()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"server {name} did not start")
+
+
+def idle_session(c, kind="pyspark"):
+    """Creates a session through `c.call(method, path, body)`; its id once idle."""
+    s = c.call("POST", "/sessions", {"kind": kind})
+    while True:
+        st = c.call("GET", f"/sessions/{s['id']}/state")["state"]
+        if st == "idle":
+            return s["id"]
+        if st in ("dead", "error", "killed"):
+            sys.exit(f"session ended {st}")
+        time.sleep(0.1)
