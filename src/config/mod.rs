@@ -7,8 +7,10 @@
 
 pub mod keys;
 pub mod kubernetes;
+pub mod listener;
 pub mod properties;
 pub mod spark_install;
+pub mod tls;
 mod values;
 mod yarn_site;
 
@@ -26,6 +28,13 @@ pub enum ConfigError {
     BadValue {
         key: String,
         value: String,
+        source_name: String,
+        reason: String,
+    },
+    /// A bad password setting: the value is never echoed.
+    #[error("{key} (from {source_name}): {reason}")]
+    BadSecret {
+        key: &'static str,
         source_name: String,
         reason: String,
     },
@@ -63,6 +72,10 @@ struct Raw {
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
+    /// HTTPS for the REST API (`None`: plain HTTP).
+    pub tls: Option<tls::TlsSource>,
+    /// Timeouts and request-head limits of the REST listener.
+    pub listener: listener::ListenerConfig,
     pub spark_master: String,
     pub deploy_mode: Option<String>,
     pub spark_home: PathBuf,
@@ -347,7 +360,11 @@ impl Config {
         let spark_master_ui = addresses(keys::SPARK_MASTER_UI);
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
+        let tls = tls::parse(&get)?;
+        let listener = listener::parse(&get)?;
         Ok(Self {
+            tls,
+            listener,
             kubernetes,
             yarn_rm_addresses,
             yarn_poll_interval: duration(keys::YARN_POLL_INTERVAL)?.max(Duration::from_millis(50)),
