@@ -339,7 +339,9 @@ fn refused_start(conf: &[String], env: &[(&str, &str)]) -> String {
 fn start_up_fails_closed_and_names_the_key_to_fix() {
     let pki = Pki::new();
     let p12 = pki.conf("livy.keystore", "server.p12");
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    // (conf, environment, texts the refusal must contain)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 p12.clone(),
