@@ -338,3 +338,54 @@ async fn over_https_a_stalled_handshake_is_cut_and_the_limits_hold() {
         .unwrap();
     head_limits_answer_in_json(&client, &format!("https://127.0.0.1:{}", server.port)).await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_requests_finish_for_the_grace_period_and_no_longer() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(
+        dir.path(),
+        &["livy.server.shutdown.grace-period=2s".to_owned()],
+    );
+    // A request in flight that never ends: its body stalls half-way.
+    let mut stalled = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"POST /batches HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"file\":")
+        .await
+        .unwrap();
+    // An idle keep-alive connection, which shutdown closes at once.
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    idle.write_all(b"GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(response(&mut idle).await.0, 200);
+
+    let start = Instant::now();
+    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGTERM).unwrap();
+    let (_, idle_closed) = until_closed(&mut idle, start).await;
+    assert!(idle_closed < Duration::from_millis(1500), "{idle_closed:?}");
+    let deadline = start + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = start.elapsed();
+    assert!(status.success(), "{status}:\n{}", server.log());
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(6),
+        "exited {took:?} after SIGTERM, expected about the 2 s grace"
+    );
+    assert!(
+        server
+            .log()
+            .contains("requests still open after the shutdown grace period")
+    );
+}
