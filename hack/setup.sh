@@ -97,6 +97,11 @@ if [ "${1:-}" = "--test" ]; then
         fi
         apt_install krb5-kdc krb5-admin-server krb5-user slapd ldap-utils
     fi
+    # curl (the SPNEGO, Basic and TLS client of the tests) and the openssl CLI
+    # (the TLS tests make their certificates and PKCS#12 files with it).
+    for tool in curl openssl; do
+        command -v "$tool" >/dev/null 2>&1 || apt_install "$tool"
+    done
     # requests-kerberos: the Python SPNEGO client most Livy scripts use.
     pip_if_missing .venv requests_kerberos "requests-kerberos==0.15.0"
     # Airflow's LivyHook, in its own virtualenv (Airflow pins many packages).

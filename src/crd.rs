@@ -184,12 +184,15 @@ mod tests {
             let props = schema.properties.as_ref().unwrap();
             let spec = props["spec"].properties.as_ref().unwrap();
             assert!(spec.contains_key("livyId"), "{short}: spec has livyId");
+            let status = props["status"].properties.as_ref().unwrap();
+            assert!(status.contains_key("state"));
+            // Readable by anyone who may `get` the resource: no secret in it.
             assert!(
-                props["status"]
-                    .properties
-                    .as_ref()
-                    .unwrap()
-                    .contains_key("state")
+                !status
+                    .keys()
+                    .any(|k| k.to_ascii_lowercase().contains("secret")),
+                "{short}: the status schema holds a secret: {:?}",
+                status.keys()
             );
         }
     }

@@ -27,3 +27,4 @@ pub mod records;
 pub mod repl;
 pub mod server;
 pub mod store;
+pub mod tls;

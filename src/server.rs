@@ -2,7 +2,10 @@
 //! graceful shutdown. Applications keep running when the server stops; the
 //! next start re-attaches to them through the store and their tags.
 
-use std::net::SocketAddr;
+mod listener;
+mod refusal;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, Notify};
@@ -21,6 +24,8 @@ use crate::store::{EmbeddedStore, SharedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("failed to set up HTTPS for the REST API")]
+    Tls(#[source] crate::tls::TlsError),
     #[error("failed to create the data directory {path}")]
     DataDir {
         path: String,
@@ -41,14 +46,17 @@ pub enum ServeError {
     Callback(#[source] crate::repl::ReplError),
     #[error("failed to start Kubernetes mode")]
     Kubernetes(#[source] crate::k8s::K8sError),
-    #[error("the HTTP server failed")]
-    Http(#[source] std::io::Error),
     #[error("failed to set up authentication")]
     Auth(#[source] crate::auth::AuthSetupError),
 }
 
 /// Runs the server until `cancel` fires.
 pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), ServeError> {
+    // First: a server asked for TLS that cannot have it must not start at all.
+    let tls = match config.tls.clone() {
+        Some(source) => Some(crate::tls::load(source).await.map_err(ServeError::Tls)?),
+        None => None,
+    };
     let config = Arc::new(config);
     std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
         path: config.apps_dir().display().to_string(),
@@ -93,7 +101,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let hub = ReplHub::new(wake.clone());
     let callback = hub
         .listen(
-            &config.host.to_string(),
+            &callback_host(&config),
             config.launcher_ports,
             cancel.clone(),
         )
@@ -124,7 +132,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         None => tasks.spawn(reconciler.run(cancel.clone())),
     };
 
-    let auth = Arc::new(crate::auth::Auth::new(&config.auth, false).map_err(ServeError::Auth)?);
+    let auth = Arc::new(
+        crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?,
+    );
     let app = Arc::new(App {
         auth,
         store,
@@ -140,17 +150,27 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
-    tracing::info!(addr = %local, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
-    let shutdown = cancel.clone();
-    let result = axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(ServeError::Http);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, scheme, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
+    let limits = refusal::Limits::from_config(&config);
+    listener::run(listener, tls, api::router(app), limits, cancel.clone()).await;
     cancel.cancel();
     tasks.close();
     tasks.wait().await;
     tracing::info!(
         "livy-server stopped; running applications continue and are re-attached on the next start"
     );
-    result
+    Ok(())
+}
+
+/// Where the driver callback listener binds: loopback when drivers are
+/// told to dial a loopback address (local masters), so the channel never
+/// leaves the host; else the REST API's address.
+fn callback_host(config: &Config) -> String {
+    let advertised = config.launcher_address.as_str();
+    match advertised.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => ip.to_string(),
+        _ if advertised.eq_ignore_ascii_case("localhost") => "127.0.0.1".to_owned(),
+        _ => config.host.to_string(),
+    }
 }

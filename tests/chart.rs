@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("", "pods"),
     ("", "services"),
     ("", "configmaps"),
+    ("", "secrets"),
     ("", "events"),
     ("events.k8s.io", "events"),
     ("coordination.k8s.io", "leases"),
@@ -244,6 +245,27 @@ fn chart_lints_renders_and_grants_only_what_the_server_uses() {
                 assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
             }
         }
+        // Secrets: only the drivers' (get, create, update), only in the server's Role.
+        let secret_rules: Vec<(Option<&String>, Vec<&str>)> = m
+            .roles
+            .iter()
+            .flat_map(|role| {
+                role.rules
+                    .iter()
+                    .flatten()
+                    .filter(|rule| rule.resources.iter().flatten().any(|r| r == "secrets"))
+                    .map(move |rule| {
+                        let mut verbs: Vec<&str> = rule.verbs.iter().map(String::as_str).collect();
+                        verbs.sort();
+                        (role.metadata.namespace.as_ref(), verbs)
+                    })
+            })
+            .collect();
+        assert_eq!(
+            secret_rules,
+            [(None, vec!["create", "get", "update"])],
+            "{case}: the server's Role grants exactly get/create/update on secrets"
+        );
         // The server's Role in the release namespace, a Spark Role per Spark namespace.
         let mut namespaces: Vec<_> = m
             .roles

@@ -1,5 +1,6 @@
 //! Kubernetes mode against a scripted API server (no cluster needed): the
-//! custom-resource store, its watch, leader election and the pod manager.
+//! custom-resource store, its watch, drivers' secrets, leader election and
+//! the pod manager.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -11,6 +12,8 @@ mod manager;
 mod reconcile;
 #[path = "kube/scripted.rs"]
 mod scripted;
+#[path = "kube/secrets.rs"]
+mod secrets;
 #[path = "kube/store.rs"]
 mod store;
 #[path = "kube/watch.rs"]

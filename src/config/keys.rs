@@ -20,6 +20,18 @@ macro_rules! keys {
 keys! {
     SERVER_HOST = "livy.server.host", "0.0.0.0", "Address the REST API listens on.";
     SERVER_PORT = "livy.server.port", "8998", "Port of the REST API.";
+    KEYSTORE = "livy.keystore", "", "PKCS#12 keystore (`.p12`) with the REST API's private key and certificate chain; when set, the API speaks HTTPS only and the server does not start if the keystore cannot be used. A JKS/JCEKS keystore is refused: convert it with `keytool -importkeystore -srckeystore livy.jks -destkeystore livy.p12 -deststoretype PKCS12`.";
+    KEYSTORE_PASSWORD = "livy.keystore.password", "", "Password of `livy.keystore`. Prefer livy.conf or `LIVY_KEYSTORE_PASSWORD` to `--conf`, which `ps` shows.";
+    KEY_PASSWORD = "livy.key-password", "", "Password of the key in `livy.keystore`. A PKCS#12 file has one password, so this must equal `livy.keystore.password` (or stand in for it when that is unset).";
+    KEYSTORE_TYPE = "livy.keystore.type", "JKS", "`PKCS12`, or `JKS` (Livy's default) for a file that is really PKCS#12: the file's content decides, and a real JKS/JCEKS keystore is refused.";
+    TLS_CERT_FILE = "livy.server.tls.cert-file", "", "PEM certificate chain (leaf first) for HTTPS, with `livy.server.tls.key-file`; instead of `livy.keystore`.";
+    TLS_KEY_FILE = "livy.server.tls.key-file", "", "PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted) of `livy.server.tls.cert-file`.";
+    TLS_HANDSHAKE_TIMEOUT = "livy.server.tls.handshake-timeout", "10s", "With HTTPS: a client that has not finished the TLS handshake this long after connecting is disconnected.";
+    HEADER_TIMEOUT = "livy.server.request-header-timeout", "30s", "A client must send a request's whole head (request line and headers) within this long of its first byte, or the connection is closed.";
+    IDLE_TIMEOUT = "livy.server.idle-timeout", "60s", "A keep-alive connection with no request in flight and no byte of a new one for this long is closed.";
+    SHUTDOWN_GRACE = "livy.server.shutdown.grace-period", "10s", "On SIGTERM the REST API stops accepting connections and lets open requests finish for this long, then closes them.";
+    MAX_URI = "livy.server.request.max-uri-length", "8k", "Longest request URI accepted (at most 60k); longer ones get 414.";
+    MAX_HEADER = "livy.server.request.max-header-size", "64k", "Largest request header section accepted (names, values and line ends; at most 1m), and at most 100 header fields; more gets 431.";
     SPARK_MASTER = "livy.spark.master", "local[*]", "Spark master for every application (`local[*]`, `spark://host:port`, `yarn`). When unset, `spark.master` from spark-defaults.conf, else `local[*]`.";
     SPARK_DEPLOY_MODE = "livy.spark.deploy-mode", "", "`client` or `cluster`; empty lets spark-submit decide (client).";
     SPARK_HOME = "livy.server.spark-home", "", "Spark installation; empty means `$SPARK_HOME`.";

@@ -8,8 +8,10 @@
 pub mod auth;
 pub mod keys;
 pub mod kubernetes;
+pub mod listener;
 pub mod properties;
 pub mod spark_install;
+pub mod tls;
 mod values;
 mod yarn_site;
 
@@ -27,6 +29,13 @@ pub enum ConfigError {
     BadValue {
         key: String,
         value: String,
+        source_name: String,
+        reason: String,
+    },
+    /// A bad password setting: the value is never echoed.
+    #[error("{key} (from {source_name}): {reason}")]
+    BadSecret {
+        key: &'static str,
         source_name: String,
         reason: String,
     },
@@ -64,6 +73,10 @@ struct Raw {
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
+    /// HTTPS for the REST API (`None`: plain HTTP).
+    pub tls: Option<tls::TlsSource>,
+    /// Timeouts and request-head limits of the REST listener.
+    pub listener: listener::ListenerConfig,
     pub spark_master: String,
     pub deploy_mode: Option<String>,
     pub spark_home: PathBuf,
@@ -358,7 +371,11 @@ impl Config {
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
         let auth = auth::parse(&get, &hostname())?;
+        let tls = tls::parse(&get)?;
+        let listener = listener::parse(&get)?;
         Ok(Self {
+            tls,
+            listener,
             kubernetes,
             impersonation: auth.acl.impersonation,
             auth,

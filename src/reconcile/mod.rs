@@ -12,7 +12,7 @@ mod sessions;
 pub use decide::{Policy, Step, decide_batch};
 pub use decide_session::{SessionPolicy, SessionStep, decide_session};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,8 @@ pub struct Reconciler {
     not_before: Mutex<HashMap<(Kind, u64), u64>>,
     /// Whether the last observation failed (log an outage once, not per poll).
     observe_failing: Mutex<bool>,
+    /// Sessions found without a stored driver secret: not looked up again.
+    secretless: Mutex<HashSet<u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -86,6 +88,7 @@ impl Reconciler {
             stopping: Arc::default(),
             not_before: Mutex::default(),
             observe_failing: Mutex::new(false),
+            secretless: Mutex::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Reconciler, new_tag, random_token};
+use super::{Reconciler, lock, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::launcher::files::AppFiles;
@@ -45,12 +45,11 @@ impl Reconciler {
             idle_timeout_ms: c.session_timeout.map(|d| d.as_millis() as u64),
         };
         for rec in sessions {
-            // After a restart, let the still-running driver reconnect.
-            if let Some(secret) = &rec.status.secret
+            if rec.status.submission.is_some()
                 && !rec.status.state.is_finished()
                 && self.d.hub.snapshot(rec.id).is_none()
             {
-                self.d.hub.register(rec.id, secret);
+                self.reattach(rec.id).await;
             }
             let obs = rec
                 .status
@@ -70,6 +69,28 @@ impl Reconciler {
             let id = rec.id;
             let result = self.apply_session(rec, step, now).await;
             self.handle(Kind::Session, id, result);
+        }
+    }
+
+    /// After a restart (or on becoming leader), opens the channel of a
+    /// session whose driver may still run, with its secret from the store,
+    /// so the driver can reconnect.
+    async fn reattach(&self, id: u64) {
+        if lock(&self.secretless).contains(&id) {
+            return;
+        }
+        match self.d.store.session_secret(id).await {
+            Ok(Some(secret)) => self.d.hub.register(id, &secret),
+            Ok(None) => {
+                tracing::warn!(
+                    session = id,
+                    "no driver secret stored for this session; its driver cannot reconnect"
+                );
+                lock(&self.secretless).insert(id);
+            }
+            Err(e) => {
+                tracing::warn!(session = id, error = %crate::error_chain(&e), "cannot read the driver secret; retrying")
+            }
         }
     }
 
@@ -169,6 +190,9 @@ impl Reconciler {
         };
         let before = rec.status.clone();
         let secret = random_token(32);
+        // Stored before the submission is recorded: a server that restarts
+        // after that write can always let the driver reconnect.
+        self.d.store.put_session_secret(rec.id, &secret).await?;
         rec.status.state = SessionState::Starting;
         rec.status.state_since = now;
         rec.status.submission = Some(Submission {
@@ -177,7 +201,6 @@ impl Reconciler {
             at: now,
         });
         rec.status.log_path = Some(files.log().display().to_string());
-        rec.status.secret = Some(secret.clone());
         // Durable before spawning (see batches), and the channel exists
         // before the driver can dial in.
         rec.version = self.write(Kind::Session, &rec).await?;

@@ -59,7 +59,9 @@ pub struct SessionSpec {
     pub stop_requested: bool,
 }
 
-/// What the server has observed of a session.
+/// What the server has observed of a session. The driver's secret is not
+/// here: whoever can read a record must not learn it.
+// It is kept apart: see `crate::store::RecordStore::put_session_secret`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
@@ -73,9 +75,6 @@ pub struct SessionStatus {
     pub message: Option<String>,
     pub log_path: Option<String>,
     pub state_since: u64,
-    /// The driver's shared secret; never shown to clients.
-    #[serde(default)]
-    pub secret: Option<String>,
     /// Transient launch failures so far (spawn errors before anything ran).
     #[serde(default)]
     pub launch_failures: u32,
@@ -91,7 +90,6 @@ impl SessionStatus {
             message: None,
             log_path: None,
             state_since: now,
-            secret: None,
             launch_failures: 0,
         }
     }

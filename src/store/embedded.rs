@@ -29,7 +29,23 @@ CREATE UNIQUE INDEX IF NOT EXISTS records_name ON records(kind, name) WHERE name
 CREATE TABLE IF NOT EXISTS next_ids (
     kind TEXT PRIMARY KEY,
     next INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS session_secrets (
+    id     INTEGER PRIMARY KEY,
+    secret TEXT    NOT NULL
 );";
+
+/// Earlier versions kept a session's driver secret in its status document:
+/// move it to `session_secrets`, so that a driver started then can still
+/// reconnect and the record no longer holds it.
+const MOVE_SECRETS_OUT_OF_RECORDS: &str = "
+BEGIN;
+INSERT OR IGNORE INTO session_secrets(id, secret)
+    SELECT id, json_extract(status, '$.secret') FROM records
+    WHERE kind = 'session' AND json_extract(status, '$.secret') IS NOT NULL;
+UPDATE records SET status = json_remove(status, '$.secret')
+    WHERE kind = 'session' AND json_type(status, '$.secret') IS NOT NULL;
+COMMIT;";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -56,6 +72,8 @@ impl EmbeddedStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(MOVE_SECRETS_OUT_OF_RECORDS)
+            .map_err(open_err)?;
         let (changes, _) = broadcast::channel(1024);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -275,21 +293,25 @@ impl RecordStore for EmbeddedStore {
 
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
-            let changed = conn
+            let tx = conn.transaction().map_err(query("begin delete"))?;
+            let changed = tx
                 .execute(
                     "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND version = ?3",
                     params![kind.as_str(), id as i64, version as i64],
                 )
                 .map_err(query("delete a record"))?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict {
+            if changed != 1 {
+                return Err(StoreError::Conflict {
                     kind,
                     id,
                     expected: version,
-                })
+                });
             }
+            if kind == Kind::Session {
+                tx.execute("DELETE FROM session_secrets WHERE id = ?1", [id as i64])
+                    .map_err(query("delete a session's driver secret"))?;
+            }
+            tx.commit().map_err(query("commit delete"))
         })
         .await?;
         self.notify(Change {
@@ -303,102 +325,43 @@ impl RecordStore for EmbeddedStore {
     fn watch(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
+
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
+        let secret = secret.to_owned();
+        self.with_conn(move |conn| {
+            // Only for a session that exists, in one statement (no race with delete).
+            let written = conn
+                .execute(
+                    "INSERT INTO session_secrets(id, secret)
+                     SELECT id, ?2 FROM records WHERE kind = 'session' AND id = ?1
+                     ON CONFLICT(id) DO UPDATE SET secret = excluded.secret",
+                    params![id as i64, secret],
+                )
+                .map_err(query("store a session's driver secret"))?;
+            match written {
+                1 => Ok(()),
+                _ => Err(StoreError::NotFound {
+                    kind: Kind::Session,
+                    id,
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT secret FROM session_secrets WHERE id = ?1",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(query("read a session's driver secret"))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn meta(name: Option<&str>) -> Meta {
-        Meta {
-            name: name.map(str::to_owned),
-            ..Meta::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn ids_grow_and_survive_reopen_and_deletion() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = EmbeddedStore::open(&path).unwrap();
-        let a = store
-            .create(Kind::Batch, meta(None), json!({}), json!({}))
-            .await
-            .unwrap();
-        let b = store
-            .create(Kind::Batch, meta(None), json!({}), json!({}))
-            .await
-            .unwrap();
-        let s = store
-            .create(Kind::Session, meta(None), json!({}), json!({}))
-            .await
-            .unwrap();
-        assert_eq!((a.id, b.id, s.id), (0, 1, 0));
-        store.delete(Kind::Batch, 1, b.version).await.unwrap();
-        drop(store);
-        let store = EmbeddedStore::open(&path).unwrap();
-        let c = store
-            .create(Kind::Batch, meta(None), json!({}), json!({}))
-            .await
-            .unwrap();
-        assert_eq!(c.id, 2, "a deleted id is never reused");
-        let ids: Vec<u64> = store
-            .list(Kind::Batch)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(ids, vec![0, 2]);
-    }
-
-    #[tokio::test]
-    async fn stale_versions_conflict_and_changes_are_announced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(&dir.path().join("s.db")).unwrap();
-        let mut rx = store.watch();
-        let rec = store
-            .create(Kind::Batch, meta(None), json!({"a":1}), json!({"s":1}))
-            .await
-            .unwrap();
-        let mut fresh = rec.clone();
-        fresh.status = json!({"s":2});
-        let fresh = store.update(&fresh).await.unwrap();
-        assert_eq!(fresh.version, 2);
-        let err = store.update(&rec).await.unwrap_err();
-        assert!(
-            matches!(err, StoreError::Conflict { expected: 1, .. }),
-            "{err}"
-        );
-        assert!(matches!(
-            store.delete(Kind::Batch, 0, 1).await.unwrap_err(),
-            StoreError::Conflict { .. }
-        ));
-        let got = store.get(Kind::Batch, 0).await.unwrap().unwrap();
-        assert_eq!(got.status, json!({"s":2}));
-        assert_eq!(rx.recv().await.unwrap().version, Some(1));
-        assert_eq!(rx.recv().await.unwrap().version, Some(2));
-    }
-
-    #[tokio::test]
-    async fn names_are_unique_per_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(&dir.path().join("s.db")).unwrap();
-        store
-            .create(Kind::Batch, meta(Some("n")), json!({}), json!({}))
-            .await
-            .unwrap();
-        let err = store
-            .create(Kind::Batch, meta(Some("n")), json!({}), json!({}))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateName { .. }), "{err}");
-        store
-            .create(Kind::Session, meta(Some("n")), json!({}), json!({}))
-            .await
-            .unwrap();
-        // A failed create must not leave a half-written record behind.
-        assert_eq!(store.list(Kind::Batch).await.unwrap().len(), 1);
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@
 mod embedded;
 mod kube;
 
-pub use self::kube::{KubeStore, KubeStoreOptions};
+pub use self::kube::{KubeStore, KubeStoreOptions, secret_name};
 pub use embedded::EmbeddedStore;
 
 use std::sync::Arc;
@@ -157,6 +157,28 @@ pub enum StoreError {
     },
     #[error("gave up allocating a {kind:?} id after {attempts} concurrent updates of the counter")]
     IdCounterContended { kind: Kind, attempts: u32 },
+    #[error("failed to create the Secret holding the driver secret of Session {id}")]
+    KubeSecretCreate {
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to read the Secret holding the driver secret of Session {id}")]
+    KubeSecretGet {
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("failed to replace the Secret holding the driver secret of Session {id}")]
+    KubeSecretReplace {
+        id: u64,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("the Secret {name} exists but is not owned by Session {id}; refusing to overwrite it")]
+    SecretNotOurs { id: u64, name: String },
+    #[error("the Secret {name} of Session {id} holds no readable driver secret")]
+    SecretUnreadable { id: u64, name: String },
 }
 
 /// Durable records behind optimistic versions. Implementations: [`EmbeddedStore`]
@@ -181,6 +203,13 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
     /// Changes made after this call.
     fn watch(&self) -> broadcast::Receiver<Change>;
+    /// Stores the driver secret of session `id` (which must exist),
+    /// replacing any earlier one. Secrets are kept apart from the records:
+    /// whoever can read a record (the REST API, `kubectl get livysessions`)
+    /// must not learn them. They go away with the session's record.
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError>;
+    /// The driver secret of session `id`, if one is stored.
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError>;
 }
 
 pub type SharedStore = Arc<dyn RecordStore>;

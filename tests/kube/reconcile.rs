@@ -99,6 +99,14 @@ impl RecordStore for Relay {
     fn watch(&self) -> broadcast::Receiver<Change> {
         self.store().watch()
     }
+
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
+        self.store().put_session_secret(id, secret).await
+    }
+
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
+        self.store().session_secret(id).await
+    }
 }
 
 fn kube_store(client: kube::Client) -> KubeStore {

@@ -105,7 +105,7 @@ impl ReplHub {
             let mut channels = lock(&self.channels);
             let Some(ch) = channels
                 .get_mut(&session)
-                .filter(|c| constant_time_eq(c.secret.as_bytes(), secret.as_bytes()))
+                .filter(|c| secret_matches(&c.secret, &secret))
             else {
                 tracing::warn!(%peer, session, "driver failed authentication; closed");
                 return;
@@ -278,6 +278,23 @@ fn merge_history(ch: &mut Channel, history: Vec<Statement>, next_id: Option<u64>
     ch.synced = true;
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether a driver's secret is the session's: compared in constant time
+/// (only the length, fixed for our secrets, can show in the timing), and
+/// never true for an empty secret, whatever a driver without one sends.
+fn secret_matches(expected: &str, offered: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(offered.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_matches;
+
+    #[test]
+    fn only_the_session_secret_matches_and_never_an_empty_one() {
+        assert!(secret_matches("k3x9q2ab", "k3x9q2ab"));
+        assert!(!secret_matches("k3x9q2ab", "k3x9q2ac"));
+        assert!(!secret_matches("k3x9q2ab", "k3x9q2a"));
+        assert!(!secret_matches("", ""));
+    }
 }

@@ -17,7 +17,7 @@ use crate::crd::{
 use crate::records::{Kind, Meta};
 use crate::store::{StoreError, StoredRecord};
 
-const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The spec field holding Livy's id (see [`crate::crd::LivyBatchSpec`]).
 const ID_FIELD: &str = "livyId";
 

@@ -7,11 +7,15 @@
 //! our finalizer keeps the resource, the reconciler sees
 //! `meta.deletion_requested`, stops the application, then
 //! [`RecordStore::delete`] removes the finalizer and the resource goes away.
+//!
+//! A session's driver secret is not in its resource but in a `Secret` the
+//! resource owns (`secrets.rs`).
 
 mod convert;
 mod events;
 mod helpers;
 mod ids;
+mod secrets;
 mod watch;
 
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use convert::{api_resource, finalizers_without_ours, object_name, to_object};
 use events::Events;
 use helpers::{classify, conditional_delete, is_status, same_meta};
 use ids::IdAllocator;
+pub use secrets::secret_name;
 
 /// Where the store keeps its resources.
 #[derive(Debug, Clone)]
@@ -348,5 +353,13 @@ impl RecordStore for KubeStore {
 
     fn watch(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
+    }
+
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
+        self.write_secret(id, secret).await
+    }
+
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
+        self.read_secret(id).await
     }
 }

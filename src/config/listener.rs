@@ -1,0 +1,116 @@
+//! The REST listener's limits (`livy.server.request-header-timeout`,
+//! `livy.server.idle-timeout`, `livy.server.tls.handshake-timeout`,
+//! `livy.server.shutdown.grace-period`, `livy.server.request.max-uri-length`,
+//! `livy.server.request.max-header-size`), checked into [`ListenerConfig`].
+//! Only values here; [`crate::server`] enforces them.
+
+use std::time::Duration;
+
+use super::values::{parse_bytes, parse_duration};
+use super::{ConfigError, keys};
+
+/// The `http` crate refuses URIs of 65,534 bytes and more with hyper's bare
+/// 414; our own limit must stay below it to answer in JSON.
+const URI_CEILING: u64 = 60 * 1024;
+/// Headers beyond this would need hyper buffers of megabytes per connection.
+const HEADER_CEILING: u64 = 1 << 20;
+
+/// Timeouts and request-head limits of the REST listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// From a request's first byte to its last header line.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no byte of a new one.
+    pub idle_timeout: Duration,
+    /// From accept to a finished TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How long open requests may run on after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Longest request URI (bytes); longer gets 414.
+    pub max_uri: usize,
+    /// Largest request head (names, values and line ends, bytes); larger gets 431.
+    pub max_header: usize,
+}
+
+/// `get(key)` returns the raw value and where it came from.
+pub fn parse(
+    get: &dyn Fn(&'static str) -> (String, String),
+) -> Result<ListenerConfig, ConfigError> {
+    let bad = |key: &'static str, reason: String| {
+        let (value, source_name) = get(key);
+        ConfigError::BadValue {
+            key: key.to_owned(),
+            value,
+            source_name,
+            reason,
+        }
+    };
+    let positive = |key: &'static str| -> Result<Duration, ConfigError> {
+        match parse_duration(get(key).0.trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(bad(key, "must be more than 0".to_owned())),
+            Err(reason) => Err(bad(key, reason)),
+        }
+    };
+    let bytes = |key: &'static str, min: u64, max: u64| -> Result<usize, ConfigError> {
+        match parse_bytes(get(key).0.trim()) {
+            Ok(n) if (min..=max).contains(&n) => Ok(n as usize),
+            Ok(_) => Err(bad(key, format!("must be between {min} and {max} bytes"))),
+            Err(reason) => Err(bad(key, reason)),
+        }
+    };
+    Ok(ListenerConfig {
+        header_timeout: positive(keys::HEADER_TIMEOUT)?,
+        idle_timeout: positive(keys::IDLE_TIMEOUT)?,
+        tls_handshake_timeout: positive(keys::TLS_HANDSHAKE_TIMEOUT)?,
+        shutdown_grace: parse_duration(get(keys::SHUTDOWN_GRACE).0.trim())
+            .map_err(|reason| bad(keys::SHUTDOWN_GRACE, reason))?,
+        max_uri: bytes(keys::MAX_URI, 64, URI_CEILING)?,
+        max_header: bytes(keys::MAX_HEADER, 1024, HEADER_CEILING)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn parse_with(pairs: &[(&'static str, &str)]) -> Result<ListenerConfig, ConfigError> {
+        let set: BTreeMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        parse(&|key| {
+            let default = keys::ALL
+                .iter()
+                .find(|k| k.name == key)
+                .map_or("", |k| k.default);
+            (
+                set.get(key).cloned().unwrap_or_else(|| default.to_owned()),
+                "test".to_owned(),
+            )
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse_with(&[]).unwrap();
+        assert_eq!(c.header_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.tls_handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!((c.max_uri, c.max_header), (8 * 1024, 64 * 1024));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        for (key, value) in [
+            (keys::HEADER_TIMEOUT, "0s"),
+            (keys::IDLE_TIMEOUT, "soon"),
+            (keys::TLS_HANDSHAKE_TIMEOUT, "0"),
+            (keys::MAX_URI, "64k"),
+            (keys::MAX_URI, "10"),
+            (keys::MAX_HEADER, "2m"),
+        ] {
+            let err = parse_with(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{key}={value}: {err}");
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The REST API's TLS keys (`livy.keystore*`, `livy.key-password`,
+//! `livy.server.tls.*`), checked for consistency into a [`TlsSource`].
+//! Only names and passwords here: the files are read at start-up by
+//! [`crate::tls`]. Any TLS key set means HTTPS is required; a half-done
+//! setting is an error, never a silent fallback to plain HTTP.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::{ConfigError, keys};
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Where the REST API's certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// A PKCS#12 keystore (`livy.keystore`).
+    Keystore {
+        path: PathBuf,
+        password: Password,
+        /// `livy.keystore.type` as configured (the content decides; see [`crate::tls`]).
+        declared_type: String,
+    },
+    /// PEM files (`livy.server.tls.cert-file` and `…key-file`).
+    Pem { cert: PathBuf, key: PathBuf },
+}
+
+/// Keystore types we accept as a declaration; Java's `JKS` loads PKCS#12
+/// files too, so Livy configurations that kept the default still work.
+const ACCEPTED_TYPES: &[&str] = &["pkcs12", "p12", "jks"];
+
+/// `get(key)` returns the raw value and where it came from. `Ok(None)`: no TLS.
+pub fn parse(
+    get: &dyn Fn(&'static str) -> (String, String),
+) -> Result<Option<TlsSource>, ConfigError> {
+    let text = |key| Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty());
+    let bad = |key: &'static str, reason: String| {
+        let (value, source_name) = get(key);
+        ConfigError::BadValue {
+            key: key.to_owned(),
+            value,
+            source_name,
+            reason,
+        }
+    };
+    // Passwords are never echoed, not even in errors.
+    let bad_secret = |key: &'static str, reason: String| ConfigError::BadSecret {
+        key,
+        source_name: get(key).1,
+        reason,
+    };
+    let keystore = text(keys::KEYSTORE);
+    let (cert, key) = (text(keys::TLS_CERT_FILE), text(keys::TLS_KEY_FILE));
+    let store_password = text(keys::KEYSTORE_PASSWORD);
+    let key_password = text(keys::KEY_PASSWORD);
+
+    let Some(path) = keystore else {
+        for k in [keys::KEYSTORE_PASSWORD, keys::KEY_PASSWORD] {
+            if text(k).is_some() {
+                return Err(bad_secret(
+                    k,
+                    format!(
+                        "is set but {} is not; set the keystore too, or remove the password",
+                        keys::KEYSTORE
+                    ),
+                ));
+            }
+        }
+        return match (cert, key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(TlsSource::Pem {
+                cert: cert.into(),
+                key: key.into(),
+            })),
+            (Some(_), None) => Err(bad(
+                keys::TLS_KEY_FILE,
+                format!("required with {}", keys::TLS_CERT_FILE),
+            )),
+            (None, Some(_)) => Err(bad(
+                keys::TLS_CERT_FILE,
+                format!("required with {}", keys::TLS_KEY_FILE),
+            )),
+        };
+    };
+    if cert.is_some() || key.is_some() {
+        return Err(bad(
+            keys::KEYSTORE,
+            format!(
+                "set either {} or {} and {}, not both",
+                keys::KEYSTORE,
+                keys::TLS_CERT_FILE,
+                keys::TLS_KEY_FILE
+            ),
+        ));
+    }
+    let declared_type = get(keys::KEYSTORE_TYPE).0.trim().to_owned();
+    if !ACCEPTED_TYPES.contains(&declared_type.to_ascii_lowercase().as_str()) {
+        return Err(bad(
+            keys::KEYSTORE_TYPE,
+            "only PKCS#12 keystores are supported: set PKCS12 and convert the keystore with \
+             `keytool -importkeystore -srckeystore <in> -destkeystore <out>.p12 -deststoretype PKCS12`"
+                .to_owned(),
+        ));
+    }
+    let password = match (store_password, key_password) {
+        (Some(s), Some(k)) if s != k => {
+            return Err(bad_secret(
+                keys::KEY_PASSWORD,
+                format!(
+                    "differs from {}; a PKCS#12 keystore has one password (keytool gives the key \
+                     the keystore's), so leave it unset or make it equal",
+                    keys::KEYSTORE_PASSWORD
+                ),
+            ));
+        }
+        (Some(p), _) | (None, Some(p)) => Password::new(p),
+        (None, None) => Password::default(),
+    };
+    Ok(Some(TlsSource::Keystore {
+        path: path.into(),
+        password,
+        declared_type,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn parse_with(pairs: &[(&'static str, &str)]) -> Result<Option<TlsSource>, ConfigError> {
+        let set: BTreeMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        parse(&|key| {
+            let default = keys::ALL
+                .iter()
+                .find(|k| k.name == key)
+                .map_or("", |k| k.default);
+            (
+                set.get(key).cloned().unwrap_or_else(|| default.to_owned()),
+                "test".to_owned(),
+            )
+        })
+    }
+
+    #[test]
+    fn no_keys_no_tls() {
+        assert_eq!(parse_with(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_keystore_with_livys_default_type_or_pkcs12() {
+        for ty in ["JKS", "PKCS12", "pkcs12"] {
+            let got = parse_with(&[
+                (keys::KEYSTORE, "/etc/livy/livy.p12"),
+                (keys::KEYSTORE_PASSWORD, "changeit"),
+                (keys::KEYSTORE_TYPE, ty),
+            ])
+            .unwrap();
+            let Some(TlsSource::Keystore { path, password, .. }) = got else {
+                panic!("{ty}: {got:?}")
+            };
+            assert_eq!(path, PathBuf::from("/etc/livy/livy.p12"));
+            assert_eq!(password.expose(), "changeit");
+        }
+        // The key password stands in for an unset store password.
+        let got = parse_with(&[(keys::KEYSTORE, "/k.p12"), (keys::KEY_PASSWORD, "kp")]).unwrap();
+        assert!(
+            matches!(got, Some(TlsSource::Keystore { password, .. }) if password.expose() == "kp")
+        );
+    }
+
+    #[test]
+    fn pem_files() {
+        let got = parse_with(&[
+            (keys::TLS_CERT_FILE, "/tls/chain.pem"),
+            (keys::TLS_KEY_FILE, "/tls/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            Some(TlsSource::Pem {
+                cert: "/tls/chain.pem".into(),
+                key: "/tls/key.pem".into()
+            })
+        );
+    }
+
+    #[test]
+    fn half_done_or_ambiguous_settings_are_errors_naming_the_key() {
+        for (pairs, key) in [
+            (vec![(keys::TLS_CERT_FILE, "/c.pem")], keys::TLS_KEY_FILE),
+            (vec![(keys::TLS_KEY_FILE, "/k.pem")], keys::TLS_CERT_FILE),
+            (
+                vec![(keys::KEYSTORE_PASSWORD, "s3cret-a")],
+                keys::KEYSTORE_PASSWORD,
+            ),
+            (
+                vec![(keys::KEYSTORE, "/k.p12"), (keys::TLS_CERT_FILE, "/c.pem")],
+                keys::KEYSTORE,
+            ),
+            (
+                vec![(keys::KEYSTORE, "/k.jceks"), (keys::KEYSTORE_TYPE, "JCEKS")],
+                keys::KEYSTORE_TYPE,
+            ),
+            (
+                vec![
+                    (keys::KEYSTORE, "/k.p12"),
+                    (keys::KEYSTORE_PASSWORD, "s3cret-a"),
+                    (keys::KEY_PASSWORD, "s3cret-b"),
+                ],
+                keys::KEY_PASSWORD,
+            ),
+        ] {
+            let err = parse_with(&pairs).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{pairs:?}: {err}");
+            assert!(!err.contains("s3cret"), "a password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn passwords_do_not_show_in_debug_output() {
+        let got = parse_with(&[
+            (keys::KEYSTORE, "/k.p12"),
+            (keys::KEYSTORE_PASSWORD, "hunter2"),
+        ]);
+        assert!(!format!("{got:?}").contains("hunter2"));
+    }
+}
