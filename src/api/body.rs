@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::{HeaderMap, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 
@@ -66,9 +66,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
         if !vouched && req.headers().contains_key(header::CONTENT_TYPE) {
             return Err(unsupported());
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::TooLarge { limit })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge { limit }
+            } else {
+                // The client hung up or sent a broken body: not a size problem.
+                ApiError::BadRequest(format!(
+                    "failed to read the request body: {}",
+                    e.body_text()
+                ))
+            }
+        })?;
         if !vouched && !bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(unsupported());
         }

@@ -247,14 +247,23 @@ async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, 
     records::request(state, Kind::Session, key, false, |r| {
         if delete {
             !std::mem::replace(&mut r.meta.deletion_requested, true)
-        } else if r.spec.get("stopRequested") == Some(&serde_json::Value::Bool(true)) {
-            false
         } else {
-            r.spec["stopRequested"] = serde_json::Value::Bool(true);
-            true
+            mark_stop_requested(&mut r.spec)
         }
     })
     .await
+}
+
+/// Sets `stopRequested` in a stored session spec; whether that changed it.
+/// A spec that is not an object (a damaged record) is left alone rather than
+/// panicking the handler.
+fn mark_stop_requested(spec: &mut serde_json::Value) -> bool {
+    let Some(spec) = spec.as_object_mut() else {
+        tracing::warn!("a stored session spec is not an object; stop request not recorded");
+        return false;
+    };
+    let stop = serde_json::Value::Bool(true);
+    spec.insert("stopRequested".into(), stop.clone()) != Some(stop)
 }
 
 /// Whether the stored session is gone or in a finished state.
@@ -263,4 +272,26 @@ fn stopped(rec: Option<&StoredRecord>) -> bool {
         r.decode::<SessionSpec, SessionStatus>()
             .is_ok_and(|r| r.status.state.is_finished())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mark_stop_requested;
+    use serde_json::json;
+
+    #[test]
+    fn stop_requests_are_recorded_once_and_damaged_specs_do_not_panic() {
+        let mut spec = json!({"kind": "pyspark"});
+        assert!(mark_stop_requested(&mut spec));
+        assert_eq!(spec["stopRequested"], true);
+        assert!(
+            !mark_stop_requested(&mut spec),
+            "a second stop changes nothing"
+        );
+        for mut damaged in [json!(5), json!("spec"), json!([1, 2])] {
+            let before = damaged.clone();
+            assert!(!mark_stop_requested(&mut damaged));
+            assert_eq!(damaged, before);
+        }
+    }
 }

@@ -70,14 +70,23 @@ pub enum BuildError {
     RInstall { output: String },
 }
 
-/// Builds once per process; later callers share the result (or the error).
+/// After a failed build, sessions launched within this long get the same
+/// error; the next launch after it builds again (the installation may have
+/// been fixed meanwhile).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Builds once per process and shares a success with every later caller. A
+/// failure is shared for [`RETRY_AFTER`], then the next caller builds again.
 pub struct DriverBuilder {
     cache_dir: PathBuf,
     spark_home: PathBuf,
     /// The `R` executable, if R is installed: the R side is built only then.
     r: Option<PathBuf>,
-    cell: OnceCell<Result<DriverArtifacts, BuildError>>,
+    cell: OnceCell<DriverArtifacts>,
     started: std::sync::atomic::AtomicBool,
+    failed: std::sync::Mutex<Option<(std::time::Instant, BuildError)>>,
+    retry_after: std::time::Duration,
+    attempts: std::sync::atomic::AtomicUsize,
 }
 
 impl DriverBuilder {
@@ -88,17 +97,30 @@ impl DriverBuilder {
             r,
             cell: OnceCell::new(),
             started: Default::default(),
+            failed: Default::default(),
+            retry_after: RETRY_AFTER,
+            attempts: Default::default(),
         }
     }
 
-    /// The build result if it is done; otherwise starts it in the background
-    /// (once) and wakes `wake` when it finishes.
+    /// How many builds were started (a test's view).
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The build result if there is one to give; otherwise starts a build in
+    /// the background (once at a time) and wakes `wake` when it finishes.
     pub fn poll(
         self: &std::sync::Arc<Self>,
         wake: &std::sync::Arc<tokio::sync::Notify>,
     ) -> Option<Result<DriverArtifacts, BuildError>> {
         if let Some(done) = self.cell.get() {
-            return Some(done.clone());
+            return Some(Ok(done.clone()));
+        }
+        if let Some((at, e)) = &*self.failed.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < self.retry_after
+        {
+            return Some(Err(e.clone()));
         }
         if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let (me, wake) = (self.clone(), wake.clone());
@@ -111,8 +133,10 @@ impl DriverBuilder {
     }
 
     pub async fn get(&self) -> Result<DriverArtifacts, BuildError> {
-        self.cell
-            .get_or_init(|| async {
+        let result = self
+            .cell
+            .get_or_try_init(|| async {
+                self.attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (cache_dir, spark_home, r) =
                     (self.cache_dir.clone(), self.spark_home.clone(), self.r.clone());
                 let started = std::time::Instant::now();
@@ -126,7 +150,14 @@ impl DriverBuilder {
                 result
             })
             .await
-            .clone()
+            .cloned();
+        if let Err(e) = &result {
+            *self.failed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((std::time::Instant::now(), e.clone()));
+        }
+        self.started
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        result
     }
 }
 
@@ -407,6 +438,43 @@ fn java_bin() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_build_is_shared_for_a_while_then_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder =
+            DriverBuilder::new(dir.path().join("cache"), dir.path().join("no-spark"), None);
+        builder.retry_after = std::time::Duration::from_millis(300);
+        let builder = std::sync::Arc::new(builder);
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let until_done = || async {
+            loop {
+                let notified = wake.notified();
+                if let Some(done) = builder.poll(&wake) {
+                    return done;
+                }
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notified).await;
+            }
+        };
+        assert!(matches!(
+            until_done().await,
+            Err(BuildError::UnknownSpark { .. })
+        ));
+        assert_eq!(builder.attempts(), 1);
+        // Within the window the error is shared; no new build.
+        assert!(matches!(builder.poll(&wake), Some(Err(_))));
+        assert_eq!(builder.attempts(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(matches!(
+            until_done().await,
+            Err(BuildError::UnknownSpark { .. })
+        ));
+        assert_eq!(
+            builder.attempts(),
+            2,
+            "the failure was not cached for the life of the process"
+        );
+    }
 
     #[test]
     fn cache_key_is_stable_and_sensitive() {

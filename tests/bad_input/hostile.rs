@@ -439,3 +439,32 @@ fn the_server_log_in_a_file_has_no_terminal_escapes() {
         "the name is logged, escaped:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_breaks_off_is_400_not_413() {
+    let f = fixture(&[]);
+    // A small body whose stream fails midway, as when a client hangs up.
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+        Ok(b"{\"file\": "),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
+    ];
+    let body = Body::from_stream(futures::stream::iter(chunks));
+    let (status, _, reply) = send_with(
+        &f.app,
+        "POST",
+        "/batches",
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    let msg = reply["msg"].as_str().unwrap_or_default();
+    let read_error = msg.contains("failed to read the request body");
+    assert!(
+        status == StatusCode::BAD_REQUEST && read_error,
+        "{status} {reply}"
+    );
+    assert!(f.store.list(Kind::Batch).await.unwrap().is_empty());
+}
