@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,11 +23,8 @@ use tokio::net::TcpStream;
 /// A server with a stand-in Spark home (no application is launched here)
 /// and the listener's timeouts shortened.
 fn start(dir: &Path, extra: &[String]) -> Server {
-    let home = dir.join("spark");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    std::fs::write(home.join("bin/spark-submit"), "").unwrap();
     let mut conf = vec![
-        format!("livy.server.spark-home={}", home.display()),
+        pki::stand_in_spark_home(dir),
         "livy.server.request-header-timeout=1s".to_owned(),
         "livy.server.idle-timeout=3s".to_owned(),
         "livy.server.tls.handshake-timeout=1s".to_owned(),
@@ -241,82 +240,12 @@ async fn uris_and_headers_over_the_limits_get_414_and_431_in_json() {
 
 #[tokio::test]
 async fn over_https_a_stalled_handshake_is_cut_and_the_limits_hold() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .current_dir(d)
-            .args(args)
-            .output()
-            .expect("the openssl command line");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=livy-test-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    let pki = pki::Pki::new();
     let server = start(
-        d,
+        &pki.path("server"),
         &[
-            format!("livy.server.tls.cert-file={}", d.join("cert.pem").display()),
-            format!("livy.server.tls.key-file={}", d.join("key.pem").display()),
+            pki.conf("livy.server.tls.cert-file", "chain.pem"),
+            pki.conf("livy.server.tls.key-file", "key.pem"),
         ],
     );
     // Connected, never a ClientHello.
@@ -329,13 +258,7 @@ async fn over_https_a_stalled_handshake_is_cut_and_the_limits_hold() {
         "cut after {took:?}, expected about 1 s"
     );
 
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(d.join("ca.pem")).unwrap()).unwrap();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .tls_built_in_root_certs(false)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let client = pki.client();
     head_limits_answer_in_json(&client, &format!("https://127.0.0.1:{}", server.port)).await;
 }
 

@@ -80,16 +80,8 @@ pub fn parse(
     get: &dyn Fn(&'static str) -> (String, String),
     hostname: &str,
 ) -> Result<AuthConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| {
-        let (value, source_name) = get(key);
-        ConfigError::BadValue {
-            key: key.to_owned(),
-            value,
-            source_name,
-            reason,
-        }
-    };
-    let text = |key| Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty());
+    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
+    let text = |key| super::text_value(get, key);
     let flag = |key: &'static str| match get(key).0.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" | "" => Ok(false),

@@ -36,15 +36,7 @@ pub struct ListenerConfig {
 pub fn parse(
     get: &dyn Fn(&'static str) -> (String, String),
 ) -> Result<ListenerConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| {
-        let (value, source_name) = get(key);
-        ConfigError::BadValue {
-            key: key.to_owned(),
-            value,
-            source_name,
-            reason,
-        }
-    };
+    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
     let positive = |key: &'static str| -> Result<Duration, ConfigError> {
         match parse_duration(get(key).0.trim()) {
             Ok(d) if !d.is_zero() => Ok(d),
@@ -73,20 +65,9 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn parse_with(pairs: &[(&'static str, &str)]) -> Result<ListenerConfig, ConfigError> {
-        let set: BTreeMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        parse(&|key| {
-            let default = keys::ALL
-                .iter()
-                .find(|k| k.name == key)
-                .map_or("", |k| k.default);
-            (
-                set.get(key).cloned().unwrap_or_else(|| default.to_owned()),
-                "test".to_owned(),
-            )
-        })
+        parse(&crate::config::test_get(pairs))
     }
 
     #[test]

@@ -481,5 +481,50 @@ fn read_spark_defaults(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
         .collect())
 }
 
+/// A per-area parser's error for `key`, with its raw value and where it came
+/// from (`get(key)`).
+pub(crate) fn bad_value(
+    get: &dyn Fn(&'static str) -> (String, String),
+    key: &'static str,
+    reason: String,
+) -> ConfigError {
+    let (value, source_name) = get(key);
+    ConfigError::BadValue {
+        key: key.to_owned(),
+        value,
+        source_name,
+        reason,
+    }
+}
+
+/// `key`'s value, trimmed; `None` when empty.
+pub(crate) fn text_value(
+    get: &dyn Fn(&'static str) -> (String, String),
+    key: &'static str,
+) -> Option<String> {
+    Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// For the per-area parsers' tests: a `get` answering `pairs`, else each
+/// key's default.
+#[cfg(test)]
+pub(crate) fn test_get<'a>(
+    pairs: &'a [(&'static str, &'a str)],
+) -> impl Fn(&'static str) -> (String, String) + 'a {
+    move |key| {
+        let value = pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| {
+                keys::ALL
+                    .iter()
+                    .find(|k| k.name == key)
+                    .map_or("", |k| k.default)
+            });
+        (value.to_owned(), "test".to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests;

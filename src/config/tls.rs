@@ -51,16 +51,8 @@ const ACCEPTED_TYPES: &[&str] = &["pkcs12", "p12", "jks"];
 pub fn parse(
     get: &dyn Fn(&'static str) -> (String, String),
 ) -> Result<Option<TlsSource>, ConfigError> {
-    let text = |key| Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty());
-    let bad = |key: &'static str, reason: String| {
-        let (value, source_name) = get(key);
-        ConfigError::BadValue {
-            key: key.to_owned(),
-            value,
-            source_name,
-            reason,
-        }
-    };
+    let text = |key| super::text_value(get, key);
+    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
     // Passwords are never echoed, not even in errors.
     let bad_secret = |key: &'static str, reason: String| ConfigError::BadSecret {
         key,
@@ -144,20 +136,9 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn parse_with(pairs: &[(&'static str, &str)]) -> Result<Option<TlsSource>, ConfigError> {
-        let set: BTreeMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        parse(&|key| {
-            let default = keys::ALL
-                .iter()
-                .find(|k| k.name == key)
-                .map_or("", |k| k.default);
-            (
-                set.get(key).cloned().unwrap_or_else(|| default.to_owned()),
-                "test".to_owned(),
-            )
-        })
+        parse(&crate::config::test_get(pairs))
     }
 
     #[test]

@@ -20,6 +20,9 @@ use tokio::sync::OnceCell;
 
 use crate::config::spark_install::SparkInstall;
 
+mod r;
+use r::build_r;
+
 include!(concat!(env!("OUT_DIR"), "/driver_sources.rs"));
 
 const PYTHON_FILE: &str = "livy_repl.py";
@@ -252,10 +255,7 @@ fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, Bui
     }
     // Build in a scratch directory and rename: a crash never leaves half a cache.
     let scratch = cache_dir.join(format!("build-{}", std::process::id()));
-    let write_err = |e: std::io::Error| BuildError::Write {
-        dir: scratch.display().to_string(),
-        reason: e.to_string(),
-    };
+    let write_err = write_error(&scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let (src, classes) = (scratch.join("src"), scratch.join("classes"));
     std::fs::create_dir_all(&src).map_err(write_err)?;
@@ -271,150 +271,70 @@ fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, Bui
             std::fs::write(scratch.join(base), text).map_err(write_err)?;
         }
     }
-    let java = java_bin();
-    let out = std::process::Command::new(&java)
-        .arg("-cp")
-        .arg(format!("{}/jars/*", spark_home.display()))
-        .args(["scala.tools.nsc.Main", "-usejavacp", "-nowarn", "-d"])
-        .arg(&classes)
-        .args(&scala_files)
-        .output()
-        .map_err(|e| BuildError::Run {
-            tool: "java (scalac)",
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Compile {
-            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
-        });
-    }
-    let out = std::process::Command::new(jar_tool())
-        .arg("cf")
-        .arg(scratch.join("livy-repl-driver.jar"))
-        .arg("-C")
-        .arg(&classes)
-        .arg(".")
-        .output()
-        .map_err(|e| BuildError::Run {
-            tool: "jar",
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Pack {
-            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
-        });
-    }
+    run_tool(
+        std::process::Command::new(java_bin())
+            .arg("-cp")
+            .arg(format!("{}/jars/*", spark_home.display()))
+            .args(["scala.tools.nsc.Main", "-usejavacp", "-nowarn", "-d"])
+            .arg(&classes)
+            .args(&scala_files),
+        "java (scalac)",
+        |output| BuildError::Compile { output },
+    )?;
+    run_tool(
+        std::process::Command::new(jar_tool())
+            .arg("cf")
+            .arg(scratch.join("livy-repl-driver.jar"))
+            .arg("-C")
+            .arg(&classes)
+            .arg("."),
+        "jar",
+        |output| BuildError::Pack { output },
+    )?;
     let _ = std::fs::remove_dir_all(&src);
     let _ = std::fs::remove_dir_all(&classes);
-    match std::fs::rename(&scratch, &dir) {
-        Ok(()) => {}
-        // Another server process won the race; its build is as good as ours.
-        Err(_) if artifacts.jar.exists() => {
-            let _ = std::fs::remove_dir_all(&scratch);
-        }
-        Err(e) => return Err(write_err(e)),
-    }
+    publish(&scratch, &dir, &artifacts.jar)?;
     Ok(artifacts)
 }
 
-/// The R side, in `<dir>/R/` (built once; a scratch dir renamed into place).
-fn build_r(dir: &Path, r: &Path) -> Result<RArtifacts, BuildError> {
-    let root = dir.join("R");
-    let artifacts = RArtifacts {
-        repl: root.join(R_FILE),
-        lib: root.join("lib"),
-        rscript: root.join("livy-rscript"),
-        archive: root.join("sparkr.zip"),
-    };
-    if artifacts.archive.exists() {
-        return Ok(artifacts);
-    }
-    let scratch = dir.join(format!("R-build-{}", std::process::id()));
-    let write_err = |e: std::io::Error| BuildError::Write {
-        dir: scratch.display().to_string(),
+/// Runs a build tool; its combined output becomes `fail`'s error when it fails.
+fn run_tool(
+    cmd: &mut std::process::Command,
+    tool: &'static str,
+    fail: fn(String) -> BuildError,
+) -> Result<(), BuildError> {
+    let out = cmd.output().map_err(|e| BuildError::Run {
+        tool,
         reason: e.to_string(),
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (src, lib) = (scratch.join("src"), scratch.join("lib"));
-    std::fs::create_dir_all(&lib).map_err(write_err)?;
-    for (name, text) in DRIVER_SOURCES {
-        if let Some(rel) = name.strip_prefix("r/") {
-            let target = src.join(rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(write_err)?;
-            }
-            std::fs::write(&target, text).map_err(write_err)?;
-        } else if *name == R_FILE {
-            std::fs::write(scratch.join(R_FILE), text).map_err(write_err)?;
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(
+            String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
+        ))
+    }
+}
+
+/// Renames a finished scratch build into place. Another server process may
+/// have won the race (`done` then exists); its build is as good as ours.
+fn publish(scratch: &Path, dest: &Path, done: &Path) -> Result<(), BuildError> {
+    match std::fs::rename(scratch, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if done.exists() => {
+            let _ = std::fs::remove_dir_all(scratch);
+            Ok(())
         }
+        Err(e) => Err(write_error(scratch)(e)),
     }
-    let out = std::process::Command::new(r)
-        .args([
-            "CMD",
-            "INSTALL",
-            "--no-docs",
-            "--no-multiarch",
-            "--no-test-load",
-        ])
-        .arg(format!("--library={}", lib.display()))
-        .arg(src.join(R_PACKAGE.trim_start_matches("r/").trim_end_matches('/')))
-        .output()
-        .map_err(|e| BuildError::Run {
-            tool: "R CMD INSTALL",
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::RInstall {
-            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
-        });
+}
+
+/// The error for a failed write under `dir`.
+fn write_error(dir: &Path) -> impl Fn(std::io::Error) -> BuildError + Copy + '_ {
+    move |e| BuildError::Write {
+        dir: dir.display().to_string(),
+        reason: e.to_string(),
     }
-    // Spark's RRunner runs `<spark.r.command> --vanilla <its R lib>/SparkR/worker/<script>`
-    // on executors; the user's Spark has no such dir, so this wrapper runs our copy of that
-    // script. Anything else (an R batch's own script, which RRunner also starts with
-    // spark.r.command) runs unchanged.
-    let wrapper = format!(
-        r#"#!/bin/sh
-# spark.r.command for livy-server applications (see src/repl/driver_build.rs).
-for last; do :; done
-case "$(basename "$last")" in
-  daemon.R|worker.R) exec "${{LIVY_RSCRIPT:-Rscript}}" --vanilla "{lib}/SparkR/worker/$(basename "$last")" ;;
-  *) exec "${{LIVY_RSCRIPT:-Rscript}}" "$@" ;;
-esac
-"#,
-        lib = artifacts.lib.display()
-    );
-    let wrapper_path = scratch.join("livy-rscript");
-    std::fs::write(&wrapper_path, wrapper).map_err(write_err)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper_path, std::fs::Permissions::from_mode(0o755))
-            .map_err(write_err)?;
-    }
-    let out = std::process::Command::new(jar_tool())
-        .arg("cfM")
-        .arg(scratch.join("sparkr.zip"))
-        .arg("-C")
-        .arg(&lib)
-        .arg("SparkR")
-        .output()
-        .map_err(|e| BuildError::Run {
-            tool: "jar",
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Pack {
-            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned(),
-        });
-    }
-    let _ = std::fs::remove_dir_all(&src);
-    match std::fs::rename(&scratch, &root) {
-        Ok(()) => {}
-        Err(_) if artifacts.archive.exists() => {
-            let _ = std::fs::remove_dir_all(&scratch);
-        }
-        Err(e) => return Err(write_err(e)),
-    }
-    Ok(artifacts)
 }
 
 /// The JDK's `jar` next to `java`, else `jar` on PATH.
