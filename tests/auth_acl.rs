@@ -125,32 +125,21 @@ impl Api {
     }
 
     async fn new_session(&self) -> u64 {
-        let (code, s) = self
-            .call(
-                "alice",
-                Method::POST,
-                "/sessions",
-                Some(json!({"kind": "pyspark"})),
-            )
-            .await;
-        assert_eq!(code, 201, "{s}");
-        let id = s["id"].as_u64().unwrap();
-        self.wait(&format!("/sessions/{id}"), "idle").await;
-        id
+        self.create("/sessions", json!({"kind": "pyspark"}), "idle")
+            .await
     }
 
     async fn new_batch(&self) -> u64 {
-        let (code, b) = self
-            .call(
-                "alice",
-                Method::POST,
-                "/batches",
-                Some(json!({"file": "hdfs:///apps/pi.py"})),
-            )
-            .await;
-        assert_eq!(code, 201, "{b}");
-        let id = b["id"].as_u64().unwrap();
-        self.wait(&format!("/batches/{id}"), "success").await;
+        self.create("/batches", json!({"file": "hdfs:///apps/pi.py"}), "success")
+            .await
+    }
+
+    /// alice creates a record at `path` and waits until it is `state`.
+    async fn create(&self, path: &str, body: Value, state: &str) -> u64 {
+        let (code, r) = self.call("alice", Method::POST, path, Some(body)).await;
+        assert_eq!(code, 201, "{r}");
+        let id = r["id"].as_u64().unwrap();
+        self.wait(&format!("{path}/{id}"), state).await;
         id
     }
 

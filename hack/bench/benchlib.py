@@ -1,18 +1,34 @@
-"""What the benchmark scripts share: starting a release livy-server on a
-loopback port and waiting for an idle session."""
-import http.client, os, subprocess, sys, time
+"""What the benchmark scripts share: a JSON client on one keep-alive
+connection, starting a release livy-server on a loopback port, and waiting
+for an idle session."""
+import http.client, json, os, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release", "livy-server")
 
 
-def start_server(work, name, port, extra):
-    """Starts the server with data under work/name; returns once it answers."""
+class Client:
+    """JSON calls over one keep-alive connection to 127.0.0.1:port."""
+
+    def __init__(self, port, timeout=60):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body) if body is not None else None
+        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        r = self.conn.getresponse()
+        return json.loads(r.read() or b"null")
+
+
+def start_server(work, name, port, extra, log=None):
+    """Starts the server with data under work/name (its log to `log`, a path,
+    if given); returns once it answers."""
     cmd = [BIN, "--port", str(port), "--data-dir", os.path.join(work, name),
            "--conf", "livy.server.host=127.0.0.1", "--conf", "livy.rsc.launcher.port.range=0~0"]
     for c in extra:
         cmd += ["--conf", c]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "w") if log else subprocess.DEVNULL  # the server logs to stdout
+    p = subprocess.Popen(cmd, stdout=out, stderr=out)
     for _ in range(400):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

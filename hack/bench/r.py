@@ -10,21 +10,11 @@ Usage: hack/bench/r.sh [runs]
 """
 import http.client, json, os, statistics, subprocess, sys, tempfile, time
 
+from benchlib import Client, start_server
+
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release", "livy-server")
 PORT = 18994
 
-
-class Client:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body) if body is not None else None
-        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        return json.loads(r.read() or b"null")
 
 
 def start(c, kind):
@@ -54,17 +44,9 @@ def trips(c, sid, kind, code, want, n=200):
 
 def main():
     work = tempfile.mkdtemp(prefix="livy-bench-r-")
-    server = subprocess.Popen(
-        [BIN, "--port", str(PORT), "--data-dir", os.path.join(work, "data"), "--conf", "livy.server.host=127.0.0.1",
-         "--conf", "livy.rsc.launcher.port.range=0~0"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
+    server = start_server(work, "data", PORT, [], log=os.path.join(work, "server.log"))
     try:
-        for _ in range(400):
-            try:
-                Client().call("GET", "/version")
-                break
-            except OSError:
-                time.sleep(0.05)
-        c = Client()
+        c = Client(PORT, timeout=120)
         # Warm-up: the first session builds the driver (jar, R package; cached afterwards).
         sid, _ = start(c, "sparkr")
         c.call("DELETE", f"/sessions/{sid}")

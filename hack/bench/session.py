@@ -11,9 +11,9 @@ Usage: hack/bench/session.sh [runs]
 """
 import http.client, json, os, statistics, subprocess, sys, tempfile, time
 
+from benchlib import Client, start_server
+
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release", "livy-server")
 PYTHON = os.environ.get("PYSPARK_PYTHON", sys.executable)
 BARE = """
 from pyspark.sql import SparkSession
@@ -23,16 +23,6 @@ import sys; sys.stdin.read()
 """
 PORT = 18997
 
-
-class Client:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body) if body is not None else None
-        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        return json.loads(r.read() or b"null")
 
 
 def bare_startup(script):
@@ -61,18 +51,9 @@ def main():
     script = os.path.join(work, "bare.py")
     with open(script, "w") as f:
         f.write(BARE)
-    server = subprocess.Popen(
-        [BIN, "--port", str(PORT), "--data-dir", os.path.join(work, "data"), "--conf", "livy.server.host=127.0.0.1",
-         "--conf", "livy.rsc.launcher.port.range=0~0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(work, "data", PORT, [])
     try:
-        for _ in range(200):
-            try:
-                Client().call("GET", "/version")
-                break
-            except OSError:
-                time.sleep(0.05)
-        c = Client()
+        c = Client(PORT, timeout=120)
         # Warm-up: the first session compiles the driver (cached afterwards).
         s = c.call("POST", "/sessions", {"kind": "pyspark"})
         wait_state(c, s["id"], "idle")

@@ -16,23 +16,13 @@ Usage: hack/bench/statements.sh [statements per round] [rounds]
 """
 import http.client, json, os, statistics, subprocess, sys, tempfile, time
 
-from benchlib import BIN, idle_session, start_server
+from benchlib import Client, idle_session, start_server
 
 from livy import LivySession
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 
-
-class Client:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body) if body is not None else None
-        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        return json.loads(r.read() or b"null")
 
 
 def pct(xs, q):

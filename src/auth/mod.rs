@@ -74,14 +74,15 @@ impl PasswordCache {
     }
 
     fn hit(&self, key: &[u8]) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, at| at.elapsed() < self.ttl);
-        seen.contains_key(key)
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key).is_some_and(|at| at.elapsed() < self.ttl)
     }
 
+    /// Remembers a success; expired entries are dropped here, off the hit path.
     fn remember(&self, key: Vec<u8>) {
         if !self.ttl.is_zero() {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|_, at| at.elapsed() < self.ttl);
             seen.insert(key, std::time::Instant::now());
         }
     }
