@@ -8,7 +8,7 @@ mod refusal;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,7 +17,8 @@ use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
-use crate::reconcile::{Deps, Reconciler};
+use crate::index::Index;
+use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
 use crate::store::{EmbeddedStore, SharedStore, StoreError};
@@ -81,7 +82,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         Some(store) => store,
         None => Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?),
     };
-    let wake = Arc::new(Notify::new());
+    let index = Index::load(store).await.map_err(ServeError::Store)?;
+    index.spawn(&tasks, &cancel);
+    let wake = Arc::new(Wake::new());
     let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
     let launcher = Arc::new(Launcher::new(
         config.apps_dir(),
@@ -98,7 +101,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     };
     let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
 
-    let hub = ReplHub::new(wake.clone());
+    let hub = ReplHub::new(wake.clone(), tasks.clone());
     let callback = hub
         .listen(
             &callback_host(&config),
@@ -114,9 +117,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         config.r_command.clone(),
     ));
     // Compile the session driver now, so the first session does not wait for it.
-    let _ = driver.poll(&wake);
+    let _ = driver.poll(&tasks, || {});
     let reconciler = Arc::new(Reconciler::new(Deps {
-        store: store.clone(),
+        index: index.clone(),
         manager: manager.clone(),
         launcher,
         config: config.clone(),
@@ -137,7 +140,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     );
     let app = Arc::new(App {
         auth,
-        store,
+        index,
         config: config.clone(),
         manager,
         logs,

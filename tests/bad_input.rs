@@ -50,7 +50,7 @@ fn fixture(extra: &[&str]) -> Fixture {
     );
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let store: SharedStore = Arc::new(EmbeddedStore::open(&config.store_path()).unwrap());
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let wake = Arc::new(livy_server::reconcile::Wake::new());
     let launcher = Arc::new(Launcher::new(
         config.apps_dir(),
         "/bin/false".into(),
@@ -60,11 +60,11 @@ fn fixture(extra: &[&str]) -> Fixture {
     let auth = Arc::new(livy_server::auth::Auth::new(&config.auth, false).unwrap());
     let app = Arc::new(App {
         auth,
-        store: store.clone(),
+        index: livy_server::index::Index::empty(store.clone()),
         manager: Arc::new(LocalManager::new(launcher, config.kill_grace)),
         logs: Arc::new(LogTails::new(config.cache_log_size)),
         config,
-        hub: livy_server::repl::ReplHub::new(wake.clone()),
+        hub: livy_server::repl::ReplHub::new(wake.clone(), Default::default()),
         wake,
         create_lock: Default::default(),
     });

@@ -67,6 +67,12 @@ impl Requester {
         }
     }
 
+    /// May the requester see every record, whoever owns it (lists then
+    /// need no per-record check)?
+    pub fn may_view_all(&self, state: &AppState) -> bool {
+        state.auth.acl.can_view_all(self.user.as_deref())
+    }
+
     /// A 403 that changes nothing, unless the request may do `access`.
     pub fn require(
         &self,

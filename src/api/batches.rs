@@ -14,14 +14,12 @@ use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
-use super::paging::list_page;
-use super::records;
+use super::paging::{list_body, list_window};
+use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
 use crate::logtext::Escaped;
-use crate::records::{AppInfo, BatchSpec, BatchStatus, Kind, SessionState, now_ms};
-use crate::store::Record;
-
-type BatchRecord = Record<BatchSpec, BatchStatus>;
+use crate::index::BatchRecord;
+use crate::records::{AppInfo, BatchStatus, Kind, SessionState, now_ms};
 
 /// The Batch object of the wire contract.
 #[derive(Debug, Serialize)]
@@ -37,8 +35,7 @@ pub struct BatchView {
     log: Vec<String>,
 }
 
-fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
-    let tail = records::log_tail(state, rec.status.log_path.as_deref());
+fn view(rec: &BatchRecord, log: Vec<String>) -> BatchView {
     BatchView {
         id: rec.id,
         name: rec.meta.name.clone(),
@@ -47,34 +44,31 @@ fn view(state: &AppState, rec: &BatchRecord) -> BatchView {
         state: rec.status.state,
         app_id: rec.status.app_id.clone(),
         app_info: rec.status.app_info.clone(),
-        log: tail,
+        log,
     }
+}
+
+/// The Batch object of one record, with its log tail.
+async fn view_one(state: &AppState, rec: Rec<BatchStatus>) -> BatchView {
+    let log = records::log_tails(state, std::slice::from_ref(&rec))
+        .await
+        .pop()
+        .unwrap_or_default();
+    view(&rec, log)
 }
 
 /// Finds a batch by id or name (a batch being deleted is already gone) that
 /// the requester may `access`.
-async fn find(
+fn find(
     state: &AppState,
     who: &Requester,
     access: Access,
     key: &str,
-) -> Result<BatchRecord, ApiError> {
-    let raw = records::lookup(state, Kind::Batch, key, true).await?;
-    let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
+) -> Result<Rec<BatchStatus>, ApiError> {
+    let rec = records::lookup::<BatchStatus>(state, key, true)?;
     let proxy = rec.spec.resources.proxy_user.as_deref();
     who.require(state, access, Kind::Batch, rec.id, &rec.meta, proxy)?;
     Ok(rec)
-}
-
-async fn all_batches(state: &AppState) -> Result<Vec<BatchRecord>, ApiError> {
-    let raws = state
-        .store
-        .list(Kind::Batch)
-        .await
-        .map_err(ApiError::store("list batches"))?;
-    raws.iter()
-        .map(|r| r.decode().map_err(ApiError::store("decode a batch")))
-        .collect()
 }
 
 /// Only the batches the requester may view.
@@ -83,17 +77,16 @@ pub async fn list_batches(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut all = all_batches(&state).await?;
-    all.retain(|r| {
-        !r.meta.deletion_requested
-            && who.may(
-                &state,
-                Access::View,
-                &r.meta,
-                r.spec.resources.proxy_user.as_deref(),
-            )
-    });
-    Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
+    let (from, size) = list_window(&q)?;
+    let visible = |r: &BatchRecord| {
+        let proxy = r.spec.resources.proxy_user.as_deref();
+        who.may(&state, Access::View, &r.meta, proxy)
+    };
+    let keep: Option<&dyn Fn(&BatchRecord) -> bool> = (!who.may_view_all(&state)).then_some(&visible);
+    let (total, page) = state.index.page::<BatchStatus>(from, size, true, keep);
+    let logs = records::log_tails(&state, &page).await;
+    let views: Vec<BatchView> = page.iter().zip(logs).map(|(r, log)| view(r, log)).collect();
+    Ok(Json(list_body(from, total, views)))
 }
 
 pub async fn create_batch(
@@ -104,16 +97,14 @@ pub async fn create_batch(
     let mut spec = req.into_batch(&Rules::of(&state.config))?;
     spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
     let name = spec.resources.name.clone();
-    let raw = records::create(
+    let rec = records::create(
         &state,
-        Kind::Batch,
         name,
         who.caller.clone(),
         &spec,
         &BatchStatus::new(now_ms()),
     )
     .await?;
-    let rec: BatchRecord = raw.decode().map_err(ApiError::store("decode a batch"))?;
     tracing::info!(
         batch = rec.id,
         name = %Escaped(rec.meta.name.as_deref().unwrap_or_default()),
@@ -122,7 +113,7 @@ pub async fn create_batch(
     );
     Ok(records::created(
         format!("/batches/{}", rec.id),
-        view(&state, &rec),
+        view_one(&state, rec).await,
     ))
 }
 
@@ -131,8 +122,8 @@ pub async fn get_batch(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
-    Ok(Json(view(&state, &rec)))
+    let rec = find(&state, &who, Access::View, &key)?;
+    Ok(Json(view_one(&state, rec).await))
 }
 
 pub async fn get_batch_state(
@@ -140,7 +131,7 @@ pub async fn get_batch_state(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
+    let rec = find(&state, &who, Access::View, &key)?;
     Ok(Json(json!({ "id": rec.id, "state": rec.status.state })))
 }
 
@@ -150,13 +141,8 @@ pub async fn get_batch_log(
     LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
-    Ok(Json(records::log_page(
-        &state,
-        rec.id,
-        rec.status.log_path.as_deref(),
-        &q,
-    )?))
+    let rec = find(&state, &who, Access::View, &key)?;
+    Ok(Json(records::log_page(&state, &rec, &q).await?))
 }
 
 /// Marks the batch for deletion and waits (bounded) until the reconciler has
@@ -166,11 +152,11 @@ pub async fn delete_batch(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    find(&state, &who, Access::Modify, &key).await?;
-    let id = records::request(&state, Kind::Batch, &key, true, |r| {
+    find(&state, &who, Access::Modify, &key)?;
+    let id = records::request::<BatchStatus>(&state, &key, true, |r| {
         !std::mem::replace(&mut r.meta.deletion_requested, true)
     })
     .await?;
-    records::wait_for(&state, Kind::Batch, id, |rec| rec.is_none()).await;
+    records::wait_for::<BatchStatus>(&state, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod batches;
+mod metrics;
 pub mod body;
 pub mod error;
 mod paging;
@@ -23,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -31,20 +32,22 @@ use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::launcher::logs::LogTails;
 use crate::repl::ReplHub;
-use crate::store::SharedStore;
+use crate::index::Index;
+use crate::reconcile::Wake;
 use body::BodyLimit;
 use error::ApiError;
 
 /// What every handler may use.
 pub struct App {
-    pub store: SharedStore,
+    /// Every record, typed, in memory; writes go through it to the store.
+    pub index: Arc<Index>,
     pub config: Arc<Config>,
     pub manager: Arc<dyn ClusterManager>,
     pub logs: Arc<LogTails>,
     /// Live driver channels of interactive sessions.
     pub hub: Arc<ReplHub>,
-    /// Wakes the reconciler after a write.
-    pub wake: Arc<Notify>,
+    /// The reconciler's queue (its depth is a metric).
+    pub wake: Arc<Wake>,
     /// Serialises creates so the `max-creation` check cannot race.
     pub create_lock: Mutex<()>,
     /// Authentication and access rules.
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/version", get(version))
         .route("/metrics/ping", get(|| async { "pong" }))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/batches",
             get(batches::list_batches).post(batches::create_batch),

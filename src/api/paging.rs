@@ -25,15 +25,9 @@ pub fn list_window(q: &HashMap<String, String>) -> Result<(usize, usize), ApiErr
 }
 
 /// A list page in Livy's shape, `{"from","total","sessions"}` (batches use
-/// the `sessions` key too); `total` counts every record.
-pub fn list_page<R, V: serde::Serialize>(
-    q: &HashMap<String, String>,
-    all: &[R],
-    view: impl Fn(&R) -> V,
-) -> Result<serde_json::Value, ApiError> {
-    let (from, size) = list_window(q)?;
-    let sessions: Vec<V> = all.iter().skip(from).take(size).map(view).collect();
-    Ok(serde_json::json!({ "from": from, "total": all.len(), "sessions": sessions }))
+/// the `sessions` key too); `total` counts every record the caller may see.
+pub fn list_body<V: serde::Serialize>(from: usize, total: usize, sessions: Vec<V>) -> serde_json::Value {
+    serde_json::json!({ "from": from, "total": total, "sessions": sessions })
 }
 
 /// Log paging: `size` defaults to 100 (negative: everything) and `from`

@@ -15,14 +15,12 @@ use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
-use super::paging::list_page;
-use super::records;
+use super::paging::{list_body, list_window};
+use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
 use crate::logtext::Escaped;
-use crate::records::{AppInfo, Kind, SessionSpec, SessionState, SessionStatus, now_ms};
-use crate::store::{Record, StoredRecord};
-
-pub type SessionRecord = Record<SessionSpec, SessionStatus>;
+use crate::records::{AppInfo, Kind, SessionState, SessionStatus, now_ms};
+pub use crate::index::SessionRecord;
 
 /// The Session object (Livy 0.8: echoes the request settings).
 #[derive(Debug, Serialize)]
@@ -66,7 +64,7 @@ pub fn live_state(state: &AppState, rec: &SessionRecord) -> SessionState {
     }
 }
 
-fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
+fn view(state: &AppState, rec: &SessionRecord, log: Vec<String>) -> serde_json::Value {
     let r = &rec.spec.resources;
     let v = SessionView {
         id: rec.id,
@@ -77,7 +75,7 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
         state: live_state(state, rec),
         kind: rec.spec.kind.as_str(),
         app_info: &rec.status.app_info,
-        log: records::log_tail(state, rec.status.log_path.as_deref()),
+        log,
         ttl: rec.spec.ttl.as_deref(),
         driver_memory: r.driver_memory.as_deref(),
         driver_cores: r.driver_cores.unwrap_or(0),
@@ -95,32 +93,29 @@ fn view(state: &AppState, rec: &SessionRecord) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
+/// The Session object of one record, with its log tail.
+async fn view_one(state: &AppState, rec: Rec<SessionStatus>) -> serde_json::Value {
+    let log = records::log_tails(state, std::slice::from_ref(&rec))
+        .await
+        .pop()
+        .unwrap_or_default();
+    view(state, &rec, log)
+}
+
 /// Finds a session by id or name that the requester may `access`, and
 /// counts the call as a heartbeat. A session being deleted stays visible
 /// (`shutting_down`) until it is gone.
-pub async fn find(
+pub fn find(
     state: &AppState,
     who: &Requester,
     access: Access,
     key: &str,
-) -> Result<SessionRecord, ApiError> {
-    let raw = records::lookup(state, Kind::Session, key, false).await?;
-    let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
+) -> Result<Rec<SessionStatus>, ApiError> {
+    let rec = records::lookup::<SessionStatus>(state, key, false)?;
     let proxy = rec.spec.resources.proxy_user.as_deref();
     who.require(state, access, Kind::Session, rec.id, &rec.meta, proxy)?;
     state.hub.heartbeat(rec.id);
     Ok(rec)
-}
-
-async fn all_sessions(state: &AppState) -> Result<Vec<SessionRecord>, ApiError> {
-    let raws = state
-        .store
-        .list(Kind::Session)
-        .await
-        .map_err(ApiError::store("list sessions"))?;
-    raws.iter()
-        .map(|r| r.decode().map_err(ApiError::store("decode a session")))
-        .collect()
 }
 
 /// Only the sessions the requester may view.
@@ -129,16 +124,20 @@ pub async fn list_sessions(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut all = all_sessions(&state).await?;
-    all.retain(|r| {
-        who.may(
-            &state,
-            Access::View,
-            &r.meta,
-            r.spec.resources.proxy_user.as_deref(),
-        )
-    });
-    Ok(Json(list_page(&q, &all, |r| view(&state, r))?))
+    let (from, size) = list_window(&q)?;
+    let visible = |r: &SessionRecord| {
+        let proxy = r.spec.resources.proxy_user.as_deref();
+        who.may(&state, Access::View, &r.meta, proxy)
+    };
+    let keep: Option<&dyn Fn(&SessionRecord) -> bool> = (!who.may_view_all(&state)).then_some(&visible);
+    let (total, page) = state.index.page::<SessionStatus>(from, size, false, keep);
+    let logs = records::log_tails(&state, &page).await;
+    let views: Vec<_> = page
+        .iter()
+        .zip(logs)
+        .map(|(r, log)| view(&state, r, log))
+        .collect();
+    Ok(Json(list_body(from, total, views)))
 }
 
 pub async fn create_session(
@@ -149,16 +148,14 @@ pub async fn create_session(
     let mut spec = req.into_session(&Rules::of(&state.config))?;
     spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
     let name = spec.resources.name.clone();
-    let raw = records::create(
+    let rec = records::create(
         &state,
-        Kind::Session,
         name,
         who.caller.clone(),
         &spec,
         &SessionStatus::new(now_ms()),
     )
     .await?;
-    let rec: SessionRecord = raw.decode().map_err(ApiError::store("decode a session"))?;
     tracing::info!(
         session = rec.id,
         kind = rec.spec.kind.as_str(),
@@ -167,7 +164,7 @@ pub async fn create_session(
     );
     Ok(records::created(
         format!("/sessions/{}", rec.id),
-        view(&state, &rec),
+        view_one(&state, rec).await,
     ))
 }
 
@@ -176,8 +173,8 @@ pub async fn get_session(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
-    Ok(Json(view(&state, &rec)))
+    let rec = find(&state, &who, Access::View, &key)?;
+    Ok(Json(view_one(&state, rec).await))
 }
 
 pub async fn get_session_state(
@@ -185,7 +182,7 @@ pub async fn get_session_state(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
+    let rec = find(&state, &who, Access::View, &key)?;
     Ok(Json(
         json!({ "id": rec.id, "state": live_state(&state, &rec) }),
     ))
@@ -197,13 +194,8 @@ pub async fn get_session_log(
     LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
-    Ok(Json(records::log_page(
-        &state,
-        rec.id,
-        rec.status.log_path.as_deref(),
-        &q,
-    )?))
+    let rec = find(&state, &who, Access::View, &key)?;
+    Ok(Json(records::log_page(&state, &rec, &q).await?))
 }
 
 /// Marks the session deleted and waits (bounded) until it is stopped and gone.
@@ -212,9 +204,9 @@ pub async fn delete_session(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    find(&state, &who, Access::Modify, &key).await?;
+    find(&state, &who, Access::Modify, &key)?;
     let id = request_stop(&state, &key, true).await?;
-    records::wait_for(&state, Kind::Session, id, |rec| rec.is_none()).await;
+    records::wait_for::<SessionStatus>(&state, id, |rec| rec.is_none()).await;
     Ok(Json(json!({ "msg": "deleted" })))
 }
 
@@ -224,9 +216,9 @@ pub async fn stop_session(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    find(&state, &who, Access::Modify, &key).await?;
+    find(&state, &who, Access::Modify, &key)?;
     let id = request_stop(&state, &key, false).await?;
-    records::wait_for(&state, Kind::Session, id, stopped).await;
+    records::wait_for::<SessionStatus>(&state, id, stopped).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,62 +228,26 @@ pub async fn interrupt_session(
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    find(&state, &who, Access::Modify, &key).await?;
+    find(&state, &who, Access::Modify, &key)?;
     let id = request_stop(&state, &key, false).await?;
-    records::wait_for(&state, Kind::Session, id, stopped).await;
+    records::wait_for::<SessionStatus>(&state, id, stopped).await;
     Ok(Json(json!({ "msg": "interrupted" })))
 }
 
 /// Marks the session deleted (`delete`) or stopped; returns its id.
 async fn request_stop(state: &AppState, key: &str, delete: bool) -> Result<u64, ApiError> {
-    records::request(state, Kind::Session, key, false, |r| {
-        if delete {
-            !std::mem::replace(&mut r.meta.deletion_requested, true)
+    records::request::<SessionStatus>(state, key, false, |r| {
+        let flag = if delete {
+            &mut r.meta.deletion_requested
         } else {
-            mark_stop_requested(&mut r.spec)
-        }
+            &mut r.spec.stop_requested
+        };
+        !std::mem::replace(flag, true)
     })
     .await
 }
 
-/// Sets `stopRequested` in a stored session spec; whether that changed it.
-/// A spec that is not an object (a damaged record) is left alone rather than
-/// panicking the handler.
-fn mark_stop_requested(spec: &mut serde_json::Value) -> bool {
-    let Some(spec) = spec.as_object_mut() else {
-        tracing::warn!("a stored session spec is not an object; stop request not recorded");
-        return false;
-    };
-    let stop = serde_json::Value::Bool(true);
-    spec.insert("stopRequested".into(), stop.clone()) != Some(stop)
-}
-
-/// Whether the stored session is gone or in a finished state.
-fn stopped(rec: Option<&StoredRecord>) -> bool {
-    rec.is_none_or(|r| {
-        r.decode::<SessionSpec, SessionStatus>()
-            .is_ok_and(|r| r.status.state.is_finished())
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mark_stop_requested;
-    use serde_json::json;
-
-    #[test]
-    fn stop_requests_are_recorded_once_and_damaged_specs_do_not_panic() {
-        let mut spec = json!({"kind": "pyspark"});
-        assert!(mark_stop_requested(&mut spec));
-        assert_eq!(spec["stopRequested"], true);
-        assert!(
-            !mark_stop_requested(&mut spec),
-            "a second stop changes nothing"
-        );
-        for mut damaged in [json!(5), json!("spec"), json!([1, 2])] {
-            let before = damaged.clone();
-            assert!(!mark_stop_requested(&mut damaged));
-            assert_eq!(damaged, before);
-        }
-    }
+/// Whether the session is gone or in a finished state.
+fn stopped(rec: Option<&SessionRecord>) -> bool {
+    rec.is_none_or(|r| r.status.state.is_finished())
 }

@@ -88,7 +88,7 @@ pub async fn list_statements(
     LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
+    let rec = find(&state, &who, Access::View, &key)?;
     let mut all = state.hub.statements(rec.id);
     if q.get("order").is_some_and(|o| o == "desc") {
         all.reverse();
@@ -111,7 +111,7 @@ pub async fn create_statement(
     LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<StatementRequest>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &who, Access::Modify, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key)?;
     let code = req.code.ok_or_else(|| ApiError::bad("code: is required"))?;
     let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
@@ -143,7 +143,7 @@ pub async fn get_statement(
     who: Requester,
     LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &who, Access::View, &key).await?;
+    let rec = find(&state, &who, Access::View, &key)?;
     let st = sid
         .parse::<u64>()
         .ok()
@@ -160,7 +160,7 @@ pub async fn cancel_statement(
     who: Requester,
     LivyPath((key, sid)): LivyPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &who, Access::Modify, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key)?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {
         return Ok(not_running(live));
@@ -177,7 +177,7 @@ pub async fn complete(
     LivyPath(key): LivyPath<String>,
     LivyJson(req): LivyJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let rec = find(&state, &who, Access::Modify, &key).await?;
+    let rec = find(&state, &who, Access::Modify, &key)?;
     let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {

@@ -99,6 +99,11 @@ impl AccessControl {
         is_party(user, owner, proxy) || self.listed(&self.viewers(), user)
     }
 
+    /// May `user` see every record, whoever owns it?
+    pub fn can_view_all(&self, user: Option<&str>) -> bool {
+        self.listed(&self.viewers(), user)
+    }
+
     /// May `user` change a record (delete, stop, run statements, cancel)?
     pub fn can_modify(&self, user: Option<&str>, owner: Option<&str>, proxy: Option<&str>) -> bool {
         is_party(user, owner, proxy) || self.listed(&self.modifiers(), user)

@@ -157,14 +157,15 @@ impl K8sManager {
         let config = watcher::Config::default().labels(&format!("{LABEL_TAG},{LABEL_ROLE}=driver"));
         let stream =
             reflector::reflector(writer, watcher::watcher(pods.clone(), config)).default_backoff();
-        let cancel = cancel.clone();
+        let (cancel, wake) = (cancel.clone(), launcher.wake());
         tasks.spawn(async move {
             let mut stream = stream.boxed();
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     next = stream.next() => match next {
-                        Some(Ok(_)) => {}
+                        // A driver pod changed: observe now, not a poll later.
+                        Some(Ok(_)) => wake.observe(),
                         Some(Err(e)) => tracing::warn!(error = %e, "driver pod watch failed; retrying"),
                         None => return,
                     },

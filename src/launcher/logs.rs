@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// On first sight of a large file, start this far from its end: enough for
 /// `cap` lines of ordinary Spark output without reading gigabytes.
@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 8 * 1024;
 /// Bytes read from the file at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// Tails kept at most; past this, tails of finished applications are
+/// dropped (and read again from disk if asked for).
+const MAX_TAILS: usize = 4096;
+
 #[derive(Default)]
 struct Tail {
     offset: u64,
@@ -27,12 +31,28 @@ struct Tail {
     /// Bytes of that line beyond `max_line`, counted and dropped.
     dropped: u64,
     lines: VecDeque<String>,
+    /// Read after its application finished: the file will not grow, so it
+    /// is not read again.
+    sealed: bool,
+}
+
+type Shared = Arc<Mutex<Tail>>;
+
+/// Which log to tail, and whether its application has finished.
+pub struct TailRequest<'a> {
+    pub path: &'a Path,
+    pub finished: bool,
 }
 
 pub struct LogTails {
     cap: usize,
     max_line: usize,
-    tails: Mutex<HashMap<PathBuf, Tail>>,
+    /// One lock per log; this one is held only to find it.
+    tails: Mutex<HashMap<PathBuf, Shared>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LogTails {
@@ -50,11 +70,26 @@ impl LogTails {
         self
     }
 
-    /// The last `cap` complete lines of `path` (plus a trailing partial line).
-    pub fn lines(&self, path: &Path) -> Vec<String> {
-        let mut tails = self.tails.lock().unwrap_or_else(|e| e.into_inner());
-        let tail = tails.entry(path.to_owned()).or_default();
-        refresh(tail, path, self.cap, self.max_line);
+    fn tail(&self, path: &Path) -> Shared {
+        let mut tails = lock(&self.tails);
+        if let Some(t) = tails.get(path) {
+            return t.clone();
+        }
+        if tails.len() >= MAX_TAILS {
+            tails.retain(|_, t| !t.try_lock().is_ok_and(|t| t.sealed));
+        }
+        tails.entry(path.to_owned()).or_default().clone()
+    }
+
+    /// The last `cap` complete lines of `path` (plus a trailing partial
+    /// line). Reads the file (blocking) unless it is sealed.
+    pub fn lines(&self, path: &Path, finished: bool) -> Vec<String> {
+        let tail = self.tail(path);
+        let mut tail = lock(&tail);
+        if !tail.sealed {
+            refresh(&mut tail, path, self.cap, self.max_line);
+            tail.sealed = finished;
+        }
         let mut out: Vec<String> = tail.lines.iter().cloned().collect();
         if !tail.partial.is_empty() || tail.dropped > 0 {
             out.push(render(&tail.partial, tail.dropped));
@@ -65,12 +100,36 @@ impl LogTails {
         out
     }
 
+    /// [`LogTails::lines`] of several logs, reading files off the async
+    /// threads (sealed logs are answered from memory).
+    pub async fn lines_of(self: &Arc<Self>, logs: &[Option<TailRequest<'_>>]) -> Vec<Vec<String>> {
+        let sealed = |p: &Path| lock(&self.tail(p)).sealed;
+        let all_sealed = logs.iter().flatten().all(|r| r.finished && sealed(r.path));
+        let owned: Vec<Option<(PathBuf, bool)>> = logs
+            .iter()
+            .map(|r| r.as_ref().map(|r| (r.path.to_owned(), r.finished)))
+            .collect();
+        let read = move |me: &Self| {
+            owned
+                .iter()
+                .map(|r| match r {
+                    Some((path, finished)) => me.lines(path, *finished),
+                    None => Vec::new(),
+                })
+                .collect()
+        };
+        if all_sealed {
+            return read(self);
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || read(&me))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Drops the tail of a log that is no longer served.
     pub fn forget(&self, path: &Path) {
-        self.tails
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(path);
+        lock(&self.tails).remove(path);
     }
 }
 
@@ -170,6 +229,22 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn a_finished_applications_log_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "a\nb\n").unwrap();
+        let tails = LogTails::new(10);
+        assert_eq!(tails.lines(&path, false), vec!["a", "b"]);
+        std::fs::write(&path, "a\nb\nc\n").unwrap();
+        assert_eq!(tails.lines(&path, true), vec!["a", "b", "c"]);
+        // Sealed: the file is not read again (even if something changed it).
+        std::fs::write(&path, "a\nb\nc\nd\n").unwrap();
+        assert_eq!(tails.lines(&path, true), vec!["a", "b", "c"]);
+        tails.forget(&path);
+        assert_eq!(tails.lines(&path, true).len(), 4);
+    }
+
+    #[test]
     fn keeps_the_last_lines_and_reads_appends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
@@ -178,13 +253,13 @@ mod tests {
             writeln!(f, "line {i}").unwrap();
         }
         let tails = LogTails::new(3);
-        assert_eq!(tails.lines(&path), vec!["line 7", "line 8", "line 9"]);
+        assert_eq!(tails.lines(&path, false), vec!["line 7", "line 8", "line 9"]);
         write!(f, "line 10\npart").unwrap();
-        assert_eq!(tails.lines(&path), vec!["line 9", "line 10", "part"]);
+        assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "part"]);
         writeln!(f, "ial").unwrap();
-        assert_eq!(tails.lines(&path), vec!["line 9", "line 10", "partial"]);
+        assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "partial"]);
         tails.forget(&path);
-        assert_eq!(tails.lines(&path), vec!["line 9", "line 10", "partial"]);
+        assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "partial"]);
     }
 
     #[test]
@@ -197,7 +272,7 @@ mod tests {
         let tails = LogTails::new(5).max_line_bytes(100);
         let want_cut = format!("{}… [truncated 299900 bytes]", "x".repeat(100));
         assert_eq!(
-            tails.lines(&path),
+            tails.lines(&path, false),
             vec!["before".to_owned(), want_cut.clone()]
         );
         // The line goes on, then ends; the dropped count follows it.
@@ -205,13 +280,16 @@ mod tests {
         writeln!(f, "\nafter").unwrap();
         let want_cut = format!("{}… [truncated 300900 bytes]", "x".repeat(100));
         assert_eq!(
-            tails.lines(&path),
+            tails.lines(&path, false),
             vec!["before".to_owned(), want_cut, "after".to_owned()]
         );
         let tail = tails.tails.lock().unwrap();
         let kept: usize = tail
             .values()
-            .map(|t| t.partial.capacity() + t.lines.iter().map(String::len).sum::<usize>())
+            .map(|t| {
+                let t = t.lock().unwrap();
+                t.partial.capacity() + t.lines.iter().map(String::len).sum::<usize>()
+            })
             .sum();
         assert!(kept < 2_000, "{kept} bytes kept");
     }
@@ -223,7 +301,7 @@ mod tests {
         // "é" is two bytes: the limit falls between them.
         std::fs::write(&path, "abé and more\n").unwrap();
         let tails = LogTails::new(5).max_line_bytes(3);
-        assert_eq!(tails.lines(&path), vec!["ab… [truncated 11 bytes]"]);
+        assert_eq!(tails.lines(&path, false), vec!["ab… [truncated 11 bytes]"]);
     }
 
     #[test]
@@ -233,11 +311,11 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         writeln!(f, "first").unwrap();
         let tails = LogTails::new(3).max_line_bytes(10);
-        assert_eq!(tails.lines(&path), vec!["first"]);
+        assert_eq!(tails.lines(&path, false), vec!["first"]);
         f.write_all(&vec![b'z'; 1_000_000]).unwrap();
         writeln!(f, "\nlast").unwrap();
         assert_eq!(
-            tails.lines(&path),
+            tails.lines(&path, false),
             vec!["first", "… [output skipped: 475718 bytes]", "last"]
         );
     }
@@ -245,7 +323,7 @@ mod tests {
     #[test]
     fn missing_file_is_empty() {
         let tails = LogTails::new(3);
-        assert!(tails.lines(Path::new("/nonexistent/x.log")).is_empty());
+        assert!(tails.lines(Path::new("/nonexistent/x.log"), false).is_empty());
     }
 
     #[test]
@@ -258,6 +336,6 @@ mod tests {
         }
         drop(f);
         let tails = LogTails::new(2);
-        assert_eq!(tails.lines(&path), vec!["row 199998", "row 199999"]);
+        assert_eq!(tails.lines(&path, false), vec!["row 199998", "row 199999"]);
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::sync::Notify;
+use crate::reconcile::Wake;
 
 use files::{AppFiles, ExitRecord};
 
@@ -74,11 +74,11 @@ pub struct Launcher {
     exe: PathBuf,
     spark_home: PathBuf,
     /// Woken whenever a supervisor this process spawned exits.
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
 }
 
 impl Launcher {
-    pub fn new(apps_dir: PathBuf, exe: PathBuf, spark_home: PathBuf, wake: Arc<Notify>) -> Self {
+    pub fn new(apps_dir: PathBuf, exe: PathBuf, spark_home: PathBuf, wake: Arc<Wake>) -> Self {
         Self {
             apps_dir,
             exe,
@@ -128,13 +128,19 @@ impl Launcher {
             .spawn()
             .map_err(spawn_err)?;
         let wake = self.wake.clone();
-        // Reap the supervisor so it does not linger as a zombie, and wake the
-        // reconciler the moment the application ends.
+        // Reap the supervisor so it does not linger as a zombie, and observe
+        // the moment the application ends. Not a tracked task: a server that
+        // stops leaves applications running and must not wait for them.
         tokio::spawn(async move {
             let _ = child.wait().await;
-            wake.notify_one();
+            wake.observe();
         });
         Ok(())
+    }
+
+    /// What wakes the reconciler (an application's exit, a pod's change).
+    pub fn wake(&self) -> Arc<Wake> {
+        self.wake.clone()
     }
 
     /// Reads the supervisor files of `tag`.
@@ -209,7 +215,7 @@ mod tests {
             dir.join("apps"),
             "/bin/true".into(),
             dir.into(),
-            Arc::new(Notify::new()),
+            Arc::new(Wake::new()),
         )
     }
 

@@ -1,17 +1,14 @@
 //! Applying batch decisions: submit, stop, remove, record what was observed.
 
-use std::collections::HashMap;
-
-use super::{Reconciler, new_tag};
-use crate::cluster::{AppObservation, TrackedApp};
+use super::{Look, Reconciler, new_tag};
+use crate::cluster::TrackedApp;
+use crate::index::BatchRecord;
 use crate::launcher::r::{is_r_script, r_launch};
 use crate::launcher::{SubmitSettings, batch_argv};
-use crate::records::{BatchSpec, BatchStatus, Kind, SessionState, Submission, now_ms};
+use crate::records::{Kind, SessionState, Submission};
 use crate::store::{Record, StoreError};
 
 use super::{Policy, Step, decide_batch};
-
-type BatchRecord = Record<BatchSpec, BatchStatus>;
 
 /// The application to observe for a batch: every submitted one, finished
 /// too, so an application that shows up late for a record that gave up on it
@@ -39,30 +36,34 @@ impl Reconciler {
         }
     }
 
-    pub(super) async fn batches(
-        &self,
-        batches: Vec<BatchRecord>,
-        observed: &HashMap<String, AppObservation>,
-    ) {
-        let now = now_ms();
+    /// One look at one batch.
+    pub(super) async fn batch(&self, rec: &BatchRecord, now: u64) -> Result<(), StoreError> {
         let lookup = self.lookup_timeout();
         let policy = Policy {
             lookup_timeout_ms: lookup.as_millis() as u64,
             leak_timeout_ms: self.d.config.leak_timeout.as_millis() as u64,
             retain_ms: self.d.config.state_retain.as_millis() as u64,
         };
-        for rec in batches {
-            let obs = rec
-                .status
-                .submission
-                .as_ref()
-                .and_then(|s| observed.get(&s.tag));
-            let not_found = |tag: &str| self.d.manager.not_found_diagnostic(tag, lookup);
-            let step = decide_batch(&rec.meta, &rec.status, obs, now, &policy, &not_found);
-            let id = rec.id;
-            let result = self.apply_batch(rec, step, now).await;
-            self.handle(Kind::Batch, id, result);
+        let sub = rec.status.submission.as_ref();
+        let obs = self.observation(sub);
+        let not_found = |tag: &str| self.d.manager.not_found_diagnostic(tag, lookup);
+        let step = decide_batch(&rec.meta, &rec.status, obs.as_ref(), now, &policy, &not_found);
+        let removed = step == Step::Remove;
+        self.apply_batch(rec.clone(), step, now).await?;
+        if !removed {
+            self.revisit(
+                &Look {
+                    key: (Kind::Batch, rec.id),
+                    deleting: rec.meta.deletion_requested,
+                    state: rec.status.state,
+                    state_since: rec.status.state_since,
+                    sub,
+                    app_id: rec.status.app_id.as_deref(),
+                },
+                now,
+            );
         }
+        Ok(())
     }
 
     async fn apply_batch(&self, rec: BatchRecord, step: Step, now: u64) -> Result<(), StoreError> {
@@ -81,21 +82,13 @@ impl Reconciler {
                 }
                 Ok(())
             }
-            Step::Remove => {
-                self.remove(
-                    Kind::Batch,
-                    rec.id,
-                    rec.version,
-                    rec.status.submission.as_ref(),
-                )
-                .await
-            }
+            Step::Remove => self.remove(&rec, rec.status.submission.as_ref()).await,
             Step::Update { status, log } => {
                 if let Some(line) = &log {
                     self.appended(rec.status.submission.as_ref(), line);
                 }
                 tracing::info!(batch = rec.id, from = %rec.status.state, to = %status.state, "batch state");
-                self.write(Kind::Batch, &Record { status, ..rec })
+                self.write(&Record { status, ..rec })
                     .await
                     .map(|_| ())
             }
@@ -110,7 +103,7 @@ impl Reconciler {
         // the driver build that installs it.
         let is_r = is_r_script(&rec.spec.file);
         let r = if is_r {
-            let Some(built) = self.d.driver.poll(&self.d.wake) else {
+            let Some(built) = self.driver_build() else {
                 return Ok(()); // being built; its completion wakes us
             };
             match built.map(|a| a.r) {
@@ -146,7 +139,7 @@ impl Reconciler {
         rec.status.log_path = Some(files.log().display().to_string());
         // Durable before spawning: after a crash this record is looked up by
         // its tag, never submitted again.
-        rec.version = self.write(Kind::Batch, &rec).await?;
+        rec.version = self.write(&rec).await?;
         let adds = self
             .d
             .manager
@@ -180,6 +173,6 @@ impl Reconciler {
         } else {
             SessionState::Dead
         };
-        self.write(Kind::Batch, &rec).await.map(|_| ())
+        self.write(&rec).await.map(|_| ())
     }
 }

@@ -1,37 +1,46 @@
-//! The reconcile loop: the only place that launches, observes and kills
-//! applications. It wakes on a change (handlers, process exits, drivers, the
-//! store's watch) or on the poll interval, observes every tracked application
-//! in one bulk call, and applies the pure decisions of [`decide_batch`] and
-//! [`decide_session`] to each record.
+//! The reconciler: the only place that launches, observes and kills
+//! applications. It works one record at a time from a queue keyed by
+//! `(kind, id)` ([`queue`]): the index announces every changed record, one
+//! bulk observation of the cluster per poll wakes only the records whose
+//! application changed ([`observe`]), timers wake records at their deadlines
+//! (retention, leak window, backoff), and anything not finished is looked at
+//! again every poll. For each record it applies the pure decisions of
+//! [`decide_batch`] and [`decide_session`].
 
 mod batches;
 mod decide;
 mod decide_session;
+mod observe;
+mod queue;
 mod sessions;
 
 pub use decide::{Policy, Step, decide_batch};
 pub use decide_session::{SessionPolicy, SessionStep, decide_session};
+pub use queue::Wake;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::{AppObservation, ClusterManager, TrackedApp};
 use crate::config::Config;
+use crate::index::{Index, Key, Kinded};
 use crate::launcher::logs::LogTails;
 use crate::launcher::{LaunchError, Launcher};
 use crate::logtext::Escaped;
-use crate::records::{Kind, Submission};
+use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{Record, SharedStore, StoreError};
+use crate::store::{Record, StoreError};
+
+/// Records worked on at once (each one by one task only).
+const WORKERS: usize = 4;
+/// The longest wait before a record that failed is looked at again.
+const MAX_RETRY: Duration = Duration::from_secs(60);
 
 /// A unique lowercase tag for a record's submission, e.g. `livy-batch-7-k3x9q2ab`.
 pub fn new_tag(kind: Kind, id: u64) -> String {
@@ -47,34 +56,36 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
-/// Everything the loop works with.
+/// Everything the reconciler works with.
 pub struct Deps {
-    pub store: SharedStore,
+    pub index: Arc<Index>,
     pub manager: Arc<dyn ClusterManager>,
     pub launcher: Arc<Launcher>,
     pub config: Arc<Config>,
     pub logs: Arc<LogTails>,
     pub hub: Arc<ReplHub>,
     pub driver: Arc<DriverBuilder>,
-    pub wake: Arc<Notify>,
+    pub wake: Arc<Wake>,
     pub tasks: TaskTracker,
 }
 
 /// Per record: a stop in flight (`None`) or the instant one succeeded.
-type StopLedger = HashMap<(Kind, u64), Option<Instant>>;
+type StopLedger = HashMap<Key, Option<Instant>>;
 
 pub struct Reconciler {
     d: Deps,
     /// Records whose stop is in flight (`None`) or finished successfully at
-    /// an instant: a pass that observed the app before the stop completed
-    /// must not stop it again (one kill per request reaches the cluster).
+    /// an instant: a look that saw the app before the stop completed must
+    /// not stop it again (one kill per request reaches the cluster).
     stopping: Arc<Mutex<StopLedger>>,
     /// Backoff after transient launch failures: record → earliest retry (epoch ms).
-    not_before: Mutex<HashMap<(Kind, u64), u64>>,
-    /// Whether the last observation failed (log an outage once, not per poll).
-    observe_failing: Mutex<bool>,
+    not_before: Mutex<HashMap<Key, u64>>,
+    /// Consecutive failed looks at a record (store errors): its retry backoff.
+    failures: Mutex<HashMap<Key, u32>>,
     /// Sessions found without a stored driver secret: not looked up again.
     secretless: Mutex<HashSet<u64>>,
+    /// What the cluster is asked about, and what it last said.
+    seen: observe::Observations,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,88 +98,138 @@ impl Reconciler {
             d,
             stopping: Arc::default(),
             not_before: Mutex::default(),
-            observe_failing: Mutex::new(false),
+            failures: Mutex::default(),
             secretless: Mutex::default(),
+            seen: observe::Observations::default(),
         }
     }
 
-    /// Runs until `cancel` fires. Applications keep running when it stops:
-    /// the next server re-attaches to them by tag.
+    /// Runs until `cancel` fires (a record being worked on is finished
+    /// first). Applications keep running when it stops: the next server
+    /// re-attaches to them by tag.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let mut changes = self.d.store.watch();
-        loop {
-            // Register interest before looking, so no wake-up is lost.
-            let notified = self.d.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Err(e) = self.pass().await {
-                tracing::warn!(error = %e, "reconcile pass failed; retrying");
+        let mut changes = self.d.index.subscribe();
+        // Everything once (a start, or a new term as leader), then what changes.
+        self.d.wake.everything();
+        let feed = async {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok((kind, id)) => self.d.wake.record(kind, id),
+                    Err(RecvError::Lagged(_)) => self.d.wake.everything(),
+                    Err(RecvError::Closed) => return,
+                }
             }
+        };
+        // Workers end at their next wait for work; the rest at once.
+        let workers = futures::future::join_all((0..WORKERS).map(|_| self.work(&cancel)));
+        let feeders = async {
             tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = feed => {}
+                _ = self.d.wake.run_timers() => {}
+                _ = self.observe_loop() => {}
+            }
+        };
+        tokio::join!(workers, feeders);
+    }
+
+    async fn work(&self, cancel: &CancellationToken) {
+        loop {
+            let next = tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = &mut notified => {}
-                _ = changes.recv() => {}
-                _ = tokio::time::sleep(self.d.manager.poll_interval().unwrap_or(self.d.config.poll_interval)) => {}
+                next = self.d.wake.next() => next,
+            };
+            match next {
+                Some(key) => {
+                    self.reconcile(key).await;
+                    self.d.wake.done(key);
+                }
+                None => self.queue_everything(),
             }
-            // Fold a burst of changes into one pass.
-            while changes.try_recv().is_ok() {}
         }
     }
 
-    /// One look at every record.
-    pub async fn pass(&self) -> Result<(), StoreError> {
-        let batches = self.load(Kind::Batch).await?;
-        let sessions = self.load(Kind::Session).await?;
-        let mut tracked: Vec<TrackedApp> = Vec::new();
-        tracked.extend(batches.iter().filter_map(batches::tracked));
-        tracked.extend(sessions.iter().filter_map(sessions::tracked));
-        let observed = self.observe(&tracked).await;
-        self.batches(batches, &observed).await;
-        self.sessions(sessions, &observed).await;
-        Ok(())
+    fn queue_everything(&self) {
+        for id in self.d.index.ids::<BatchStatus>() {
+            self.d.wake.record(Kind::Batch, id);
+        }
+        for id in self.d.index.ids::<SessionStatus>() {
+            self.d.wake.record(Kind::Session, id);
+        }
     }
 
-    async fn load<S: DeserializeOwned, T: DeserializeOwned>(
+    /// One look at one record.
+    pub async fn reconcile(&self, key: Key) {
+        let now = now_ms();
+        let (kind, id) = key;
+        let result = match kind {
+            Kind::Batch => match self.d.index.get::<BatchStatus>(id) {
+                Some(rec) => self.batch(&rec, now).await,
+                None => Ok(self.forget(key)),
+            },
+            Kind::Session => match self.d.index.get::<SessionStatus>(id) {
+                Some(rec) => self.session(&rec, now).await,
+                None => Ok(self.forget(key)),
+            },
+        };
+        self.handle(key, result);
+    }
+
+    /// When to look at a record again with nothing else waking it: anything
+    /// unfinished every poll (driver timeouts, lookup timeouts); a finished
+    /// one when its retention ends; one being deleted when its leak window
+    /// closes. Also decides whether its application is still observed.
+    fn revisit(&self, look: &Look<'_>, now: u64) {
+        let c = &self.d.config;
+        let at = |deadline: u64| Duration::from_millis(deadline.saturating_sub(now) + 1);
+        let delay = if look.deleting || !look.state.is_finished() {
+            self.poll()
+        } else {
+            at(look.state_since + c.state_retain.as_millis() as u64)
+        };
+        self.d.wake.after(look.key, delay);
+        self.seen.retrack(self, look, now);
+    }
+
+    /// The session driver's build, if finished; a finished build wakes
+    /// every record (those waiting for it among them).
+    fn driver_build(
         &self,
-        kind: Kind,
-    ) -> Result<Vec<Record<S, T>>, StoreError> {
-        let mut out = Vec::new();
-        for raw in self.d.store.list(kind).await? {
-            match raw.decode() {
-                Ok(rec) => out.push(rec),
-                Err(e) => {
-                    tracing::error!(kind = kind.as_str(), id = raw.id, error = %e, "skipping a record that does not decode")
-                }
-            }
-        }
-        Ok(out)
+    ) -> Option<Result<crate::repl::driver_build::DriverArtifacts, crate::repl::driver_build::BuildError>>
+    {
+        let wake = self.d.wake.clone();
+        self.d.driver.poll(&self.d.tasks, move || wake.everything())
     }
 
-    async fn observe(&self, tracked: &[TrackedApp]) -> HashMap<String, AppObservation> {
-        if tracked.is_empty() {
-            return HashMap::new();
-        }
-        let result = self.d.manager.observe(tracked).await;
-        let mut failing = lock(&self.observe_failing);
-        match result {
-            Ok(map) => {
-                if *failing {
-                    tracing::info!(manager = self.d.manager.name(), "cluster reachable again");
-                    *failing = false;
-                }
-                map
-            }
-            Err(e) => {
-                if !*failing {
-                    tracing::warn!(manager = self.d.manager.name(), error = %e, "cannot observe applications; keeping their last known state");
-                    *failing = true;
-                }
-                HashMap::new()
-            }
-        }
+    fn poll(&self) -> Duration {
+        self.d
+            .manager
+            .poll_interval()
+            .unwrap_or(self.d.config.poll_interval)
     }
 
-    /// How long a submitted application may stay unknown to the cluster.
+    /// Drops what is remembered about a record that is gone.
+    fn forget(&self, key: Key) {
+        lock(&self.not_before).remove(&key);
+        lock(&self.stopping).remove(&key);
+        lock(&self.failures).remove(&key);
+        self.seen.untrack(key);
+    }
+}
+
+/// What [`Reconciler::revisit`] needs of a record, whatever its kind.
+struct Look<'a> {
+    key: Key,
+    deleting: bool,
+    state: crate::records::SessionState,
+    state_since: u64,
+    sub: Option<&'a Submission>,
+    app_id: Option<&'a str>,
+}
+
+impl Reconciler {
+/// How long a submitted application may stay unknown to the cluster.
     fn lookup_timeout(&self) -> Duration {
         self.d
             .manager
@@ -176,26 +237,34 @@ impl Reconciler {
             .unwrap_or(self.d.config.app_lookup_timeout)
     }
 
-    fn handle(&self, kind: Kind, id: u64, result: Result<(), StoreError>) {
-        match result {
-            Ok(()) => {}
-            // Someone else wrote first; the next pass sees the fresh record.
+    fn handle(&self, key: Key, result: Result<(), StoreError>) {
+        let (kind, id) = key;
+        let failures = match result {
+            Ok(()) => {
+                lock(&self.failures).remove(&key);
+                return;
+            }
+            // Someone else wrote first: the fresh record is on its way
+            // through the index; look again shortly in any case.
             Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {
-                self.d.wake.notify_one()
+                self.d.wake.after(key, Duration::from_millis(100));
+                return;
             }
             Err(e) => {
-                tracing::warn!(kind = kind.as_str(), id, error = %e, "failed to apply a reconcile step")
+                let mut f = lock(&self.failures);
+                let n = f.entry(key).or_default();
+                *n += 1;
+                tracing::warn!(kind = kind.as_str(), id, attempt = *n, error = %crate::error_chain(&e), "failed to apply a reconcile step; retrying");
+                *n
             }
-        }
+        };
+        let backoff = Duration::from_millis(500 << failures.min(7)).min(MAX_RETRY);
+        self.d.wake.after(key, backoff);
     }
 
-    /// Writes `rec` (whose status or meta changed) back to the store.
-    async fn write<S: Serialize, T: Serialize>(
-        &self,
-        kind: Kind,
-        rec: &Record<S, T>,
-    ) -> Result<u64, StoreError> {
-        Ok(self.d.store.update(&rec.encode(kind)?).await?.version)
+    /// Writes `rec` (whose status or meta changed) back; its new version.
+    async fn write<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
+        Ok(self.d.index.update(rec).await?.version)
     }
 
     fn appended(&self, sub: Option<&Submission>, line: &str) {
@@ -214,11 +283,9 @@ impl Reconciler {
     fn back_off(&self, kind: Kind, id: u64, now: u64, failures: u32) {
         let backoff = 1_000u64 << failures.min(6);
         lock(&self.not_before).insert((kind, id), now + backoff);
-        let wake = self.d.wake.clone();
-        self.d.tasks.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(backoff)).await;
-            wake.notify_one();
-        });
+        self.d
+            .wake
+            .after((kind, id), Duration::from_millis(backoff + 1));
     }
 
     /// After a spawn known not to have started anything: explains it in the
@@ -256,20 +323,16 @@ impl Reconciler {
 
     /// Stops an application in the background (once at a time per record).
     fn stop(&self, kind: Kind, id: u64, app: TrackedApp) {
+        let key = (kind, id);
         {
             let mut stopping = lock(&self.stopping);
-            let recent = self
-                .d
-                .manager
-                .poll_interval()
-                .unwrap_or(self.d.config.poll_interval)
-                * 3;
-            match stopping.get(&(kind, id)) {
+            let recent = self.poll() * 3;
+            match stopping.get(&key) {
                 Some(None) => return,
                 Some(Some(done)) if done.elapsed() < recent => return,
                 _ => {}
             }
-            stopping.insert((kind, id), None);
+            stopping.insert(key, None);
         }
         let (manager, stopping, wake) = (
             self.d.manager.clone(),
@@ -279,39 +342,50 @@ impl Reconciler {
         self.d.tasks.spawn(async move {
             match manager.kill(&app).await {
                 Ok(()) => {
-                    lock(&stopping).insert((kind, id), Some(Instant::now()));
+                    lock(&stopping).insert(key, Some(Instant::now()));
                 }
                 Err(e) => {
                     tracing::warn!(kind = kind.as_str(), id, error = %e, "kill failed; will retry");
-                    lock(&stopping).remove(&(kind, id));
+                    lock(&stopping).remove(&key);
                 }
             }
-            wake.notify_one();
+            wake.observe();
+            wake.record(kind, id);
         });
     }
 
-    /// Deletes a record and its application files.
-    async fn remove(
+    /// Deletes a record, then its application files (off the async threads).
+    async fn remove<T: Kinded>(
         &self,
-        kind: Kind,
-        id: u64,
-        version: u64,
+        rec: &Record<T::Spec, T>,
         sub: Option<&Submission>,
     ) -> Result<(), StoreError> {
-        self.d.store.delete(kind, id, version).await?;
-        lock(&self.not_before).remove(&(kind, id));
-        lock(&self.stopping).remove(&(kind, id));
+        let (kind, id) = (T::KIND, rec.id);
+        self.d.index.delete::<T>(id, rec.version).await?;
+        self.forget((kind, id));
         if let Some(sub) = sub {
             let files = self.d.launcher.files(&sub.tag);
             self.d.logs.forget(&files.log());
-            if let Err(e) = std::fs::remove_dir_all(files.dir())
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(kind = kind.as_str(), id, error = %e, "could not remove the application's files");
+            let dir = files.dir().to_owned();
+            let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+            match removed {
+                Ok(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(kind = kind.as_str(), id, error = %e, "could not remove the application's files")
+                }
+                Err(e) => {
+                    tracing::warn!(kind = kind.as_str(), id, error = %e, "could not remove the application's files")
+                }
+                _ => {}
             }
         }
         tracing::info!(kind = kind.as_str(), id, "record removed");
         Ok(())
+    }
+
+    /// The last observation of a record's application (`None`: not yet
+    /// observed, or the cluster could not be asked).
+    fn observation(&self, sub: Option<&Submission>) -> Option<AppObservation> {
+        sub.and_then(|s| self.seen.get(&s.tag))
     }
 }
 

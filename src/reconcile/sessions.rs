@@ -1,20 +1,17 @@
 //! Applying session decisions: launch the driver, follow it through the
 //! driver channel and the cluster, stop it, expire idle sessions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::{Reconciler, lock, new_tag, random_token};
+use super::{Look, Reconciler, lock, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
-use crate::cluster::{AppObservation, TrackedApp};
+use crate::cluster::TrackedApp;
+use crate::index::SessionRecord;
 use crate::launcher::files::AppFiles;
 use crate::launcher::r::r_launch;
 use crate::launcher::{submit_argv, with_properties_file};
-use crate::records::{
-    Kind, SessionKind, SessionSpec, SessionState, SessionStatus, Submission, now_ms,
-};
+use crate::records::{Kind, SessionKind, SessionState, Submission};
 use crate::store::{Record, StoreError};
-
-type SessionRecord = Record<SessionSpec, SessionStatus>;
 
 /// The driver's main class (src/repl/driver/LivyReplDriver.scala).
 pub const DRIVER_CLASS: &str = "org.livyserver.repl.LivyReplDriver";
@@ -31,12 +28,8 @@ pub(super) fn tracked(s: &SessionRecord) -> Option<TrackedApp> {
 }
 
 impl Reconciler {
-    pub(super) async fn sessions(
-        &self,
-        sessions: Vec<SessionRecord>,
-        observed: &HashMap<String, AppObservation>,
-    ) {
-        let now = now_ms();
+    /// One look at one session.
+    pub(super) async fn session(&self, rec: &SessionRecord, now: u64) -> Result<(), StoreError> {
         let c = &self.d.config;
         let policy = SessionPolicy {
             lookup_timeout_ms: self.lookup_timeout().as_millis() as u64,
@@ -44,32 +37,40 @@ impl Reconciler {
             connect_timeout_ms: c.connect_timeout.as_millis() as u64,
             idle_timeout_ms: c.session_timeout.map(|d| d.as_millis() as u64),
         };
-        for rec in sessions {
-            if rec.status.submission.is_some()
-                && !rec.status.state.is_finished()
-                && self.d.hub.snapshot(rec.id).is_none()
-            {
-                self.reattach(rec.id).await;
-            }
-            let obs = rec
-                .status
-                .submission
-                .as_ref()
-                .and_then(|s| observed.get(&s.tag));
-            let chan = self.d.hub.snapshot(rec.id);
-            let step = decide_session(
-                &rec.meta,
-                &rec.spec,
-                &rec.status,
-                obs,
-                chan.as_ref(),
-                now,
-                &policy,
-            );
-            let id = rec.id;
-            let result = self.apply_session(rec, step, now).await;
-            self.handle(Kind::Session, id, result);
+        if rec.status.submission.is_some()
+            && !rec.status.state.is_finished()
+            && self.d.hub.snapshot(rec.id).is_none()
+        {
+            self.reattach(rec.id).await;
         }
+        let sub = rec.status.submission.as_ref();
+        let obs = self.observation(sub);
+        let chan = self.d.hub.snapshot(rec.id);
+        let step = decide_session(
+            &rec.meta,
+            &rec.spec,
+            &rec.status,
+            obs.as_ref(),
+            chan.as_ref(),
+            now,
+            &policy,
+        );
+        let removed = step == SessionStep::Remove;
+        self.apply_session(rec.clone(), step, now).await?;
+        if !removed {
+            self.revisit(
+                &Look {
+                    key: (Kind::Session, rec.id),
+                    deleting: rec.meta.deletion_requested,
+                    state: rec.status.state,
+                    state_since: rec.status.state_since,
+                    sub,
+                    app_id: rec.status.app_id.as_deref(),
+                },
+                now,
+            );
+        }
+        Ok(())
     }
 
     /// After a restart (or on becoming leader), opens the channel of a
@@ -79,7 +80,7 @@ impl Reconciler {
         if lock(&self.secretless).contains(&id) {
             return;
         }
-        match self.d.store.session_secret(id).await {
+        match self.d.index.store().session_secret(id).await {
             Ok(Some(secret)) => self.d.hub.register(id, &secret),
             Ok(None) => {
                 tracing::warn!(
@@ -113,8 +114,7 @@ impl Reconciler {
             }
             SessionStep::Remove => {
                 self.d.hub.unregister(rec.id);
-                self.remove(Kind::Session, rec.id, rec.version, sub.as_ref())
-                    .await
+                self.remove(&rec, sub.as_ref()).await
             }
             SessionStep::Expire { reason } => {
                 self.appended(
@@ -123,7 +123,7 @@ impl Reconciler {
                 );
                 tracing::info!(session = rec.id, reason, "session expired");
                 rec.meta.deletion_requested = true;
-                self.write(Kind::Session, &rec).await.map(|_| ())
+                self.write(&rec).await.map(|_| ())
             }
             SessionStep::Update { status, log } => {
                 if let Some(line) = &log {
@@ -132,7 +132,7 @@ impl Reconciler {
                 if status.state != rec.status.state {
                     tracing::info!(session = rec.id, from = %rec.status.state, to = %status.state, "session state");
                 }
-                self.write(Kind::Session, &Record { status, ..rec })
+                self.write(&Record { status, ..rec })
                     .await
                     .map(|_| ())
             }
@@ -152,14 +152,14 @@ impl Reconciler {
         rec.status.state_since = now;
         rec.status.message = Some(text);
         rec.status.log_path = Some(files.log().display().to_string());
-        self.write(Kind::Session, &rec).await.map(|_| ())
+        self.write(&rec).await.map(|_| ())
     }
 
     async fn submit_session(&self, mut rec: SessionRecord, now: u64) -> Result<(), StoreError> {
         if self.backing_off(Kind::Session, rec.id, now) {
             return Ok(());
         }
-        let Some(built) = self.d.driver.poll(&self.d.wake) else {
+        let Some(built) = self.driver_build() else {
             return Ok(()); // the driver is being compiled; its completion wakes us
         };
         let tag = new_tag(Kind::Session, rec.id);
@@ -188,11 +188,44 @@ impl Reconciler {
             );
             return Ok(());
         };
-        let before = rec.status.clone();
+        let c = &self.d.config;
+        let user_name = rec
+            .spec
+            .resources
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("livy-session-{}", rec.id));
+        let mut adds = self.d.manager.submit_additions(&tag, Some(&user_name));
+        adds.app_name.get_or_insert(user_name);
+        let settings = self.submit_settings(false, true);
+        let cluster_mode = settings.deploy_mode.as_deref() == Some("cluster")
+            || adds.conf.get("spark.submit.deployMode").map(String::as_str) == Some("cluster");
         let secret = random_token(32);
+        // The driver runs elsewhere (YARN AM, Kubernetes pod): its secret
+        // travels as driver environment in a 0600 properties file, never in
+        // argv. Without that file it could never call back: say so now.
+        let secret_file = if cluster_mode {
+            let (files2, secret2) = (files.clone(), secret.clone());
+            let written = tokio::task::spawn_blocking(move || write_secret_conf(&files2, &secret2))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match written {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    let text = format!(
+                        "livy-server: cannot write the driver secret file under {}: {e}",
+                        files.dir().display()
+                    );
+                    return self.cannot_start(rec, &files, text, now).await;
+                }
+            }
+        } else {
+            None
+        };
+        let before = rec.status.clone();
         // Stored before the submission is recorded: a server that restarts
         // after that write can always let the driver reconnect.
-        self.d.store.put_session_secret(rec.id, &secret).await?;
+        self.d.index.store().put_session_secret(rec.id, &secret).await?;
         rec.status.state = SessionState::Starting;
         rec.status.state_since = now;
         rec.status.submission = Some(Submission {
@@ -203,18 +236,9 @@ impl Reconciler {
         rec.status.log_path = Some(files.log().display().to_string());
         // Durable before spawning (see batches), and the channel exists
         // before the driver can dial in.
-        rec.version = self.write(Kind::Session, &rec).await?;
+        rec.version = self.write(&rec).await?;
         self.d.hub.register(rec.id, &secret);
 
-        let c = &self.d.config;
-        let user_name = rec
-            .spec
-            .resources
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("livy-session-{}", rec.id));
-        let mut adds = self.d.manager.submit_additions(&tag, Some(&user_name));
-        adds.app_name.get_or_insert(user_name);
         let driver_conf: BTreeMap<String, String> = [
             (
                 "spark.livy.callback",
@@ -237,9 +261,6 @@ impl Reconciler {
         .collect();
         adds.conf.extend(driver_conf);
         let jar = artifacts.jar.display().to_string();
-        let settings = self.submit_settings(false, true);
-        let cluster_mode = settings.deploy_mode.as_deref() == Some("cluster")
-            || adds.conf.get("spark.submit.deployMode").map(String::as_str) == Some("cluster");
         let mut resources = rec.spec.resources.clone();
         let mut env: Vec<(String, String)> = vec![(SECRET_ENV.into(), secret.clone())];
         if let Some(Ok(r)) = &artifacts.r {
@@ -249,15 +270,8 @@ impl Reconciler {
             env.extend(add.env);
         }
         let mut argv = submit_argv(&resources, Some(DRIVER_CLASS), &jar, &[], &settings, &adds);
-        if cluster_mode {
-            // The driver runs elsewhere (YARN AM, Kubernetes pod): its secret
-            // travels as driver environment in a 0600 properties file, never in argv.
-            match write_secret_conf(&files, &secret) {
-                Ok(path) => argv = with_properties_file(argv, &path),
-                Err(e) => {
-                    tracing::error!(session = rec.id, error = %e, "cannot write the driver secret file")
-                }
-            }
+        if let Some(path) = &secret_file {
+            argv = with_properties_file(argv, path);
         }
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -275,7 +289,7 @@ impl Reconciler {
         } else {
             SessionState::Error
         };
-        self.write(Kind::Session, &rec).await.map(|_| ())
+        self.write(&rec).await.map(|_| ())
     }
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which collection a record belongs to. Ids are allocated per kind, as in Livy
 /// (batch 0 and session 0 can coexist).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Batch,

@@ -112,10 +112,12 @@ impl DriverBuilder {
     }
 
     /// The build result if there is one to give; otherwise starts a build in
-    /// the background (once at a time) and wakes `wake` when it finishes.
+    /// the background (once at a time, on `tasks`) and calls `done` when it
+    /// finishes.
     pub fn poll(
         self: &std::sync::Arc<Self>,
-        wake: &std::sync::Arc<tokio::sync::Notify>,
+        tasks: &tokio_util::task::TaskTracker,
+        done: impl FnOnce() + Send + 'static,
     ) -> Option<Result<DriverArtifacts, BuildError>> {
         if let Some(done) = self.cell.get() {
             return Some(Ok(done.clone()));
@@ -126,10 +128,10 @@ impl DriverBuilder {
             return Some(Err(e.clone()));
         }
         if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let (me, wake) = (self.clone(), wake.clone());
-            tokio::spawn(async move {
+            let me = self.clone();
+            tasks.spawn(async move {
                 let _ = me.get().await;
-                wake.notify_one();
+                done();
             });
         }
         None
@@ -367,10 +369,15 @@ mod tests {
         builder.retry_after = std::time::Duration::from_millis(300);
         let builder = std::sync::Arc::new(builder);
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let tasks = tokio_util::task::TaskTracker::new();
+        let poll = || {
+            let wake = wake.clone();
+            builder.poll(&tasks, move || wake.notify_one())
+        };
         let until_done = || async {
             loop {
                 let notified = wake.notified();
-                if let Some(done) = builder.poll(&wake) {
+                if let Some(done) = poll() {
                     return done;
                 }
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notified).await;
@@ -382,7 +389,7 @@ mod tests {
         ));
         assert_eq!(builder.attempts(), 1);
         // Within the window the error is shared; no new build.
-        assert!(matches!(builder.poll(&wake), Some(Err(_))));
+        assert!(matches!(poll(), Some(Err(_))));
         assert_eq!(builder.attempts(), 1);
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         assert!(matches!(

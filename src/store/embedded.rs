@@ -47,6 +47,9 @@ UPDATE records SET status = json_remove(status, '$.secret')
     WHERE kind = 'session' AND json_type(status, '$.secret') IS NOT NULL;
 COMMIT;";
 
+/// Changes buffered per watcher before a slow one lags (and re-reads).
+const CHANGE_BUFFER: usize = 16 * 1024;
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
@@ -74,7 +77,7 @@ impl EmbeddedStore {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(MOVE_SECRETS_OUT_OF_RECORDS)
             .map_err(open_err)?;
-        let (changes, _) = broadcast::channel(1024);
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             changes,
@@ -209,11 +212,7 @@ impl RecordStore for EmbeddedStore {
                 })
             })
             .await?;
-        self.notify(Change {
-            kind,
-            id: record.id,
-            version: Some(1),
-        });
+        self.notify(Change::Applied(Arc::new(record.clone())));
         Ok(record)
     }
 
@@ -283,11 +282,7 @@ impl RecordStore for EmbeddedStore {
             })
         })
         .await?;
-        self.notify(Change {
-            kind,
-            id,
-            version: Some(next.version),
-        });
+        self.notify(Change::Applied(Arc::new(next.clone())));
         Ok(next)
     }
 
@@ -314,11 +309,7 @@ impl RecordStore for EmbeddedStore {
             tx.commit().map_err(query("commit delete"))
         })
         .await?;
-        self.notify(Change {
-            kind,
-            id,
-            version: None,
-        });
+        self.notify(Change::Deleted { kind, id });
         Ok(())
     }
 

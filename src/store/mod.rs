@@ -43,13 +43,29 @@ pub struct Record<S, T> {
     pub status: T,
 }
 
-/// What changed; sent on every successful write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change {
-    pub kind: Kind,
-    pub id: u64,
-    /// `None` when the record was deleted.
-    pub version: Option<u64>,
+/// What changed; sent on every successful write (and, for stores others
+/// write too, on every change the store's own watch sees).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The record as it now is (created or updated).
+    Applied(Arc<StoredRecord>),
+    Deleted { kind: Kind, id: u64 },
+}
+
+impl Change {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Change::Applied(r) => r.kind,
+            Change::Deleted { kind, .. } => *kind,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        match self {
+            Change::Applied(r) => r.id,
+            Change::Deleted { id, .. } => *id,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +202,9 @@ pub enum StoreError {
 #[async_trait]
 pub trait RecordStore: Send + Sync + 'static {
     /// Allocates the next id of `kind` and stores the record at version 1.
-    /// Fails with `DuplicateName` if a record of that kind has the same name.
+    /// Fails with `DuplicateName` if a record of that kind has the same name
+    /// and the store can tell (the embedded store's unique index; the
+    /// Kubernetes store leaves names to the [`crate::index::Index`]).
     async fn create(
         &self,
         kind: Kind,

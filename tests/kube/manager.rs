@@ -9,7 +9,7 @@ use livy_server::cluster::{
 };
 use livy_server::launcher::Launcher;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use livy_server::reconcile::Wake;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -81,12 +81,17 @@ async fn one_watch_observes_every_driver_and_kill_deletes_the_driver_pod() {
         ),
     ]);
     let dir = tempfile::tempdir().unwrap();
+    let wake = Arc::new(Wake::new());
     let launcher = Arc::new(Launcher::new(
         dir.path().join("apps"),
         "/bin/false".into(),
         dir.path().into(),
-        Arc::new(Notify::new()),
+        wake.clone(),
     ));
+    // A pod change must wake the reconciler's observation.
+    let asked = wake.observe_asked();
+    tokio::pin!(asked);
+    asked.as_mut().enable();
     let opts = K8sOptions {
         namespace: "spark".into(),
         service_account: None,
@@ -109,6 +114,9 @@ async fn one_watch_observes_every_driver_and_kill_deletes_the_driver_pod() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    tokio::time::timeout(Duration::from_secs(5), asked)
+        .await
+        .expect("the pod watch asked for an observation");
     assert!(
         matches!(&seen["livy-batch-1-aaaa"], AppObservation::Running { app_id: Some(id), .. } if id == "spark-0001")
     );

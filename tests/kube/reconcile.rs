@@ -1,13 +1,10 @@
 //! The reconciler on the Kubernetes store: a `LivyBatch` goes from
 //! `not_started` through a real (supervised, fake) spark-submit to `success`,
-//! every read and write going through the scripted API server.
-//!
-//! A script is fixed when its server starts, and the submission tag is drawn
-//! at random during the first pass; so the second pass talks to a second
-//! scripted server whose `LivyBatch` carries exactly the status the first
-//! pass wrote (the API server returning what it stored). One reconciler runs
-//! both passes; its store is a relay to the current server's `KubeStore`
-//! that also keeps every record handed to `update`.
+//! every read and write going through the scripted API server, which sees
+//! the initial lists and one watch per kind, then only the two status
+//! writes (and their events): no LIST per change. The API server echoes
+//! each status write (the submission tag is drawn at random); the store is
+//! a relay that also keeps every record handed to `update`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +15,8 @@ use livy_server::cluster::LocalManager;
 use livy_server::config::{Config, Sources};
 use livy_server::launcher::Launcher;
 use livy_server::launcher::logs::LogTails;
-use livy_server::reconcile::{Deps, Reconciler};
+use livy_server::index::Index;
+use livy_server::reconcile::{Deps, Reconciler, Wake};
 use livy_server::records::{BatchSpec, BatchStatus, Kind, Meta, SessionState, Submission};
 use livy_server::repl::ReplHub;
 use livy_server::repl::driver_build::DriverBuilder;
@@ -26,7 +24,8 @@ use livy_server::store::{
     Change, KubeStore, KubeStoreOptions, RecordStore, StoreError, StoredRecord,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::scripted::{ApiServer, Exchange, Reply, expect};
@@ -39,27 +38,23 @@ const FINALIZER: &str = "livy.livy-server.dev/stop-application";
 const CREATED: u64 = 1_700_000_000_000;
 const FILE: &str = "local:///opt/spark/examples/src/main/python/pi.py";
 
-/// The reconciler's store: whichever `KubeStore` is current, plus a log of
-/// every record the reconciler asked it to write.
+/// The reconciler's store: a `KubeStore`, plus a log of every record the
+/// reconciler asked it to write.
 struct Relay {
-    current: Mutex<Arc<KubeStore>>,
+    current: Arc<KubeStore>,
     writes: Mutex<Vec<StoredRecord>>,
 }
 
 impl Relay {
     fn new(store: KubeStore) -> Self {
         Self {
-            current: Mutex::new(Arc::new(store)),
+            current: Arc::new(store),
             writes: Mutex::default(),
         }
     }
 
     fn store(&self) -> Arc<KubeStore> {
-        self.current.lock().unwrap().clone()
-    }
-
-    fn switch_to(&self, store: KubeStore) {
-        *self.current.lock().unwrap() = Arc::new(store);
+        self.current.clone()
     }
 
     fn writes(&self) -> Vec<StoredRecord> {
@@ -153,19 +148,29 @@ fn livy_batch(rv: u64, status: &Value) -> Value {
     })
 }
 
+/// The lists of the initial sync (the index's, then the watcher's, which
+/// pages) and one watch per kind, held open.
+fn initial_sync(batch: Value) -> Vec<Exchange> {
+    let watch = |base: &str| {
+        format!(
+            "{base}?&watch=true&timeoutSeconds=290&labelSelector=livy.livy-server.dev%2Fid&allowWatchBookmarks=true&resourceVersion=500"
+        )
+    };
+    vec![
+        expect("GET", format!("{BATCHES}{BY_ID}"), None, list(vec![batch.clone()])),
+        expect("GET", format!("{SESSIONS}{BY_ID}"), None, list(vec![])),
+        expect("GET", format!("{BATCHES}{BY_ID}&limit=500"), None, list(vec![batch])),
+        expect("GET", format!("{SESSIONS}{BY_ID}&limit=500"), None, list(vec![])),
+        expect("GET", watch(BATCHES), None, Reply::Hold),
+        expect("GET", watch(SESSIONS), None, Reply::Hold),
+    ]
+}
+
 fn list(items: Vec<Value>) -> Reply {
     Reply::Json(
         200,
         json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "500"}, "items": items}),
     )
-}
-
-/// The two lists of one reconcile pass: batches (just `batch-0`), sessions (none).
-fn pass_lists(batch: Value) -> Vec<Exchange> {
-    vec![
-        expect("GET", format!("{BATCHES}{BY_ID}"), None, list(vec![batch])),
-        expect("GET", format!("{SESSIONS}{BY_ID}"), None, list(vec![])),
-    ]
 }
 
 /// The event a status write of `batch-0` at `rv` records.
@@ -238,9 +243,9 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
     let config = config(dir.path());
     let not_started = serde_json::to_value(BatchStatus::new(CREATED)).unwrap();
 
-    // Pass 1: not_started → starting, durably, then spark-submit.
-    let mut script = pass_lists(livy_batch(101, &not_started));
+    let mut script = initial_sync(livy_batch(101, &not_started));
     script.extend([
+        // not_started → starting, durably, then spark-submit.
         expect(
             "PUT",
             format!("{BATCHES}/batch-0/status?"),
@@ -249,53 +254,76 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
                 "status": {"state": "starting", "launchFailures": 0, "exitCode": null,
                     "submission": {"attempt": 1}},
             })),
-            // Scripted before the tag is drawn: the reply carries the new
-            // state; only the event reads it.
-            Reply::Json(
-                200,
-                livy_batch(
-                    102,
-                    &json!({"state": "starting", "stateSince": CREATED, "launchFailures": 0}),
-                ),
-            ),
+            Reply::Echo(102),
         ),
         event("Starting", "not_started → starting", 102),
+        // The supervised fake spark-submit exits: starting → success.
+        expect(
+            "PUT",
+            format!("{BATCHES}/batch-0/status?"),
+            Some(json!({
+                "metadata": {"name": "batch-0", "resourceVersion": "102"},
+                "status": {"state": "success", "exitCode": 0, "message": null},
+            })),
+            Reply::Echo(103),
+        ),
+        event("Success", "starting → success", 103),
     ]);
     let (client, server) = ApiServer::start(script);
     let relay = Arc::new(Relay::new(kube_store(client)));
-    let wake = Arc::new(Notify::new());
+    let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
+    let index = Index::load(relay.clone()).await.unwrap();
+    index.spawn(&tasks, &cancel);
+    relay.store().spawn_watches(&tasks, &cancel);
+    let wake = Arc::new(Wake::new());
     let launcher = Arc::new(Launcher::new(
         config.apps_dir(),
         env!("CARGO_BIN_EXE_livy-server").into(),
         config.spark_home.clone(),
         wake.clone(),
     ));
-    let reconciler = Reconciler::new(Deps {
-        store: relay.clone(),
+    let reconciler = Arc::new(Reconciler::new(Deps {
+        index: index.clone(),
         manager: Arc::new(LocalManager::new(launcher.clone(), config.kill_grace)),
         launcher,
         config: config.clone(),
         logs: Arc::new(LogTails::new(config.cache_log_size)),
-        hub: ReplHub::new(wake.clone()),
+        hub: ReplHub::new(wake.clone(), tasks.clone()),
         driver: Arc::new(DriverBuilder::new(
             config.driver_cache_dir.clone(),
             config.spark_home.clone(),
             None,
         )),
         wake,
-        tasks: TaskTracker::new(),
-    });
-
+        tasks: tasks.clone(),
+    }));
     let before = livy_server::records::now_ms();
-    reconciler.pass().await.unwrap();
+    tasks.spawn(reconciler.run(cancel.clone()));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while index
+        .get::<BatchStatus>(0)
+        .is_none_or(|r| r.status.state != SessionState::Success)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never succeeded: {:#?} {:#?}",
+            index.get::<BatchStatus>(0),
+            relay.writes()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every expected request came, and nothing else (no LIST per change).
     server.verify().await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
 
     let writes = relay.writes();
-    assert_eq!(writes.len(), 1, "one write in pass 1: {writes:#?}");
+    assert_eq!(writes.len(), 2, "two status writes: {writes:#?}");
     let (kind, id, version) = (writes[0].kind, writes[0].id, writes[0].version);
     assert_eq!((kind, id, version), (Kind::Batch, 0, 101));
-    let starting = writes[0].status.clone();
-    let status: BatchStatus = serde_json::from_value(starting.clone()).unwrap();
+    let status: BatchStatus = serde_json::from_value(writes[0].status.clone()).unwrap();
     let sub = status.submission.clone().expect("a submission");
     let token = sub.tag.strip_prefix("livy-batch-0-").unwrap_or_default();
     assert!(
@@ -306,7 +334,7 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
         "tag {}",
         sub.tag
     );
-    assert!(sub.at >= before, "submitted during the pass");
+    assert!(sub.at >= before, "submitted by the reconciler");
     let app_dir = only_app_dir(&config.apps_dir());
     assert_eq!(app_dir, config.apps_dir().join(&sub.tag), "spawned by tag");
     let log = app_dir.join("output.log");
@@ -324,40 +352,12 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
             ..BatchStatus::new(CREATED)
         }
     );
-
-    // The supervised fake spark-submit ends on its own.
     wait_for(&app_dir.join("exit.json")).await;
     let output = std::fs::read_to_string(&log).unwrap();
     assert!(
         output.contains("fake spark-submit --master local[*]") && output.contains("pi.py 10"),
         "{output}"
     );
-
-    // Pass 2: the stored status is what pass 1 wrote; the exit makes it success.
-    let mut success = starting.clone();
-    success["state"] = json!("success");
-    success["exitCode"] = json!(0);
-    let mut script = pass_lists(livy_batch(102, &starting));
-    script.extend([
-        expect(
-            "PUT",
-            format!("{BATCHES}/batch-0/status?"),
-            Some(json!({
-                "metadata": {"name": "batch-0", "resourceVersion": "102"},
-                "status": {"state": "success", "exitCode": 0, "message": null,
-                    "submission": starting["submission"], "logPath": starting["logPath"]},
-            })),
-            Reply::Json(200, livy_batch(103, &success)),
-        ),
-        event("Success", "starting → success", 103),
-    ]);
-    let (client, server) = ApiServer::start(script);
-    relay.switch_to(kube_store(client));
-    reconciler.pass().await.unwrap();
-    server.verify().await;
-
-    let writes = relay.writes();
-    assert_eq!(writes.len(), 2, "one write in pass 2: {writes:#?}");
     assert_eq!(writes[1].version, 102);
     let done: BatchStatus = serde_json::from_value(writes[1].status.clone()).unwrap();
     assert!(

@@ -23,6 +23,9 @@ pub enum Reply {
     Events(Vec<Value>),
     /// No answer until the test ends (a watch that stays open).
     Hold,
+    /// 200 with the request's own body at this `resourceVersion` (what the
+    /// API server stores, for writes whose body the test cannot know).
+    Echo(u64),
 }
 
 pub struct Exchange {
@@ -78,9 +81,14 @@ pub fn subset(expected: &Value, actual: &Value) -> bool {
     }
 }
 
-fn respond(reply: &Reply) -> Option<Response<Body>> {
+fn respond(reply: &Reply, request: Option<&Value>) -> Option<Response<Body>> {
     let (code, bytes) = match reply {
         Reply::Json(code, v) => (*code, serde_json::to_vec(v).expect("json")),
+        Reply::Echo(rv) => {
+            let mut v = request.cloned().unwrap_or_default();
+            v["metadata"]["resourceVersion"] = rv.to_string().into();
+            (200, serde_json::to_vec(&v).expect("json"))
+        }
         Reply::Events(events) => {
             let mut out = Vec::new();
             for e in events {
@@ -132,7 +140,7 @@ impl ApiServer {
                     })
                 });
                 match found.and_then(|i| log.pending[i].take()) {
-                    Some(exchange) => match respond(&exchange.reply) {
+                    Some(exchange) => match respond(&exchange.reply, body.as_ref()) {
                         Some(resp) => send.send_response(resp),
                         None => held.push(send),
                     },
@@ -142,7 +150,7 @@ impl ApiServer {
                             .push(format!("unexpected request: {method} {uri} {text}"));
                         eprintln!("scripted API server: unexpected request: {method} {uri} {text}");
                         let reply = status(500, "UnexpectedRequest");
-                        send.send_response(respond(&reply).expect("a body"));
+                        send.send_response(respond(&reply, None).expect("a body"));
                     }
                 }
             }

@@ -189,7 +189,10 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
     assert_eq!(store.get(Kind::Batch, 0).await.unwrap(), None);
 
     let seen: Vec<Option<u64>> = std::iter::from_fn(|| changes.try_recv().ok())
-        .map(|c| c.version)
+        .map(|c| match c {
+            livy_server::store::Change::Applied(r) => Some(r.version),
+            livy_server::store::Change::Deleted { .. } => None,
+        })
         .collect();
     assert_eq!(seen, [Some(101), Some(102), Some(103), None]);
     server.verify().await;
@@ -333,27 +336,40 @@ async fn concurrent_replicas_never_share_an_id() {
 }
 
 #[tokio::test]
-async fn a_duplicate_name_is_refused_before_anything_is_written() {
+async fn a_duplicate_name_is_refused_from_the_index_before_anything_is_written() {
     let mut named = batch(4, 50, Some(not_started()), false);
     named["metadata"]["annotations"]["livy.livy-server.dev/name"] = json!("nightly");
-    let (client, server) = ApiServer::start(vec![expect(
-        "GET",
-        format!("{BATCHES}?&labelSelector=livy.livy-server.dev%2Fid"),
-        None,
+    let list = |items: Vec<Value>| {
         Reply::Json(
             200,
-            json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [named]}),
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}),
+        )
+    };
+    // The index reads each kind once; the refusal needs no request at all.
+    let (client, server) = ApiServer::start(vec![
+        expect(
+            "GET",
+            format!("{BATCHES}?&labelSelector=livy.livy-server.dev%2Fid"),
+            None,
+            list(vec![named]),
         ),
-    )]);
-    let store = store(client);
+        expect(
+            "GET",
+            "/apis/livy.livy-server.dev/v1alpha1/namespaces/livy/livysessions?&labelSelector=livy.livy-server.dev%2Fid",
+            None,
+            list(vec![]),
+        ),
+    ]);
+    let index = livy_server::index::Index::load(std::sync::Arc::new(store(client)))
+        .await
+        .unwrap();
     let m = Meta {
         name: Some("nightly".into()),
         ..meta()
     };
-    let err = store
-        .create(Kind::Batch, m, spec(), not_started())
-        .await
-        .unwrap_err();
+    let spec: livy_server::records::BatchSpec = serde_json::from_value(spec()).unwrap();
+    let status = livy_server::records::BatchStatus::new(1);
+    let err = index.create(m, &spec, &status).await.unwrap_err();
     assert!(matches!(err, StoreError::DuplicateName { .. }), "{err}");
     server.verify().await;
 }

@@ -100,19 +100,14 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
             .unwrap();
         got.push(c);
     }
-    let change = |id, version| Change {
-        kind: Kind::Batch,
-        id,
-        version,
+    let summary = |c: &Change| match c {
+        Change::Applied(r) => (r.kind, r.id, Some(r.version)),
+        Change::Deleted { kind, id } => (*kind, *id, None),
     };
+    let b = Kind::Batch;
     assert_eq!(
-        got,
-        [
-            change(0, Some(100)),
-            change(0, Some(105)),
-            change(1, Some(110)),
-            change(0, None)
-        ]
+        got.iter().map(summary).collect::<Vec<_>>(),
+        [(b, 0, Some(100)), (b, 0, Some(105)), (b, 1, Some(110)), (b, 0, None)]
     );
     server.verify().await;
     cancel.cancel();

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
 
-use crate::records::{SessionState, now_ms};
+use crate::records::{Kind, SessionState, now_ms};
 use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
 
 /// A driver's hello (session, secret, app id, UI address) fits easily.
@@ -36,7 +36,8 @@ impl ReplHub {
                     })?;
                     *lock(&self.addr) = Some(addr);
                     let hub = self.clone();
-                    tokio::spawn(async move { hub.accept_loop(listener, cancel).await });
+                    self.tasks
+                        .spawn(async move { hub.accept_loop(listener, cancel).await });
                     return Ok(addr);
                 }
                 Err(e) => last_err = Some(e),
@@ -63,8 +64,8 @@ impl ReplHub {
                 _ = cancel.cancelled() => return,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let hub = self.clone();
-                        tokio::spawn(async move { hub.serve_driver(stream, peer).await });
+                        let (hub, cancel) = (self.clone(), cancel.clone());
+                        self.tasks.spawn(async move { hub.serve_driver(stream, peer, cancel).await });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "driver accept failed");
@@ -75,7 +76,12 @@ impl ReplHub {
         }
     }
 
-    async fn serve_driver(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+    async fn serve_driver(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        cancel: CancellationToken,
+    ) {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
@@ -123,8 +129,8 @@ impl ReplHub {
             ch.generation
         };
         tracing::info!(session, %peer, "driver connected");
-        self.wake.notify_one();
-        let writer = tokio::spawn(async move {
+        self.wake.record(Kind::Session, session);
+        let writer = self.tasks.spawn(async move {
             while let Some(msg) = rx.recv().await {
                 let Ok(mut line) = serde_json::to_vec(&msg) else {
                     continue;
@@ -135,7 +141,11 @@ impl ReplHub {
                 }
             }
         });
-        while let Ok(Some(line)) = lines.next_line().await {
+        // At shutdown the connection closes; the driver dials the next server.
+        while let Some(Ok(Some(line))) = tokio::select! {
+            _ = cancel.cancelled() => None,
+            line = lines.next_line() => Some(line),
+        } {
             match serde_json::from_str::<FromDriver>(&line) {
                 Ok(msg) => self.on_message(session, msg),
                 Err(e) => tracing::warn!(session, error = %e, "unreadable driver message; ignored"),
@@ -154,7 +164,7 @@ impl ReplHub {
             }
         }
         tracing::info!(session, "driver disconnected");
-        self.wake.notify_one();
+        self.wake.record(Kind::Session, session);
         self.changed.notify_waiters();
     }
 
@@ -224,7 +234,7 @@ impl ReplHub {
         drop(channels);
         self.changed.notify_waiters();
         if wake {
-            self.wake.notify_one();
+            self.wake.record(Kind::Session, session);
         }
     }
 }

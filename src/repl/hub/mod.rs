@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use tokio_util::task::TaskTracker;
+
 use super::protocol::{Statement, StatementState, ToDriver};
+use crate::reconcile::Wake;
 use crate::records::{SessionState, now_ms};
 
 /// Statements kept per session (`livy.rsc.retained-statements`).
@@ -134,8 +137,10 @@ pub struct ChannelSnapshot {
 
 pub struct ReplHub {
     channels: Mutex<HashMap<u64, Channel>>,
-    /// Wakes the reconciler when a driver connects, changes state or leaves.
-    wake: Arc<Notify>,
+    /// Wakes the session's record when its driver connects, changes state or leaves.
+    wake: Arc<Wake>,
+    /// Driver connections: drained at shutdown.
+    tasks: TaskTracker,
     /// Wakes statement waiters (long polls, recovery waits) on any change.
     changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
@@ -156,10 +161,11 @@ fn parse_repl_state(s: &str) -> Option<SessionState> {
 }
 
 impl ReplHub {
-    pub fn new(wake: Arc<Notify>) -> Arc<Self> {
+    pub fn new(wake: Arc<Wake>, tasks: TaskTracker) -> Arc<Self> {
         Arc::new(Self {
             channels: Mutex::default(),
             wake,
+            tasks,
             changed: Notify::new(),
             addr: Mutex::default(),
         })

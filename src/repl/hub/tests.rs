@@ -60,7 +60,10 @@ impl FakeDriver {
 }
 
 async fn hub() -> (Arc<ReplHub>, CancellationToken) {
-    let hub = ReplHub::new(Arc::new(Notify::new()));
+    let hub = ReplHub::new(
+        Arc::new(crate::reconcile::Wake::new()),
+        tokio_util::task::TaskTracker::new(),
+    );
     let cancel = CancellationToken::new();
     hub.listen("127.0.0.1", (0, 0), cancel.clone())
         .await

@@ -19,7 +19,7 @@ mod secrets;
 mod watch;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -64,7 +64,7 @@ pub struct KubeStore {
 impl KubeStore {
     pub fn new(client: Client, opts: KubeStoreOptions) -> Self {
         let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &opts.namespace);
-        let (changes, _) = broadcast::channel(1024);
+        let (changes, _) = broadcast::channel(16 * 1024);
         Self {
             ids: IdAllocator::new(cms, opts.id_configmap),
             events: Events::new(client.clone(), opts.instance),
@@ -91,9 +91,9 @@ impl KubeStore {
         Api::namespaced_with(self.client.clone(), &self.namespace, &api_resource(kind))
     }
 
-    fn notify(&self, kind: Kind, id: u64, version: Option<u64>) {
+    fn notify(&self, change: Change) {
         // No receivers is fine: nobody is waiting.
-        let _ = self.changes.send(Change { kind, id, version });
+        let _ = self.changes.send(change);
     }
 
     fn lock_seen(&self) -> std::sync::MutexGuard<'_, HashMap<(Kind, u64), DynamicObject>> {
@@ -151,21 +151,10 @@ impl RecordStore for KubeStore {
         spec: Value,
         status: Value,
     ) -> Result<StoredRecord, StoreError> {
-        if let Some(name) = &meta.name {
-            // Checked, not enforced: two replicas creating the same name in
-            // the same instant can both succeed (Kubernetes has no unique index).
-            if self
-                .list(kind)
-                .await?
-                .iter()
-                .any(|r| r.meta.name.as_ref() == Some(name))
-            {
-                return Err(StoreError::DuplicateName {
-                    kind,
-                    name: name.clone(),
-                });
-            }
-        }
+        // Names are checked by the index in front of this store, from
+        // memory (Kubernetes has no unique index to enforce them: two
+        // replicas creating the same name in the same instant can both
+        // succeed).
         let id = self.ids.next(kind, || self.id_floor(kind)).await?;
         let api = self.api(kind);
         let obj = to_object(kind, id, None, &meta, &spec, &status)?;
@@ -193,7 +182,7 @@ impl RecordStore for KubeStore {
         let rec = self
             .learn(kind, written)?
             .ok_or(StoreError::NotFound { kind, id })?;
-        self.notify(kind, id, Some(rec.version));
+        self.notify(Change::Applied(Arc::new(rec.clone())));
         Ok(rec)
     }
 
@@ -289,7 +278,7 @@ impl RecordStore for KubeStore {
                 None => {
                     // Gone at once (someone removed our finalizer).
                     self.lock_seen().remove(&(kind, id));
-                    self.notify(kind, id, None);
+                    self.notify(Change::Deleted { kind, id });
                     return Ok(StoredRecord {
                         meta: record.meta.clone(),
                         ..record.clone()
@@ -300,7 +289,7 @@ impl RecordStore for KubeStore {
         let rec = self
             .learn(kind, obj)?
             .ok_or(StoreError::NotFound { kind, id })?;
-        self.notify(kind, id, Some(rec.version));
+        self.notify(Change::Applied(Arc::new(rec.clone())));
         Ok(rec)
     }
 
@@ -347,7 +336,7 @@ impl RecordStore for KubeStore {
             }
         }
         self.lock_seen().remove(&(kind, id));
-        self.notify(kind, id, None);
+        self.notify(Change::Deleted { kind, id });
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! the connection ends it watches again from the last version it saw (a
 //! re-list only after 410 Gone), with the default backoff between failures.
 
+use std::sync::Arc;
+
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::WatchStreamExt;
@@ -18,11 +20,8 @@ use crate::store::Change;
 /// The change an event announces (`None` for resources that are not records).
 fn change(kind: Kind, obj: &DynamicObject, deleted: bool) -> Option<Change> {
     match from_object(kind, obj) {
-        Ok(Some(rec)) => Some(Change {
-            kind,
-            id: rec.id,
-            version: (!deleted).then_some(rec.version),
-        }),
+        Ok(Some(rec)) if deleted => Some(Change::Deleted { kind, id: rec.id }),
+        Ok(Some(rec)) => Some(Change::Applied(Arc::new(rec))),
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(kind = kind.as_str(), name = ?obj.metadata.name, error = %e, "ignoring a resource that is not a record");

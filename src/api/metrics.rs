@@ -1,0 +1,66 @@
+//! `GET /metrics`: the server's own figures in the Prometheus text format.
+//! For now what the index and the reconciler know (records by state, store
+//! traffic, queue depth).
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+use crate::index::Kinded;
+use crate::records::{BatchStatus, SessionState, SessionStatus};
+
+const STATES: [SessionState; 11] = [
+    SessionState::NotStarted,
+    SessionState::Starting,
+    SessionState::Recovering,
+    SessionState::Idle,
+    SessionState::Running,
+    SessionState::Busy,
+    SessionState::ShuttingDown,
+    SessionState::Error,
+    SessionState::Dead,
+    SessionState::Killed,
+    SessionState::Success,
+];
+
+fn records<T: Kinded>(state: &AppState, out: &mut String) {
+    for s in STATES {
+        let n = state.index.count::<T>(s);
+        let _ = writeln!(
+            out,
+            "livy_records{{kind=\"{}\",state=\"{s}\"}} {n}",
+            T::KIND.as_str()
+        );
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let c = &state.index.counters;
+    let mut out = String::new();
+    out.push_str("# HELP livy_records Records held, by kind and state.\n# TYPE livy_records gauge\n");
+    records::<BatchStatus>(&state, &mut out);
+    records::<SessionStatus>(&state, &mut out);
+    let _ = write!(
+        out,
+        "# HELP livy_store_records_read_total Records read from the store.\n\
+         # TYPE livy_store_records_read_total counter\n\
+         livy_store_records_read_total {}\n\
+         # HELP livy_store_writes_total Records created, updated or deleted in the store.\n\
+         # TYPE livy_store_writes_total counter\n\
+         livy_store_writes_total {}\n\
+         # HELP livy_reconcile_queue_depth Records waiting for the reconciler.\n\
+         # TYPE livy_reconcile_queue_depth gauge\n\
+         livy_reconcile_queue_depth {}\n",
+        c.records_read.load(Ordering::Relaxed),
+        c.writes.load(Ordering::Relaxed),
+        state.wake.depth(),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+}

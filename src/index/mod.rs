@@ -1,0 +1,336 @@
+//! The typed in-memory index in front of the [`RecordStore`]: every record
+//! of every kind, decoded once, looked up by id or name, counted by state and
+//! paged without touching the store.
+//!
+//! It is kept current by the store's own change feed (the embedded store
+//! announces its writes; the Kubernetes store's watch announces everyone's),
+//! and writes made through it are applied at once, so a handler reads its
+//! own write. Versions decide: a change older than what is held is dropped,
+//! and a deleted id never comes back. Every applied change is announced on
+//! [`Index::subscribe`] by key, which is what the reconciler's queue eats.
+
+mod table;
+
+pub use table::{Stated, Table};
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::records::{
+    BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus,
+};
+use crate::store::{Change, Record, SharedStore, StoreError, StoredRecord};
+
+pub type BatchRecord = Record<BatchSpec, BatchStatus>;
+pub type SessionRecord = Record<SessionSpec, SessionStatus>;
+/// A record's identity across kinds.
+pub type Key = (Kind, u64);
+
+/// A kind of record, named by its status type.
+pub trait Kinded: Stated + Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    type Spec: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+    const KIND: Kind;
+    fn table(index: &Index) -> &RwLock<Table<Self::Spec, Self>>;
+    /// The application's log file, once it has one.
+    fn log_path(&self) -> Option<&str>;
+}
+
+impl Stated for BatchStatus {
+    fn state(&self) -> SessionState {
+        self.state
+    }
+}
+
+impl Stated for SessionStatus {
+    fn state(&self) -> SessionState {
+        self.state
+    }
+}
+
+impl Kinded for BatchStatus {
+    type Spec = BatchSpec;
+    const KIND: Kind = Kind::Batch;
+    fn table(index: &Index) -> &RwLock<Table<BatchSpec, Self>> {
+        &index.batches
+    }
+    fn log_path(&self) -> Option<&str> {
+        self.log_path.as_deref()
+    }
+}
+
+impl Kinded for SessionStatus {
+    type Spec = SessionSpec;
+    const KIND: Kind = Kind::Session;
+    fn table(index: &Index) -> &RwLock<Table<SessionSpec, Self>> {
+        &index.sessions
+    }
+    fn log_path(&self) -> Option<&str> {
+        self.log_path.as_deref()
+    }
+}
+
+/// Store traffic, for `/metrics` and the scale benchmark.
+#[derive(Debug, Default)]
+pub struct StoreCounters {
+    /// Records read from the store (each one a `get` or `list` returned).
+    pub records_read: AtomicU64,
+    /// Successful creates, updates and deletes.
+    pub writes: AtomicU64,
+}
+
+pub struct Index {
+    store: SharedStore,
+    batches: RwLock<Table<BatchSpec, BatchStatus>>,
+    sessions: RwLock<Table<SessionSpec, SessionStatus>>,
+    changes: broadcast::Sender<Key>,
+    feed: Mutex<Option<broadcast::Receiver<Change>>>,
+    pub counters: StoreCounters,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Index {
+    /// Reads every record once and starts following the store's changes
+    /// (call [`Index::spawn`] to keep following them).
+    pub async fn load(store: SharedStore) -> Result<Arc<Self>, StoreError> {
+        let index = Self::empty(store);
+        index.relist().await?;
+        Ok(index)
+    }
+
+    /// An index that has read nothing yet (for a store known to be empty).
+    pub fn empty(store: SharedStore) -> Arc<Self> {
+        let (changes, _) = broadcast::channel(16 * 1024);
+        Arc::new(Self {
+            feed: Mutex::new(Some(store.watch())),
+            store,
+            batches: RwLock::default(),
+            sessions: RwLock::default(),
+            changes,
+            counters: StoreCounters::default(),
+        })
+    }
+
+    /// The store behind the index (driver secrets live there, not here).
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// Follows the store's change feed until `cancel` fires.
+    pub fn spawn(self: &Arc<Self>, tasks: &TaskTracker, cancel: &CancellationToken) {
+        let Some(mut feed) = self
+            .feed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let (me, cancel) = (self.clone(), cancel.clone());
+        tasks.spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    next = feed.recv() => next,
+                };
+                match next {
+                    Ok(change) => me.take(change),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "the index fell behind the store's changes; reading every record again");
+                        while let Err(e) = me.relist().await {
+                            tracing::warn!(error = %crate::error_chain(&e), "cannot re-read the records; retrying");
+                            tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                            }
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Reads every record of every kind, applies what is news, drops what
+    /// is gone, and announces each.
+    async fn relist(&self) -> Result<(), StoreError> {
+        let batches = self.store.list(Kind::Batch).await?;
+        let sessions = self.store.list(Kind::Session).await?;
+        let n = (batches.len() + sessions.len()) as u64;
+        self.counters.records_read.fetch_add(n, Ordering::Relaxed);
+        self.resync::<BatchStatus>(batches);
+        self.resync::<SessionStatus>(sessions);
+        Ok(())
+    }
+
+    fn resync<T: Kinded>(&self, raws: Vec<StoredRecord>) {
+        let present: HashSet<u64> = raws.iter().map(|r| r.id).collect();
+        for raw in raws {
+            self.take_raw::<T>(&raw);
+        }
+        let gone = read(T::table(self)).absent_from(&present);
+        for id in gone {
+            if write(T::table(self)).remove(id) {
+                self.announce((T::KIND, id));
+            }
+        }
+    }
+
+    /// Applies one change from the store's feed.
+    fn take(&self, change: Change) {
+        match change {
+            Change::Applied(raw) => match raw.kind {
+                Kind::Batch => self.take_raw::<BatchStatus>(&raw),
+                Kind::Session => self.take_raw::<SessionStatus>(&raw),
+            },
+            Change::Deleted { kind, id } => {
+                let removed = match kind {
+                    Kind::Batch => write(&self.batches).remove(id),
+                    Kind::Session => write(&self.sessions).remove(id),
+                };
+                if removed {
+                    self.announce((kind, id));
+                }
+            }
+        }
+    }
+
+    fn take_raw<T: Kinded>(&self, raw: &StoredRecord) {
+        if !read(T::table(self)).is_news(raw.id, raw.version) {
+            return;
+        }
+        match raw.decode::<T::Spec, T>() {
+            Ok(rec) => {
+                self.apply(Arc::new(rec));
+            }
+            Err(e) => {
+                tracing::error!(kind = raw.kind.as_str(), id = raw.id, error = %crate::error_chain(&e), "ignoring a record that does not decode")
+            }
+        }
+    }
+
+    fn apply<T: Kinded>(&self, rec: Arc<Record<T::Spec, T>>) {
+        let id = rec.id;
+        if write(T::table(self)).apply(rec) {
+            self.announce((T::KIND, id));
+        }
+    }
+
+    fn announce(&self, key: Key) {
+        // No subscribers is fine: nobody is waiting.
+        let _ = self.changes.send(key);
+    }
+
+    /// Keys of records that changed from now on (a lagging receiver must
+    /// look at every record again).
+    pub fn subscribe(&self) -> broadcast::Receiver<Key> {
+        self.changes.subscribe()
+    }
+
+    pub fn get<T: Kinded>(&self, id: u64) -> Option<Arc<Record<T::Spec, T>>> {
+        read(T::table(self)).get(id)
+    }
+
+    /// By the `{id}` path segment: all digits is an id, anything else a name.
+    pub fn find<T: Kinded>(&self, key: &str) -> Option<Arc<Record<T::Spec, T>>> {
+        let table = read(T::table(self));
+        if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+            key.parse().ok().and_then(|id| table.get(id))
+        } else {
+            table.named(key)
+        }
+    }
+
+    /// How many records of kind `T` are in `state`.
+    pub fn count<T: Kinded>(&self, state: SessionState) -> usize {
+        read(T::table(self)).count(state)
+    }
+
+    pub fn len<T: Kinded>(&self) -> usize {
+        read(T::table(self)).len()
+    }
+
+    /// Every id of kind `T`.
+    pub fn ids<T: Kinded>(&self) -> Vec<u64> {
+        read(T::table(self)).ids().collect()
+    }
+
+    /// A list page; see [`Table::page`].
+    pub fn page<T: Kinded>(
+        &self,
+        from: usize,
+        size: usize,
+        hide_deleting: bool,
+        keep: Option<&dyn Fn(&Record<T::Spec, T>) -> bool>,
+    ) -> (usize, Vec<Arc<Record<T::Spec, T>>>) {
+        read(T::table(self)).page(from, size, hide_deleting, keep)
+    }
+
+    fn wrote(&self) {
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn typed<T: Kinded>(&self, raw: StoredRecord) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
+        let rec = Arc::new(raw.decode::<T::Spec, T>()?);
+        self.apply(rec.clone());
+        Ok(rec)
+    }
+
+    /// Stores a new record (the store allocates its id).
+    pub async fn create<T: Kinded>(
+        &self,
+        meta: Meta,
+        spec: &T::Spec,
+        status: &T,
+    ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
+        let kind = T::KIND;
+        if let Some(name) = &meta.name
+            && read(T::table(self)).named(name).is_some()
+        {
+            return Err(StoreError::DuplicateName {
+                kind,
+                name: name.clone(),
+            });
+        }
+        let err = |source| StoreError::Encode { kind, source };
+        let spec = serde_json::to_value(spec).map_err(err)?;
+        let status = serde_json::to_value(status).map_err(err)?;
+        let raw = self.store.create(kind, meta, spec, status).await?;
+        self.wrote();
+        self.typed(raw)
+    }
+
+    /// Writes `rec` if the stored version is still `rec.version`.
+    pub async fn update<T: Kinded>(
+        &self,
+        rec: &Record<T::Spec, T>,
+    ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
+        let raw = self.store.update(&rec.encode(T::KIND)?).await?;
+        self.wrote();
+        self.typed(raw)
+    }
+
+    /// Removes record `id` if its stored version is still `version`.
+    pub async fn delete<T: Kinded>(&self, id: u64, version: u64) -> Result<(), StoreError> {
+        self.store.delete(T::KIND, id, version).await?;
+        self.wrote();
+        if write(T::table(self)).remove(id) {
+            self.announce((T::KIND, id));
+        }
+        Ok(())
+    }
+}
