@@ -13,11 +13,15 @@ class Client:
     def __init__(self, port, timeout=60):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def call(self, method, path, body=None):
+    def request(self, method, path, body=None):
+        """One call: (HTTP status, raw response body)."""
         data = json.dumps(body) if body is not None else None
         self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         r = self.conn.getresponse()
-        return json.loads(r.read() or b"null")
+        return r.status, r.read()
+
+    def call(self, method, path, body=None):
+        return json.loads(self.request(method, path, body)[1] or b"null")
 
 
 def start_server(work, name, port, extra, log=None):

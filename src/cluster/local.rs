@@ -91,9 +91,12 @@ impl ClusterManager for LocalManager {
         &self,
         apps: &[TrackedApp],
     ) -> Result<HashMap<String, AppObservation>, ClusterError> {
-        Ok(apps
-            .iter()
-            .map(|a| (a.tag.clone(), map_process(&self.launcher.observe(&a.tag))))
+        let tags: Vec<String> = apps.iter().map(|a| a.tag.clone()).collect();
+        let states = self.launcher.observe_all(tags.clone()).await;
+        Ok(tags
+            .into_iter()
+            .zip(states)
+            .map(|(tag, state)| (tag, map_process(&state)))
             .collect())
     }
 

@@ -316,7 +316,10 @@ impl ClusterManager for StandaloneManager {
         }
         // Process state first: a process seen running has not been missed by
         // the master list that follows.
-        let processes: Vec<_> = apps.iter().map(|a| self.launcher.observe(&a.tag)).collect();
+        let processes = self
+            .launcher
+            .observe_all(apps.iter().map(|a| a.tag.clone()).collect())
+            .await;
         for app in apps {
             self.scan(&app.tag);
         }

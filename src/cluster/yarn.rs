@@ -290,10 +290,15 @@ impl ClusterManager for YarnManager {
         };
         // Read before listing: an application that spark-submit got to YARN
         // before exiting is in a list made after the exit.
-        let exits: Vec<(&str, ProcessState)> = apps
+        let unnamed: Vec<&TrackedApp> = apps.iter().filter(|a| a.app_id.is_none()).collect();
+        let states = self
+            .launcher
+            .observe_all(unnamed.iter().map(|a| a.tag.clone()).collect())
+            .await;
+        let exits: Vec<(&str, ProcessState)> = unnamed
             .iter()
-            .filter(|a| a.app_id.is_none())
-            .map(|a| (a.tag.as_str(), self.launcher.observe(&a.tag)))
+            .map(|a| a.tag.as_str())
+            .zip(states)
             .filter(|(_, s)| matches!(s, ProcessState::Exited(_)))
             .collect();
         let (listed_at, fetched) = (now_ms(), Instant::now());

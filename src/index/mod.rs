@@ -334,3 +334,78 @@ impl Index {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_damaged_record_is_left_out_and_the_rest_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(EmbeddedStore::open(&dir.path().join("s.db")).unwrap());
+        let meta = |name: &str| Meta {
+            name: Some(name.into()),
+            ..Meta::default()
+        };
+        let spec = json!({"kind": "pyspark"});
+        let status = serde_json::to_value(SessionStatus::new(1)).unwrap();
+        store
+            .create(Kind::Session, meta("bad"), json!(5), status.clone())
+            .await
+            .unwrap();
+        store
+            .create(Kind::Session, meta("good"), spec, status)
+            .await
+            .unwrap();
+        let index = Index::load(store).await.unwrap();
+        assert!(index.find::<SessionStatus>("bad").is_none());
+        assert!(index.get::<SessionStatus>(0).is_none());
+        let good = index.find::<SessionStatus>("good").expect("served");
+        assert_eq!((good.id, good.spec.kind.as_str()), (1, "pyspark"));
+        assert_eq!(index.count::<SessionStatus>(SessionState::NotStarted), 1);
+        assert_eq!(
+            index.counters.records_read.load(Ordering::Relaxed),
+            2,
+            "one list, two records"
+        );
+    }
+
+    #[tokio::test]
+    async fn own_writes_are_read_back_at_once_and_announced_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(EmbeddedStore::open(&dir.path().join("s.db")).unwrap());
+        let index = Index::load(store).await.unwrap();
+        let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
+        index.spawn(&tasks, &cancel);
+        let mut keys = index.subscribe();
+        let spec = BatchSpec {
+            file: "/x.py".into(),
+            ..BatchSpec::default()
+        };
+        let rec = index
+            .create(Meta::default(), &spec, &BatchStatus::new(1))
+            .await
+            .unwrap();
+        assert_eq!(index.get::<BatchStatus>(rec.id).unwrap().version, 1);
+        let mut next = (*rec).clone();
+        next.status.state = SessionState::Running;
+        let written = index.update(&next).await.unwrap();
+        assert_eq!(written.version, 2);
+        assert_eq!(index.count::<BatchStatus>(SessionState::Running), 1);
+        // A stale write conflicts and changes nothing.
+        assert!(matches!(
+            index.update(&next).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        index.delete::<BatchStatus>(rec.id, 2).await.unwrap();
+        assert!(index.get::<BatchStatus>(rec.id).is_none());
+        // The store's own announcements of the same versions add nothing.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let got: Vec<Key> = std::iter::from_fn(|| keys.try_recv().ok()).collect();
+        assert_eq!(got, vec![(Kind::Batch, 0); 3], "create, update, delete");
+        assert_eq!(index.counters.writes.load(Ordering::Relaxed), 3);
+        cancel.cancel();
+    }
+}

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// On first sight of a large file, start this far from its end: enough for
 /// `cap` lines of ordinary Spark output without reading gigabytes.
@@ -19,6 +20,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 8 * 1024;
 /// Bytes read from the file at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// A live application's tail read this recently is served as it is: a
+/// client polling a list of running applications costs no file reads.
+const FRESH_FOR: Duration = Duration::from_millis(250);
 /// Tails kept at most; past this, tails of finished applications are
 /// dropped (and read again from disk if asked for).
 const MAX_TAILS: usize = 4096;
@@ -34,6 +38,15 @@ struct Tail {
     /// Read after its application finished: the file will not grow, so it
     /// is not read again.
     sealed: bool,
+    /// When it was last brought up to date.
+    read_at: Option<Instant>,
+}
+
+impl Tail {
+    /// Whether it may be served without looking at the file.
+    fn current(&self, finished: bool, fresh_for: Duration) -> bool {
+        self.sealed || (!finished && self.read_at.is_some_and(|t| t.elapsed() < fresh_for))
+    }
 }
 
 type Shared = Arc<Mutex<Tail>>;
@@ -47,6 +60,7 @@ pub struct TailRequest<'a> {
 pub struct LogTails {
     cap: usize,
     max_line: usize,
+    fresh_for: Duration,
     /// One lock per log; this one is held only to find it.
     tails: Mutex<HashMap<PathBuf, Shared>>,
 }
@@ -60,6 +74,7 @@ impl LogTails {
         Self {
             cap,
             max_line: DEFAULT_MAX_LINE_BYTES,
+            fresh_for: FRESH_FOR,
             tails: Mutex::new(HashMap::new()),
         }
     }
@@ -67,6 +82,12 @@ impl LogTails {
     /// Keeps at most `bytes` of each line (the head), plus a marker.
     pub fn max_line_bytes(mut self, bytes: usize) -> Self {
         self.max_line = bytes.max(1);
+        self
+    }
+
+    /// How long a live application's tail is served without a look at the file.
+    pub fn fresh_for(mut self, d: Duration) -> Self {
+        self.fresh_for = d;
         self
     }
 
@@ -86,9 +107,10 @@ impl LogTails {
     pub fn lines(&self, path: &Path, finished: bool) -> Vec<String> {
         let tail = self.tail(path);
         let mut tail = lock(&tail);
-        if !tail.sealed {
+        if !tail.current(finished, self.fresh_for) {
             refresh(&mut tail, path, self.cap, self.max_line);
             tail.sealed = finished;
+            tail.read_at = Some(Instant::now());
         }
         let mut out: Vec<String> = tail.lines.iter().cloned().collect();
         if !tail.partial.is_empty() || tail.dropped > 0 {
@@ -101,10 +123,11 @@ impl LogTails {
     }
 
     /// [`LogTails::lines`] of several logs, reading files off the async
-    /// threads (sealed logs are answered from memory).
+    /// threads (sealed and fresh tails are answered from memory).
     pub async fn lines_of(self: &Arc<Self>, logs: &[Option<TailRequest<'_>>]) -> Vec<Vec<String>> {
-        let sealed = |p: &Path| lock(&self.tail(p)).sealed;
-        let all_sealed = logs.iter().flatten().all(|r| r.finished && sealed(r.path));
+        let current =
+            |r: &TailRequest<'_>| lock(&self.tail(r.path)).current(r.finished, self.fresh_for);
+        let all_current = logs.iter().flatten().all(current);
         let owned: Vec<Option<(PathBuf, bool)>> = logs
             .iter()
             .map(|r| r.as_ref().map(|r| (r.path.to_owned(), r.finished)))
@@ -118,7 +141,7 @@ impl LogTails {
                 })
                 .collect()
         };
-        if all_sealed {
+        if all_current {
             return read(self);
         }
         let me = self.clone();
@@ -151,6 +174,12 @@ fn render(head: &[u8], dropped: u64) -> String {
 }
 
 fn refresh(tail: &mut Tail, path: &Path, cap: usize, max_line: usize) {
+    // Most looks find nothing new: a stat answers that without opening.
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == tail.offset => return,
+        Ok(_) => {}
+        Err(_) => return,
+    }
     let Ok(mut file) = std::fs::File::open(path) else {
         return;
     };
@@ -228,12 +257,29 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Tails that look at the file on every call.
+    fn live(cap: usize) -> LogTails {
+        LogTails::new(cap).fresh_for(Duration::ZERO)
+    }
+
+    #[test]
+    fn a_live_tail_is_served_from_memory_while_fresh_and_read_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "a\n").unwrap();
+        let tails = LogTails::new(10).fresh_for(Duration::from_secs(600));
+        assert_eq!(tails.lines(&path, false), vec!["a"]);
+        std::fs::write(&path, "a\nb\n").unwrap();
+        assert_eq!(tails.lines(&path, false), vec!["a"], "fresh: not read");
+        assert_eq!(tails.lines(&path, true), vec!["a", "b"], "finished: read");
+    }
+
     #[test]
     fn a_finished_applications_log_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, "a\nb\n").unwrap();
-        let tails = LogTails::new(10);
+        let tails = live(10);
         assert_eq!(tails.lines(&path, false), vec!["a", "b"]);
         std::fs::write(&path, "a\nb\nc\n").unwrap();
         assert_eq!(tails.lines(&path, true), vec!["a", "b", "c"]);
@@ -252,7 +298,7 @@ mod tests {
         for i in 0..10 {
             writeln!(f, "line {i}").unwrap();
         }
-        let tails = LogTails::new(3);
+        let tails = live(3);
         assert_eq!(tails.lines(&path, false), vec!["line 7", "line 8", "line 9"]);
         write!(f, "line 10\npart").unwrap();
         assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "part"]);
@@ -269,7 +315,7 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         writeln!(f, "before").unwrap();
         f.write_all(&vec![b'x'; 300_000]).unwrap();
-        let tails = LogTails::new(5).max_line_bytes(100);
+        let tails = live(5).max_line_bytes(100);
         let want_cut = format!("{}… [truncated 299900 bytes]", "x".repeat(100));
         assert_eq!(
             tails.lines(&path, false),
@@ -300,7 +346,7 @@ mod tests {
         let path = dir.path().join("log");
         // "é" is two bytes: the limit falls between them.
         std::fs::write(&path, "abé and more\n").unwrap();
-        let tails = LogTails::new(5).max_line_bytes(3);
+        let tails = live(5).max_line_bytes(3);
         assert_eq!(tails.lines(&path, false), vec!["ab… [truncated 11 bytes]"]);
     }
 
@@ -310,7 +356,7 @@ mod tests {
         let path = dir.path().join("log");
         let mut f = std::fs::File::create(&path).unwrap();
         writeln!(f, "first").unwrap();
-        let tails = LogTails::new(3).max_line_bytes(10);
+        let tails = live(3).max_line_bytes(10);
         assert_eq!(tails.lines(&path, false), vec!["first"]);
         f.write_all(&vec![b'z'; 1_000_000]).unwrap();
         writeln!(f, "\nlast").unwrap();
@@ -322,7 +368,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_empty() {
-        let tails = LogTails::new(3);
+        let tails = live(3);
         assert!(tails.lines(Path::new("/nonexistent/x.log"), false).is_empty());
     }
 
@@ -335,7 +381,7 @@ mod tests {
             writeln!(f, "row {i}").unwrap();
         }
         drop(f);
-        let tails = LogTails::new(2);
+        let tails = live(2);
         assert_eq!(tails.lines(&path, false), vec!["row 199998", "row 199999"]);
     }
 }

@@ -75,6 +75,9 @@ pub struct Launcher {
     spark_home: PathBuf,
     /// Woken whenever a supervisor this process spawned exits.
     wake: Arc<Wake>,
+    /// Supervisor records already read (they never change): a live
+    /// application costs one `/proc` read per observation.
+    supervisors: std::sync::Mutex<std::collections::HashMap<String, files::SupervisorRecord>>,
 }
 
 impl Launcher {
@@ -84,11 +87,38 @@ impl Launcher {
             exe,
             spark_home,
             wake,
+            supervisors: Default::default(),
         }
     }
 
     pub fn files(&self, tag: &str) -> AppFiles {
         AppFiles::new(self.apps_dir.join(tag))
+    }
+
+    /// [`Launcher::spawn`] on a blocking thread (it creates files and
+    /// forks).
+    pub async fn spawn_off_thread(
+        self: &Arc<Self>,
+        tag: &str,
+        argv: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<(), LaunchError> {
+        let (me, tag, argv) = (self.clone(), tag.to_owned(), argv.to_vec());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            me.spawn(&tag, &argv, &env)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LaunchError::Spawn {
+                tag: String::new(),
+                source: std::io::Error::other(e),
+            })
+        })
     }
 
     /// Starts `argv` under a supervisor for `tag`. Returns once the supervisor
@@ -146,20 +176,43 @@ impl Launcher {
     /// Reads the supervisor files of `tag`.
     pub fn observe(&self, tag: &str) -> ProcessState {
         let files = self.files(tag);
-        if let Some(exit) = files.exit() {
-            return ProcessState::Exited(exit);
-        }
-        match files.supervisor() {
-            None => ProcessState::NotFound,
-            Some(s) if procfs::is_alive(s.pid, s.start_time) => {
-                ProcessState::Running { pid: s.pid }
-            }
-            // It may have written exit.json between our two reads.
-            Some(_) => files
+        let cached = self.lock_supervisors().get(tag).cloned();
+        let Some(sup) = cached.or_else(|| files.supervisor()) else {
+            return files
                 .exit()
                 .map(ProcessState::Exited)
-                .unwrap_or(ProcessState::Vanished),
+                .unwrap_or(ProcessState::NotFound);
+        };
+        if procfs::is_alive(sup.pid, sup.start_time) {
+            let pid = sup.pid;
+            self.lock_supervisors().insert(tag.to_owned(), sup);
+            return ProcessState::Running { pid };
         }
+        self.forget(tag);
+        files
+            .exit()
+            .map(ProcessState::Exited)
+            .unwrap_or(ProcessState::Vanished)
+    }
+
+    /// [`Launcher::observe`] of each tag, off the async threads.
+    pub async fn observe_all(self: &Arc<Self>, tags: Vec<String>) -> Vec<ProcessState> {
+        let me = self.clone();
+        let n = tags.len();
+        tokio::task::spawn_blocking(move || tags.iter().map(|t| me.observe(t)).collect())
+            .await
+            .unwrap_or_else(|_| vec![ProcessState::NotFound; n])
+    }
+
+    /// Drops what is remembered of `tag`'s supervisor.
+    pub fn forget(&self, tag: &str) {
+        self.lock_supervisors().remove(tag);
+    }
+
+    fn lock_supervisors(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, files::SupervisorRecord>> {
+        self.supervisors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// SIGTERM to the application's process group and every descendant, then

@@ -1,7 +1,7 @@
 //! Applying batch decisions: submit, stop, remove, record what was observed.
 
 use super::{Look, Reconciler, new_tag};
-use crate::cluster::TrackedApp;
+use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::BatchRecord;
 use crate::launcher::r::{is_r_script, r_launch};
 use crate::launcher::{SubmitSettings, batch_argv};
@@ -59,6 +59,10 @@ impl Reconciler {
                     state_since: rec.status.state_since,
                     sub,
                     app_id: rec.status.app_id.as_deref(),
+                    watched: matches!(
+                        obs,
+                        Some(AppObservation::Running { .. } | AppObservation::Starting { .. })
+                    ),
                 },
                 now,
             );
@@ -77,7 +81,7 @@ impl Reconciler {
                     } else {
                         "livy-server: killing an application that appeared after the batch gave up on it"
                     };
-                    self.appended(rec.status.submission.as_ref(), why);
+                    self.appended(rec.status.submission.as_ref(), why).await;
                     self.stop(Kind::Batch, rec.id, app);
                 }
                 Ok(())
@@ -85,7 +89,7 @@ impl Reconciler {
             Step::Remove => self.remove(&rec, rec.status.submission.as_ref()).await,
             Step::Update { status, log } => {
                 if let Some(line) = &log {
-                    self.appended(rec.status.submission.as_ref(), line);
+                    self.appended(rec.status.submission.as_ref(), line).await;
                 }
                 tracing::info!(batch = rec.id, from = %rec.status.state, to = %status.state, "batch state");
                 self.write(&Record { status, ..rec })
@@ -158,12 +162,14 @@ impl Reconciler {
         let argv = batch_argv(&spec, &settings, &adds);
         tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let Err(e) = self.d.launcher.spawn(&tag, &argv, &env) else {
+        let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
             return Ok(());
         };
         // Nothing ran: safe to clear the submission and retry with backoff.
         let failures = before.launch_failures + 1;
-        let (text, retry) = self.launch_failed(Kind::Batch, rec.id, &tag, &e, failures, now);
+        let (text, retry) = self
+            .launch_failed(Kind::Batch, rec.id, &tag, &e, failures, now)
+            .await;
         rec.status.launch_failures = failures;
         rec.status.submission = None;
         rec.status.message = Some(text);

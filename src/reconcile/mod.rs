@@ -39,6 +39,8 @@ use crate::store::{Record, StoreError};
 
 /// Records worked on at once (each one by one task only).
 const WORKERS: usize = 4;
+/// How often a record that only the cluster can change is looked at anyway.
+const BACKSTOP: Duration = Duration::from_secs(60);
 /// The longest wait before a record that failed is looked at again.
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
@@ -184,7 +186,13 @@ impl Reconciler {
         let c = &self.d.config;
         let at = |deadline: u64| Duration::from_millis(deadline.saturating_sub(now) + 1);
         let delay = if look.deleting || !look.state.is_finished() {
-            self.poll()
+            if look.watched {
+                // Its next change is the cluster's, which wakes it; the
+                // backstop only guards against a lost wake.
+                BACKSTOP
+            } else {
+                self.poll()
+            }
         } else {
             at(look.state_since + c.state_retain.as_millis() as u64)
         };
@@ -226,6 +234,9 @@ struct Look<'a> {
     state_since: u64,
     sub: Option<&'a Submission>,
     app_id: Option<&'a str>,
+    /// Only the cluster can change what happens next (a batch whose
+    /// application runs): no need to look every poll.
+    watched: bool,
 }
 
 impl Reconciler {
@@ -267,10 +278,16 @@ impl Reconciler {
         Ok(self.d.index.update(rec).await?.version)
     }
 
-    fn appended(&self, sub: Option<&Submission>, line: &str) {
+    /// Appends a line of the server's own to an application's log (off the
+    /// async threads).
+    async fn appended(&self, sub: Option<&Submission>, line: &str) {
         if let Some(sub) = sub {
-            let _ = self.d.launcher.files(&sub.tag).append_log(line);
+            self.append(&sub.tag, line).await;
         }
+    }
+
+    async fn append(&self, tag: &str, line: &str) {
+        append_to(self.d.launcher.files(tag), line).await
     }
 
     fn backing_off(&self, kind: Kind, id: u64, now: u64) -> bool {
@@ -292,7 +309,7 @@ impl Reconciler {
     /// application's log and, unless the failure is permanent or retries are
     /// used up, schedules a retry. Returns the explanation and whether a
     /// retry follows.
-    fn launch_failed(
+    async fn launch_failed(
         &self,
         kind: Kind,
         id: u64,
@@ -313,7 +330,7 @@ impl Reconciler {
             );
         }
         tracing::warn!(kind = kind.as_str(), id, error = %Escaped(&text), "launch failed");
-        let _ = self.d.launcher.files(tag).append_log(&text);
+        self.append(tag, &text).await;
         let retry = !permanent && failures <= self.d.config.launch_retries;
         if retry {
             self.back_off(kind, id, now, failures);
@@ -366,6 +383,7 @@ impl Reconciler {
         if let Some(sub) = sub {
             let files = self.d.launcher.files(&sub.tag);
             self.d.logs.forget(&files.log());
+            self.d.launcher.forget(&sub.tag);
             let dir = files.dir().to_owned();
             let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
             match removed {
@@ -387,6 +405,12 @@ impl Reconciler {
     fn observation(&self, sub: Option<&Submission>) -> Option<AppObservation> {
         sub.and_then(|s| self.seen.get(&s.tag))
     }
+}
+
+/// Appends `line` to an application's log on a blocking thread.
+async fn append_to(files: crate::launcher::files::AppFiles, line: &str) {
+    let line = line.to_owned();
+    let _ = tokio::task::spawn_blocking(move || files.append_log(&line)).await;
 }
 
 pub(crate) use crate::error_chain;

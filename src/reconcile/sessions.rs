@@ -66,6 +66,8 @@ impl Reconciler {
                     state_since: rec.status.state_since,
                     sub,
                     app_id: rec.status.app_id.as_deref(),
+                    // Driver timeouts and heartbeats are checked every poll.
+                    watched: false,
                 },
                 now,
             );
@@ -120,14 +122,14 @@ impl Reconciler {
                 self.appended(
                     sub.as_ref(),
                     &format!("livy-server: deleting the session: {reason}"),
-                );
+                ).await;
                 tracing::info!(session = rec.id, reason, "session expired");
                 rec.meta.deletion_requested = true;
                 self.write(&rec).await.map(|_| ())
             }
             SessionStep::Update { status, log } => {
                 if let Some(line) = &log {
-                    self.appended(sub.as_ref(), line);
+                    self.appended(sub.as_ref(), line).await;
                 }
                 if status.state != rec.status.state {
                     tracing::info!(session = rec.id, from = %rec.status.state, to = %status.state, "session state");
@@ -147,7 +149,7 @@ impl Reconciler {
         text: String,
         now: u64,
     ) -> Result<(), StoreError> {
-        let _ = files.append_log(&text);
+        super::append_to(files.clone(), &text).await;
         rec.status.state = SessionState::Error;
         rec.status.state_since = now;
         rec.status.message = Some(text);
@@ -275,11 +277,13 @@ impl Reconciler {
         }
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let Err(e) = self.d.launcher.spawn(&tag, &argv, &env) else {
+        let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
             return Ok(());
         };
         let failures = before.launch_failures + 1;
-        let (text, retry) = self.launch_failed(Kind::Session, rec.id, &tag, &e, failures, now);
+        let (text, retry) = self
+            .launch_failed(Kind::Session, rec.id, &tag, &e, failures, now)
+            .await;
         rec.status.submission = None;
         rec.status.launch_failures = failures;
         rec.status.message = Some(text);

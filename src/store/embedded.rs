@@ -5,11 +5,11 @@
 //! Ids come from a counter table that only grows, so they are never reused.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use super::{Change, RecordStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
@@ -50,10 +50,23 @@ COMMIT;";
 /// Changes buffered per watcher before a slow one lags (and re-reads).
 const CHANGE_BUFFER: usize = 16 * 1024;
 
+/// Writes committed together at most (one fsync for all of them).
+const GROUP_MAX: usize = 64;
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
     changes: broadcast::Sender<Change>,
+}
+
+/// One piece of work for the store's thread; returns whether it failed
+/// (its changes are then rolled back) and what to tell its caller once the
+/// group it belongs to is committed (or not).
+type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
+
+struct Done {
+    failed: bool,
+    finish: Box<dyn FnOnce(Result<(), String>) + Send>,
 }
 
 fn query(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -78,30 +91,84 @@ impl EmbeddedStore {
         conn.execute_batch(MOVE_SECRETS_OUT_OF_RECORDS)
             .map_err(open_err)?;
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            changes,
-        })
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("livy-store".into())
+            .spawn(move || group_commits(&conn, &rx))
+            .map_err(|e| StoreError::Thread(e.to_string()))?;
+        Ok(Self { jobs, changes })
     }
 
-    /// Runs `f` on the connection in a blocking thread (commits fsync).
+    /// Runs `f` on the store's thread, inside a transaction shared with
+    /// whatever other work is waiting, and answers once that transaction
+    /// is durable (`synchronous=FULL`: one fsync per group, not per write).
+    /// A failing `f` has its own changes rolled back, not the group's.
     async fn with_conn<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock only means another query panicked; SQLite itself is consistent.
-            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(StoreError::Worker)?
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            Done {
+                failed: result.is_err(),
+                finish: Box::new(move |committed| {
+                    let _ = tx.send(match committed {
+                        Ok(()) => result,
+                        Err(reason) => result.and(Err(StoreError::Commit(reason))),
+                    });
+                }),
+            }
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Thread("the store's thread has ended".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Thread("the store's thread dropped a request".into()))?
     }
 
     fn notify(&self, change: Change) {
         // No receivers is fine: nobody is waiting.
         let _ = self.changes.send(change);
+    }
+}
+
+/// The store's thread: takes every job waiting (up to [`GROUP_MAX`]), runs
+/// each in a savepoint of one transaction, commits once, then answers them.
+fn group_commits(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let reason = e.to_string();
+            for job in jobs {
+                let done = job(conn);
+                (done.finish)(Err(reason.clone()));
+            }
+            continue;
+        }
+        let mut finishes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let done = job(conn);
+            if done.failed {
+                let _ = conn.execute_batch("ROLLBACK TO job");
+            }
+            let _ = conn.execute_batch("RELEASE job");
+            finishes.push(done.finish);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
     }
 }
 
@@ -164,7 +231,7 @@ impl RecordStore for EmbeddedStore {
         let meta_json = encode_meta(kind, &meta)?;
         let record = self
             .with_conn(move |conn| {
-                let tx = conn.transaction().map_err(query("begin create"))?;
+                let tx = conn;
                 let id: i64 = tx
                     .query_row(
                         "SELECT next FROM next_ids WHERE kind = ?1",
@@ -201,7 +268,6 @@ impl RecordStore for EmbeddedStore {
                     }
                     other => other.map_err(query("insert a record"))?,
                 };
-                tx.commit().map_err(query("commit create"))?;
                 Ok(StoredRecord {
                     kind,
                     id: id as u64,
@@ -288,7 +354,7 @@ impl RecordStore for EmbeddedStore {
 
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("begin delete"))?;
+            let tx = conn;
             let changed = tx
                 .execute(
                     "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND version = ?3",
@@ -306,7 +372,7 @@ impl RecordStore for EmbeddedStore {
                 tx.execute("DELETE FROM session_secrets WHERE id = ?1", [id as i64])
                     .map_err(query("delete a session's driver secret"))?;
             }
-            tx.commit().map_err(query("commit delete"))
+            Ok(())
         })
         .await?;
         self.notify(Change::Deleted { kind, id });

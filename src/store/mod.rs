@@ -101,8 +101,10 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("the store's worker thread failed")]
-    Worker(#[source] tokio::task::JoinError),
+    #[error("the embedded store's thread failed: {0}")]
+    Thread(String),
+    #[error("the embedded store could not commit: {0}")]
+    Commit(String),
     #[error("the {part} of {kind:?} {id} is not a JSON object")]
     NotAnObject {
         kind: Kind,

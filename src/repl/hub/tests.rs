@@ -314,3 +314,28 @@ async fn a_cancel_asked_while_the_driver_is_away_reaches_it_on_return() {
         (Some("cancel"), Some(0))
     );
 }
+
+#[tokio::test]
+async fn shutdown_drains_driver_connections_and_wakes_their_sessions() {
+    let wake = Arc::new(crate::reconcile::Wake::new());
+    let tasks = tokio_util::task::TaskTracker::new();
+    let hub = ReplHub::new(wake.clone(), tasks.clone());
+    let cancel = CancellationToken::new();
+    hub.listen("127.0.0.1", (0, 0), cancel.clone())
+        .await
+        .unwrap();
+    hub.register(3, "s3cret");
+    let mut driver = FakeDriver::connect(&hub, 3, "s3cret").await;
+    assert_eq!(wake.depth(), 1, "the connection woke session 3's record");
+    // The server stops: every connection task ends, and the driver sees EOF
+    // (it will dial the next server).
+    cancel.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .expect("driver connections are tracked and drained");
+    let eof = tokio::time::timeout(Duration::from_secs(5), driver.lines.next_line())
+        .await
+        .expect("the connection closed");
+    assert!(matches!(eof, Ok(None) | Err(_)), "{eof:?}");
+}
