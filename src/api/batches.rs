@@ -14,11 +14,10 @@ use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
-use super::paging::{list_body, list_window};
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
-use crate::logtext::Escaped;
 use crate::index::BatchRecord;
+use crate::logtext::Escaped;
 use crate::records::{AppInfo, BatchStatus, Kind, SessionState, now_ms};
 
 /// The Batch object of the wire contract.
@@ -77,16 +76,9 @@ pub async fn list_batches(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (from, size) = list_window(&q)?;
-    let visible = |r: &BatchRecord| {
-        let proxy = r.spec.resources.proxy_user.as_deref();
-        who.may(&state, Access::View, &r.meta, proxy)
-    };
-    let keep: Option<&dyn Fn(&BatchRecord) -> bool> = (!who.may_view_all(&state)).then_some(&visible);
-    let (total, page) = state.index.page::<BatchStatus>(from, size, true, keep);
-    let logs = records::log_tails(&state, &page).await;
-    let views: Vec<BatchView> = page.iter().zip(logs).map(|(r, log)| view(r, log)).collect();
-    Ok(Json(list_body(from, total, views)))
+    let body =
+        records::list::<BatchStatus, _>(&state, &who, &q, true, |r, log| view(r, log)).await?;
+    Ok(Json(body))
 }
 
 pub async fn create_batch(

@@ -41,7 +41,9 @@ fn records<T: Kinded>(state: &AppState, out: &mut String) {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let c = &state.index.counters;
     let mut out = String::new();
-    out.push_str("# HELP livy_records Records held, by kind and state.\n# TYPE livy_records gauge\n");
+    out.push_str(
+        "# HELP livy_records Records held, by kind and state.\n# TYPE livy_records gauge\n",
+    );
     records::<BatchStatus>(&state, &mut out);
     records::<SessionStatus>(&state, &mut out);
     let _ = write!(
@@ -60,7 +62,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.wake.depth(),
     );
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
 }

@@ -5,9 +5,9 @@
 
 pub mod access;
 mod batches;
-mod metrics;
 pub mod body;
 pub mod error;
+mod metrics;
 mod paging;
 mod records;
 pub mod request;
@@ -30,10 +30,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::cluster::ClusterManager;
 use crate::config::Config;
-use crate::launcher::logs::LogTails;
-use crate::repl::ReplHub;
 use crate::index::Index;
+use crate::launcher::logs::LogTails;
 use crate::reconcile::Wake;
+use crate::repl::ReplHub;
 use body::BodyLimit;
 use error::ApiError;
 

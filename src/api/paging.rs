@@ -26,7 +26,11 @@ pub fn list_window(q: &HashMap<String, String>) -> Result<(usize, usize), ApiErr
 
 /// A list page in Livy's shape, `{"from","total","sessions"}` (batches use
 /// the `sessions` key too); `total` counts every record the caller may see.
-pub fn list_body<V: serde::Serialize>(from: usize, total: usize, sessions: Vec<V>) -> serde_json::Value {
+pub fn list_body<V: serde::Serialize>(
+    from: usize,
+    total: usize,
+    sessions: Vec<V>,
+) -> serde_json::Value {
     serde_json::json!({ "from": from, "total": total, "sessions": sessions })
 }
 

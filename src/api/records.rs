@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::access::{Access, Requester};
 use super::error::ApiError;
-use super::paging::log_window;
-use crate::index::Kinded;
+use super::paging::{list_body, list_window, log_window};
+use crate::index::{Keep, Kinded};
 use crate::launcher::logs::TailRequest;
 use crate::records::{BatchStatus, Meta, SessionState, SessionStatus, now_ms};
 use crate::store::{Record, StoreError};
@@ -23,12 +24,35 @@ pub type Rec<T> = Arc<Record<<T as Kinded>::Spec, T>>;
 /// Finds a record by the `{id}` path segment: all digits is an id, anything
 /// else a name (Livy 0.7+). With `hide_deleting`, a record being deleted is
 /// already gone for clients (batches: DELETE answers once it is stopped).
-pub fn lookup<T: Kinded>(state: &AppState, key: &str, hide_deleting: bool) -> Result<Rec<T>, ApiError> {
+pub fn lookup<T: Kinded>(
+    state: &AppState,
+    key: &str,
+    hide_deleting: bool,
+) -> Result<Rec<T>, ApiError> {
     state
         .index
         .find::<T>(key)
         .filter(|r| !(hide_deleting && r.meta.deletion_requested))
         .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))
+}
+
+/// `GET /batches` or `GET /sessions`: one page of the records the requester
+/// may view, each as `view` shows it with its log tail.
+pub async fn list<T: Kinded, V: Serialize>(
+    state: &AppState,
+    who: &Requester,
+    q: &HashMap<String, String>,
+    hide_deleting: bool,
+    view: impl Fn(&Rec<T>, Vec<String>) -> V,
+) -> Result<Value, ApiError> {
+    let (from, size) = list_window(q)?;
+    let visible =
+        |r: &Record<T::Spec, T>| who.may(state, Access::View, &r.meta, T::proxy_user(&r.spec));
+    let keep: Keep<'_, T::Spec, T> = (!who.may_view_all(state)).then_some(&visible);
+    let (total, page) = state.index.page::<T>(from, size, hide_deleting, keep);
+    let logs = log_tails(state, &page).await;
+    let views = page.iter().zip(logs).map(|(r, log)| view(r, log)).collect();
+    Ok(list_body(from, total, views))
 }
 
 /// How many spark-submit processes run (the `max-creation` budget): every

@@ -15,12 +15,11 @@ use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
-use super::paging::{list_body, list_window};
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
+pub use crate::index::SessionRecord;
 use crate::logtext::Escaped;
 use crate::records::{AppInfo, Kind, SessionState, SessionStatus, now_ms};
-pub use crate::index::SessionRecord;
 
 /// The Session object (Livy 0.8: echoes the request settings).
 #[derive(Debug, Serialize)]
@@ -124,20 +123,10 @@ pub async fn list_sessions(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (from, size) = list_window(&q)?;
-    let visible = |r: &SessionRecord| {
-        let proxy = r.spec.resources.proxy_user.as_deref();
-        who.may(&state, Access::View, &r.meta, proxy)
-    };
-    let keep: Option<&dyn Fn(&SessionRecord) -> bool> = (!who.may_view_all(&state)).then_some(&visible);
-    let (total, page) = state.index.page::<SessionStatus>(from, size, false, keep);
-    let logs = records::log_tails(&state, &page).await;
-    let views: Vec<_> = page
-        .iter()
-        .zip(logs)
-        .map(|(r, log)| view(&state, r, log))
-        .collect();
-    Ok(Json(list_body(from, total, views)))
+    let body =
+        records::list::<SessionStatus, _>(&state, &who, &q, false, |r, log| view(&state, r, log))
+            .await?;
+    Ok(Json(body))
 }
 
 pub async fn create_session(

@@ -11,7 +11,7 @@
 
 mod table;
 
-pub use table::{Stated, Table};
+pub use table::{Keep, Page, Stated, Table};
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::records::{
-    BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus,
+    BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus, Submission,
 };
 use crate::store::{Change, Record, SharedStore, StoreError, StoredRecord};
 
@@ -41,41 +41,51 @@ pub trait Kinded: Stated + Serialize + DeserializeOwned + Clone + Send + Sync + 
     fn table(index: &Index) -> &RwLock<Table<Self::Spec, Self>>;
     /// The application's log file, once it has one.
     fn log_path(&self) -> Option<&str>;
+    /// Epoch ms of the last change of state.
+    fn state_since(&self) -> u64;
+    /// The current launch of the application, if any.
+    fn submission(&self) -> Option<&Submission>;
+    fn app_id(&self) -> Option<&str>;
+    /// Whom the application runs as.
+    fn proxy_user(spec: &Self::Spec) -> Option<&str>;
 }
 
-impl Stated for BatchStatus {
-    fn state(&self) -> SessionState {
-        self.state
-    }
+/// Both kinds' specs and statuses share these fields by name.
+macro_rules! kinded {
+    ($status:ty, $spec:ty, $kind:expr, $table:ident) => {
+        impl Stated for $status {
+            fn state(&self) -> SessionState {
+                self.state
+            }
+        }
+
+        impl Kinded for $status {
+            type Spec = $spec;
+            const KIND: Kind = $kind;
+            fn table(index: &Index) -> &RwLock<Table<$spec, Self>> {
+                &index.$table
+            }
+            fn log_path(&self) -> Option<&str> {
+                self.log_path.as_deref()
+            }
+            fn state_since(&self) -> u64 {
+                self.state_since
+            }
+            fn submission(&self) -> Option<&Submission> {
+                self.submission.as_ref()
+            }
+            fn app_id(&self) -> Option<&str> {
+                self.app_id.as_deref()
+            }
+            fn proxy_user(spec: &$spec) -> Option<&str> {
+                spec.resources.proxy_user.as_deref()
+            }
+        }
+    };
 }
 
-impl Stated for SessionStatus {
-    fn state(&self) -> SessionState {
-        self.state
-    }
-}
-
-impl Kinded for BatchStatus {
-    type Spec = BatchSpec;
-    const KIND: Kind = Kind::Batch;
-    fn table(index: &Index) -> &RwLock<Table<BatchSpec, Self>> {
-        &index.batches
-    }
-    fn log_path(&self) -> Option<&str> {
-        self.log_path.as_deref()
-    }
-}
-
-impl Kinded for SessionStatus {
-    type Spec = SessionSpec;
-    const KIND: Kind = Kind::Session;
-    fn table(index: &Index) -> &RwLock<Table<SessionSpec, Self>> {
-        &index.sessions
-    }
-    fn log_path(&self) -> Option<&str> {
-        self.log_path.as_deref()
-    }
-}
+kinded!(BatchStatus, BatchSpec, Kind::Batch, batches);
+kinded!(SessionStatus, SessionSpec, Kind::Session, sessions);
 
 /// Store traffic, for `/metrics` and the scale benchmark.
 #[derive(Debug, Default)]
@@ -132,12 +142,7 @@ impl Index {
 
     /// Follows the store's change feed until `cancel` fires.
     pub fn spawn(self: &Arc<Self>, tasks: &TaskTracker, cancel: &CancellationToken) {
-        let Some(mut feed) = self
-            .feed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        let Some(mut feed) = self.feed.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         let (me, cancel) = (self.clone(), cancel.clone());
@@ -260,10 +265,6 @@ impl Index {
         read(T::table(self)).count(state)
     }
 
-    pub fn len<T: Kinded>(&self) -> usize {
-        read(T::table(self)).len()
-    }
-
     /// Every id of kind `T`.
     pub fn ids<T: Kinded>(&self) -> Vec<u64> {
         read(T::table(self)).ids().collect()
@@ -275,8 +276,8 @@ impl Index {
         from: usize,
         size: usize,
         hide_deleting: bool,
-        keep: Option<&dyn Fn(&Record<T::Spec, T>) -> bool>,
-    ) -> (usize, Vec<Arc<Record<T::Spec, T>>>) {
+        keep: Keep<'_, T::Spec, T>,
+    ) -> Page<T::Spec, T> {
         read(T::table(self)).page(from, size, hide_deleting, keep)
     }
 

@@ -12,6 +12,11 @@ pub trait Stated {
     fn state(&self) -> SessionState;
 }
 
+/// Which records a list shows (`None`: all of them).
+pub type Keep<'a, S, T> = Option<&'a dyn Fn(&Record<S, T>) -> bool>;
+/// How many records a list shows in all, and one page of them.
+pub type Page<S, T> = (usize, Vec<Arc<Record<S, T>>>);
+
 pub struct Table<S, T> {
     by_id: BTreeMap<u64, Arc<Record<S, T>>>,
     by_name: HashMap<String, u64>,
@@ -95,6 +100,10 @@ impl<S, T: Stated> Table<S, T> {
         self.by_id.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.by_id.keys().copied()
     }
@@ -113,8 +122,8 @@ impl<S, T: Stated> Table<S, T> {
         from: usize,
         size: usize,
         hide_deleting: bool,
-        keep: Option<&dyn Fn(&Record<S, T>) -> bool>,
-    ) -> (usize, Vec<Arc<Record<S, T>>>) {
+        keep: Keep<'_, S, T>,
+    ) -> Page<S, T> {
         let shown = |r: &Record<S, T>| {
             !(hide_deleting && r.meta.deletion_requested) && keep.is_none_or(|k| k(r))
         };
@@ -183,7 +192,10 @@ mod tests {
         t.apply(rec(4, 2, Some("x"), SessionState::Success));
         assert!(t.remove(4));
         assert!(!t.apply(rec(4, 9, Some("x"), SessionState::Success)));
-        assert_eq!((t.len(), t.named("x"), t.count(SessionState::Success)), (0, None, 0));
+        assert_eq!(
+            (t.len(), t.named("x"), t.count(SessionState::Success)),
+            (0, None, 0)
+        );
         assert!(!t.remove(4));
     }
 
@@ -196,7 +208,7 @@ mod tests {
         let ids = |v: Vec<Arc<Record<(), St>>>| v.iter().map(|r| r.id).collect::<Vec<_>>();
         let (total, page) = t.page(3, 2, true, None);
         assert_eq!((total, ids(page)), (10, vec![3, 4]));
-        let even = |r: &Record<(), St>| r.id % 2 == 0;
+        let even = |r: &Record<(), St>| r.id.is_multiple_of(2);
         let (total, page) = t.page(1, 2, false, Some(&even));
         assert_eq!((total, ids(page)), (5, vec![2, 4]));
         let mut deleting = (*t.get(5).unwrap()).clone();

@@ -53,12 +53,16 @@ impl AppFiles {
         self.dir.join("exit.json")
     }
 
+    /// Not fsynced: it names a live process, and no process outlives the
+    /// power loss an fsync would guard against (a record that did not reach
+    /// the disk then reads as a supervisor that vanished).
     pub fn write_supervisor(&self, rec: &SupervisorRecord) -> std::io::Result<()> {
-        write_atomically(&self.supervisor_path(), rec)
+        write_atomically(&self.supervisor_path(), rec, false)
     }
 
+    /// Fsynced: how an application ended is a fact clients see.
     pub fn write_exit(&self, rec: &ExitRecord) -> std::io::Result<()> {
-        write_atomically(&self.exit_path(), rec)
+        write_atomically(&self.exit_path(), rec, true)
     }
 
     pub fn supervisor(&self) -> Option<SupervisorRecord> {
@@ -85,12 +89,14 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     serde_json::from_slice(&text).ok()
 }
 
-/// Write to a temporary file, fsync, rename: readers see the old or the new
-/// document, never half of one, even across a crash.
-fn write_atomically<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+/// Write to a temporary file, (`durable`: fsync,) rename: readers see the
+/// old or the new document, never half of one, even across a crash.
+fn write_atomically<T: Serialize>(path: &Path, value: &T, durable: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }

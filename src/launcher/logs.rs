@@ -299,13 +299,22 @@ mod tests {
             writeln!(f, "line {i}").unwrap();
         }
         let tails = live(3);
-        assert_eq!(tails.lines(&path, false), vec!["line 7", "line 8", "line 9"]);
+        assert_eq!(
+            tails.lines(&path, false),
+            vec!["line 7", "line 8", "line 9"]
+        );
         write!(f, "line 10\npart").unwrap();
         assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "part"]);
         writeln!(f, "ial").unwrap();
-        assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "partial"]);
+        assert_eq!(
+            tails.lines(&path, false),
+            vec!["line 9", "line 10", "partial"]
+        );
         tails.forget(&path);
-        assert_eq!(tails.lines(&path, false), vec!["line 9", "line 10", "partial"]);
+        assert_eq!(
+            tails.lines(&path, false),
+            vec!["line 9", "line 10", "partial"]
+        );
     }
 
     #[test]
@@ -369,7 +378,11 @@ mod tests {
     #[test]
     fn missing_file_is_empty() {
         let tails = live(3);
-        assert!(tails.lines(Path::new("/nonexistent/x.log"), false).is_empty());
+        assert!(
+            tails
+                .lines(Path::new("/nonexistent/x.log"), false)
+                .is_empty()
+        );
     }
 
     #[test]

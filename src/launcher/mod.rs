@@ -18,9 +18,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::reconcile::Wake;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use crate::reconcile::Wake;
 
 use files::{AppFiles, ExitRecord};
 
@@ -109,7 +109,8 @@ impl Launcher {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             me.spawn(&tag, &argv, &env)
         })
         .await

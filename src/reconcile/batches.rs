@@ -1,6 +1,6 @@
 //! Applying batch decisions: submit, stop, remove, record what was observed.
 
-use super::{Look, Reconciler, new_tag};
+use super::{Reconciler, new_tag};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::BatchRecord;
 use crate::launcher::r::{is_r_script, r_launch};
@@ -47,25 +47,23 @@ impl Reconciler {
         let sub = rec.status.submission.as_ref();
         let obs = self.observation(sub);
         let not_found = |tag: &str| self.d.manager.not_found_diagnostic(tag, lookup);
-        let step = decide_batch(&rec.meta, &rec.status, obs.as_ref(), now, &policy, &not_found);
+        let step = decide_batch(
+            &rec.meta,
+            &rec.status,
+            obs.as_ref(),
+            now,
+            &policy,
+            &not_found,
+        );
         let removed = step == Step::Remove;
         self.apply_batch(rec.clone(), step, now).await?;
         if !removed {
-            self.revisit(
-                &Look {
-                    key: (Kind::Batch, rec.id),
-                    deleting: rec.meta.deletion_requested,
-                    state: rec.status.state,
-                    state_since: rec.status.state_since,
-                    sub,
-                    app_id: rec.status.app_id.as_deref(),
-                    watched: matches!(
-                        obs,
-                        Some(AppObservation::Running { .. } | AppObservation::Starting { .. })
-                    ),
-                },
-                now,
+            // A running application changes only when the cluster says so.
+            let watched = matches!(
+                obs,
+                Some(AppObservation::Running { .. } | AppObservation::Starting { .. })
             );
+            self.revisit(rec, watched, now);
         }
         Ok(())
     }
@@ -92,9 +90,7 @@ impl Reconciler {
                     self.appended(rec.status.submission.as_ref(), line).await;
                 }
                 tracing::info!(batch = rec.id, from = %rec.status.state, to = %status.state, "batch state");
-                self.write(&Record { status, ..rec })
-                    .await
-                    .map(|_| ())
+                self.write(&Record { status, ..rec }).await.map(|_| ())
             }
         }
     }

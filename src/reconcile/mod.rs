@@ -168,11 +168,17 @@ impl Reconciler {
         let result = match kind {
             Kind::Batch => match self.d.index.get::<BatchStatus>(id) {
                 Some(rec) => self.batch(&rec, now).await,
-                None => Ok(self.forget(key)),
+                None => {
+                    self.forget(key);
+                    Ok(())
+                }
             },
             Kind::Session => match self.d.index.get::<SessionStatus>(id) {
                 Some(rec) => self.session(&rec, now).await,
-                None => Ok(self.forget(key)),
+                None => {
+                    self.forget(key);
+                    Ok(())
+                }
             },
         };
         self.handle(key, result);
@@ -182,7 +188,16 @@ impl Reconciler {
     /// unfinished every poll (driver timeouts, lookup timeouts); a finished
     /// one when its retention ends; one being deleted when its leak window
     /// closes. Also decides whether its application is still observed.
-    fn revisit(&self, look: &Look<'_>, now: u64) {
+    fn revisit<T: Kinded>(&self, rec: &Record<T::Spec, T>, watched: bool, now: u64) {
+        let look = Look {
+            key: (T::KIND, rec.id),
+            deleting: rec.meta.deletion_requested,
+            state: rec.status.state(),
+            state_since: rec.status.state_since(),
+            sub: rec.status.submission(),
+            app_id: rec.status.app_id(),
+            watched,
+        };
         let c = &self.d.config;
         let at = |deadline: u64| Duration::from_millis(deadline.saturating_sub(now) + 1);
         let delay = if look.deleting || !look.state.is_finished() {
@@ -197,15 +212,16 @@ impl Reconciler {
             at(look.state_since + c.state_retain.as_millis() as u64)
         };
         self.d.wake.after(look.key, delay);
-        self.seen.retrack(self, look, now);
+        self.seen.retrack(self, &look, now);
     }
 
     /// The session driver's build, if finished; a finished build wakes
     /// every record (those waiting for it among them).
     fn driver_build(
         &self,
-    ) -> Option<Result<crate::repl::driver_build::DriverArtifacts, crate::repl::driver_build::BuildError>>
-    {
+    ) -> Option<
+        Result<crate::repl::driver_build::DriverArtifacts, crate::repl::driver_build::BuildError>,
+    > {
         let wake = self.d.wake.clone();
         self.d.driver.poll(&self.d.tasks, move || wake.everything())
     }
@@ -240,7 +256,7 @@ struct Look<'a> {
 }
 
 impl Reconciler {
-/// How long a submitted application may stay unknown to the cluster.
+    /// How long a submitted application may stay unknown to the cluster.
     fn lookup_timeout(&self) -> Duration {
         self.d
             .manager

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Look, Reconciler, lock, new_tag, random_token};
+use super::{Reconciler, lock, new_tag, random_token};
 use super::{SessionPolicy, SessionStep, decide_session};
 use crate::cluster::TrackedApp;
 use crate::index::SessionRecord;
@@ -58,19 +58,8 @@ impl Reconciler {
         let removed = step == SessionStep::Remove;
         self.apply_session(rec.clone(), step, now).await?;
         if !removed {
-            self.revisit(
-                &Look {
-                    key: (Kind::Session, rec.id),
-                    deleting: rec.meta.deletion_requested,
-                    state: rec.status.state,
-                    state_since: rec.status.state_since,
-                    sub,
-                    app_id: rec.status.app_id.as_deref(),
-                    // Driver timeouts and heartbeats are checked every poll.
-                    watched: false,
-                },
-                now,
-            );
+            // Driver timeouts and heartbeats are checked every poll.
+            self.revisit(rec, false, now);
         }
         Ok(())
     }
@@ -122,7 +111,8 @@ impl Reconciler {
                 self.appended(
                     sub.as_ref(),
                     &format!("livy-server: deleting the session: {reason}"),
-                ).await;
+                )
+                .await;
                 tracing::info!(session = rec.id, reason, "session expired");
                 rec.meta.deletion_requested = true;
                 self.write(&rec).await.map(|_| ())
@@ -134,9 +124,7 @@ impl Reconciler {
                 if status.state != rec.status.state {
                     tracing::info!(session = rec.id, from = %rec.status.state, to = %status.state, "session state");
                 }
-                self.write(&Record { status, ..rec })
-                    .await
-                    .map(|_| ())
+                self.write(&Record { status, ..rec }).await.map(|_| ())
             }
         }
     }
@@ -227,7 +215,11 @@ impl Reconciler {
         let before = rec.status.clone();
         // Stored before the submission is recorded: a server that restarts
         // after that write can always let the driver reconnect.
-        self.d.index.store().put_session_secret(rec.id, &secret).await?;
+        self.d
+            .index
+            .store()
+            .put_session_secret(rec.id, &secret)
+            .await?;
         rec.status.state = SessionState::Starting;
         rec.status.state_since = now;
         rec.status.submission = Some(Submission {

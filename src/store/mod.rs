@@ -49,7 +49,10 @@ pub struct Record<S, T> {
 pub enum Change {
     /// The record as it now is (created or updated).
     Applied(Arc<StoredRecord>),
-    Deleted { kind: Kind, id: u64 },
+    Deleted {
+        kind: Kind,
+        id: u64,
+    },
 }
 
 impl Change {

@@ -8,8 +8,8 @@ use livy_server::cluster::{
     AppObservation, ClusterManager, K8sManager, K8sOptions, Outcome, TrackedApp,
 };
 use livy_server::launcher::Launcher;
-use serde_json::{Value, json};
 use livy_server::reconcile::Wake;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

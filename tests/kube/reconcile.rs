@@ -13,9 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use livy_server::cluster::LocalManager;
 use livy_server::config::{Config, Sources};
+use livy_server::index::Index;
 use livy_server::launcher::Launcher;
 use livy_server::launcher::logs::LogTails;
-use livy_server::index::Index;
 use livy_server::reconcile::{Deps, Reconciler, Wake};
 use livy_server::records::{BatchSpec, BatchStatus, Kind, Meta, SessionState, Submission};
 use livy_server::repl::ReplHub;
@@ -157,10 +157,25 @@ fn initial_sync(batch: Value) -> Vec<Exchange> {
         )
     };
     vec![
-        expect("GET", format!("{BATCHES}{BY_ID}"), None, list(vec![batch.clone()])),
+        expect(
+            "GET",
+            format!("{BATCHES}{BY_ID}"),
+            None,
+            list(vec![batch.clone()]),
+        ),
         expect("GET", format!("{SESSIONS}{BY_ID}"), None, list(vec![])),
-        expect("GET", format!("{BATCHES}{BY_ID}&limit=500"), None, list(vec![batch])),
-        expect("GET", format!("{SESSIONS}{BY_ID}&limit=500"), None, list(vec![])),
+        expect(
+            "GET",
+            format!("{BATCHES}{BY_ID}&limit=500"),
+            None,
+            list(vec![batch]),
+        ),
+        expect(
+            "GET",
+            format!("{SESSIONS}{BY_ID}&limit=500"),
+            None,
+            list(vec![]),
+        ),
         expect("GET", watch(BATCHES), None, Reply::Hold),
         expect("GET", watch(SESSIONS), None, Reply::Hold),
     ]

@@ -107,7 +107,12 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
     let b = Kind::Batch;
     assert_eq!(
         got.iter().map(summary).collect::<Vec<_>>(),
-        [(b, 0, Some(100)), (b, 0, Some(105)), (b, 1, Some(110)), (b, 0, None)]
+        [
+            (b, 0, Some(100)),
+            (b, 0, Some(105)),
+            (b, 1, Some(110)),
+            (b, 0, None)
+        ]
     );
     server.verify().await;
     cancel.cancel();
