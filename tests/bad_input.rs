@@ -301,10 +301,15 @@ async fn lenient_types_that_real_clients_send_are_accepted() {
         Value::Null,
         "without impersonation proxyUser is ignored, as in Livy"
     );
-    let rec = f.store.get(Kind::Batch, 0).await.unwrap().unwrap();
-    assert_eq!(rec.spec["numExecutors"], 2);
-    assert_eq!(rec.spec["conf"]["spark.x"], "5");
-    assert_eq!(rec.spec["args"], json!(["1", "two"]));
+    let Some(livy_server::store::AnyRecord::Batch(rec)) =
+        f.store.get(Kind::Batch, 0).await.unwrap()
+    else {
+        panic!("batch 0 is stored");
+    };
+    assert_eq!(rec.spec.resources.num_executors, Some(2));
+    let conf = &rec.spec.resources.conf;
+    assert_eq!(conf.get("spark.x").map(String::as_str), Some("5"));
+    assert_eq!(rec.spec.args, ["1", "two"]);
 }
 
 #[tokio::test]

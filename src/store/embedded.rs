@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{Change, RecordStore, StoreError, StoredRecord};
+use super::{RawChange, RawStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
 
 const SCHEMA: &str = "
@@ -56,7 +56,7 @@ const GROUP_MAX: usize = 64;
 #[derive(Clone)]
 pub struct EmbeddedStore {
     jobs: mpsc::Sender<Job>,
-    changes: broadcast::Sender<Change>,
+    changes: broadcast::Sender<RawChange>,
 }
 
 /// One piece of work for the store's thread; returns whether it failed
@@ -127,7 +127,7 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Thread("the store's thread dropped a request".into()))?
     }
 
-    fn notify(&self, change: Change) {
+    fn notify(&self, change: RawChange) {
         // No receivers is fine: nobody is waiting.
         let _ = self.changes.send(change);
     }
@@ -220,7 +220,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 #[async_trait]
-impl RecordStore for EmbeddedStore {
+impl RawStore for EmbeddedStore {
     async fn create(
         &self,
         kind: Kind,
@@ -278,7 +278,7 @@ impl RecordStore for EmbeddedStore {
                 })
             })
             .await?;
-        self.notify(Change::Applied(Arc::new(record.clone())));
+        self.notify(RawChange::Applied(Arc::new(record.clone())));
         Ok(record)
     }
 
@@ -348,7 +348,7 @@ impl RecordStore for EmbeddedStore {
             })
         })
         .await?;
-        self.notify(Change::Applied(Arc::new(next.clone())));
+        self.notify(RawChange::Applied(Arc::new(next.clone())));
         Ok(next)
     }
 
@@ -375,11 +375,11 @@ impl RecordStore for EmbeddedStore {
             Ok(())
         })
         .await?;
-        self.notify(Change::Deleted { kind, id });
+        self.notify(RawChange::Deleted { kind, id });
         Ok(())
     }
 
-    fn watch(&self) -> broadcast::Receiver<Change> {
+    fn watch(&self) -> broadcast::Receiver<RawChange> {
         self.changes.subscribe()
     }
 

@@ -8,9 +8,11 @@
 
 mod embedded;
 mod kube;
+mod typed;
 
 pub use self::kube::{KubeStore, KubeStoreOptions, secret_name};
 pub use embedded::EmbeddedStore;
+pub use typed::{AnyRecord, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};
 
 use std::sync::Arc;
 
@@ -43,32 +45,16 @@ pub struct Record<S, T> {
     pub status: T,
 }
 
-/// What changed; sent on every successful write (and, for stores others
-/// write too, on every change the store's own watch sees).
+/// What changed, as stored; sent on every successful write (and, for stores
+/// others write too, on every change the store's own watch sees).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum RawChange {
     /// The record as it now is (created or updated).
     Applied(Arc<StoredRecord>),
     Deleted {
         kind: Kind,
         id: u64,
     },
-}
-
-impl Change {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Change::Applied(r) => r.kind,
-            Change::Deleted { kind, .. } => *kind,
-        }
-    }
-
-    pub fn id(&self) -> u64 {
-        match self {
-            Change::Applied(r) => r.id,
-            Change::Deleted { id, .. } => *id,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,10 +188,12 @@ pub enum StoreError {
     SecretUnreadable { id: u64, name: String },
 }
 
-/// Durable records behind optimistic versions. Implementations: [`EmbeddedStore`]
-/// (SQLite, default) and, when installed on Kubernetes, custom resources.
+/// What a store implementation provides: durable records behind optimistic
+/// versions, as JSON documents. Implementations: [`EmbeddedStore`] (SQLite,
+/// default) and, when installed on Kubernetes, custom resources. The rest of
+/// the server sees them through [`RecordStore`], which speaks typed records.
 #[async_trait]
-pub trait RecordStore: Send + Sync + 'static {
+pub trait RawStore: Send + Sync + 'static {
     /// Allocates the next id of `kind` and stores the record at version 1.
     /// Fails with `DuplicateName` if a record of that kind has the same name
     /// and the store can tell (the embedded store's unique index; the
@@ -225,7 +213,7 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
     /// Changes made after this call.
-    fn watch(&self) -> broadcast::Receiver<Change>;
+    fn watch(&self) -> broadcast::Receiver<RawChange>;
     /// Stores the driver secret of session `id` (which must exist),
     /// replacing any earlier one. Secrets are kept apart from the records:
     /// whoever can read a record (the REST API, `kubectl get livysessions`)
@@ -234,8 +222,6 @@ pub trait RecordStore: Send + Sync + 'static {
     /// The driver secret of session `id`, if one is stored.
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError>;
 }
-
-pub type SharedStore = Arc<dyn RecordStore>;
 
 impl StoredRecord {
     pub fn decode<S: DeserializeOwned, T: DeserializeOwned>(

@@ -21,7 +21,7 @@ use livy_server::records::{BatchSpec, BatchStatus, Kind, Meta, SessionState, Sub
 use livy_server::repl::ReplHub;
 use livy_server::repl::driver_build::DriverBuilder;
 use livy_server::store::{
-    Change, KubeStore, KubeStoreOptions, RecordStore, StoreError, StoredRecord,
+    KubeStore, KubeStoreOptions, RawChange, RawStore, StoreError, StoredRecord,
 };
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -63,7 +63,7 @@ impl Relay {
 }
 
 #[async_trait]
-impl RecordStore for Relay {
+impl RawStore for Relay {
     async fn create(
         &self,
         kind: Kind,
@@ -91,7 +91,7 @@ impl RecordStore for Relay {
         self.store().delete(kind, id, version).await
     }
 
-    fn watch(&self) -> broadcast::Receiver<Change> {
+    fn watch(&self) -> broadcast::Receiver<RawChange> {
         self.store().watch()
     }
 

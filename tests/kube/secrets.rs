@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use livy_server::records::Kind;
-use livy_server::store::{KubeStore, KubeStoreOptions, RecordStore, StoreError};
+use livy_server::store::{KubeStore, KubeStoreOptions, RawStore, StoreError};
 use serde_json::{Value, json};
 
 use super::scripted::{ApiServer, Reply, expect, status};

@@ -2,7 +2,7 @@
 //! updates → delete through the finalizer; `kubectl delete`; conflicts.
 
 use livy_server::records::{Kind, Meta};
-use livy_server::store::{KubeStore, KubeStoreOptions, RecordStore, StoreError};
+use livy_server::store::{KubeStore, KubeStoreOptions, RawStore, StoreError};
 use serde_json::{Value, json};
 
 use super::scripted::{ApiServer, Exchange, Reply, expect, status};
@@ -190,8 +190,8 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
 
     let seen: Vec<Option<u64>> = std::iter::from_fn(|| changes.try_recv().ok())
         .map(|c| match c {
-            livy_server::store::Change::Applied(r) => Some(r.version),
-            livy_server::store::Change::Deleted { .. } => None,
+            livy_server::store::RawChange::Applied(r) => Some(r.version),
+            livy_server::store::RawChange::Deleted { .. } => None,
         })
         .collect();
     assert_eq!(seen, [Some(101), Some(102), Some(103), None]);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use livy_server::records::Kind;
-use livy_server::store::{Change, KubeStore, KubeStoreOptions, RecordStore};
+use livy_server::store::{KubeStore, KubeStoreOptions, RawChange, RawStore};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,9 +100,9 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
             .unwrap();
         got.push(c);
     }
-    let summary = |c: &Change| match c {
-        Change::Applied(r) => (r.kind, r.id, Some(r.version)),
-        Change::Deleted { kind, id } => (*kind, *id, None),
+    let summary = |c: &RawChange| match c {
+        RawChange::Applied(r) => (r.kind, r.id, Some(r.version)),
+        RawChange::Deleted { kind, id } => (*kind, *id, None),
     };
     let b = Kind::Batch;
     assert_eq!(

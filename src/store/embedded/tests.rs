@@ -70,9 +70,9 @@ async fn stale_versions_conflict_and_changes_are_announced() {
     ));
     let got = store.get(Kind::Batch, 0).await.unwrap().unwrap();
     assert_eq!(got.status, json!({"s":2}));
-    let version = |c: Change| match c {
-        Change::Applied(r) => r.version,
-        Change::Deleted { .. } => 0,
+    let version = |c: RawChange| match c {
+        RawChange::Applied(r) => r.version,
+        RawChange::Deleted { .. } => 0,
     };
     assert_eq!(version(rx.recv().await.unwrap()), 1);
     assert_eq!(version(rx.recv().await.unwrap()), 2);

@@ -1,12 +1,12 @@
 //! The Kubernetes store: records are `LivyBatch`/`LivySession` custom
 //! resources (see [`crate::crd`]), versions are `resourceVersion`s, status is
 //! written through the status subresource, and one watch per kind feeds
-//! [`RecordStore::watch`].
+//! [`RawStore::watch`].
 //!
 //! Deleting (a Livy `DELETE` or `kubectl delete`) sets `deletionTimestamp`;
 //! our finalizer keeps the resource, the reconciler sees
 //! `meta.deletion_requested`, stops the application, then
-//! [`RecordStore::delete`] removes the finalizer and the resource goes away.
+//! [`RawStore::delete`] removes the finalizer and the resource goes away.
 //!
 //! A session's driver secret is not in its resource but in a `Secret` the
 //! resource owns (`secrets.rs`).
@@ -30,7 +30,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Change, RecordStore, StoreError, StoredRecord};
+use super::{RawChange, RawStore, StoreError, StoredRecord};
 use crate::crd::LABEL_ID;
 use crate::records::{Kind, Meta};
 use convert::{api_resource, finalizers_without_ours, object_name, to_object};
@@ -54,7 +54,7 @@ pub struct KubeStore {
     namespace: String,
     ids: IdAllocator,
     events: Events,
-    changes: broadcast::Sender<Change>,
+    changes: broadcast::Sender<RawChange>,
     /// The last resource seen per record. An entry is a fact about one
     /// `resourceVersion` (which never names two states), so a stale entry is
     /// never wrong, only unused: writes look here to skip unchanged parts.
@@ -75,7 +75,7 @@ impl KubeStore {
         }
     }
 
-    /// Starts one watch per kind, feeding [`RecordStore::watch`].
+    /// Starts one watch per kind, feeding [`RawStore::watch`].
     pub fn spawn_watches(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
         for kind in [Kind::Batch, Kind::Session] {
             tasks.spawn(watch::run(
@@ -91,7 +91,7 @@ impl KubeStore {
         Api::namespaced_with(self.client.clone(), &self.namespace, &api_resource(kind))
     }
 
-    fn notify(&self, change: Change) {
+    fn notify(&self, change: RawChange) {
         // No receivers is fine: nobody is waiting.
         let _ = self.changes.send(change);
     }
@@ -143,7 +143,7 @@ impl KubeStore {
 }
 
 #[async_trait]
-impl RecordStore for KubeStore {
+impl RawStore for KubeStore {
     async fn create(
         &self,
         kind: Kind,
@@ -182,7 +182,7 @@ impl RecordStore for KubeStore {
         let rec = self
             .learn(kind, written)?
             .ok_or(StoreError::NotFound { kind, id })?;
-        self.notify(Change::Applied(Arc::new(rec.clone())));
+        self.notify(RawChange::Applied(Arc::new(rec.clone())));
         Ok(rec)
     }
 
@@ -278,7 +278,7 @@ impl RecordStore for KubeStore {
                 None => {
                     // Gone at once (someone removed our finalizer).
                     self.lock_seen().remove(&(kind, id));
-                    self.notify(Change::Deleted { kind, id });
+                    self.notify(RawChange::Deleted { kind, id });
                     return Ok(StoredRecord {
                         meta: record.meta.clone(),
                         ..record.clone()
@@ -289,7 +289,7 @@ impl RecordStore for KubeStore {
         let rec = self
             .learn(kind, obj)?
             .ok_or(StoreError::NotFound { kind, id })?;
-        self.notify(Change::Applied(Arc::new(rec.clone())));
+        self.notify(RawChange::Applied(Arc::new(rec.clone())));
         Ok(rec)
     }
 
@@ -336,11 +336,11 @@ impl RecordStore for KubeStore {
             }
         }
         self.lock_seen().remove(&(kind, id));
-        self.notify(Change::Deleted { kind, id });
+        self.notify(RawChange::Deleted { kind, id });
         Ok(())
     }
 
-    fn watch(&self) -> broadcast::Receiver<Change> {
+    fn watch(&self) -> broadcast::Receiver<RawChange> {
         self.changes.subscribe()
     }
 

@@ -15,13 +15,13 @@ use tokio_util::sync::CancellationToken;
 use super::convert::from_object;
 use crate::crd::LABEL_ID;
 use crate::records::Kind;
-use crate::store::Change;
+use crate::store::RawChange;
 
 /// The change an event announces (`None` for resources that are not records).
-fn change(kind: Kind, obj: &DynamicObject, deleted: bool) -> Option<Change> {
+fn change(kind: Kind, obj: &DynamicObject, deleted: bool) -> Option<RawChange> {
     match from_object(kind, obj) {
-        Ok(Some(rec)) if deleted => Some(Change::Deleted { kind, id: rec.id }),
-        Ok(Some(rec)) => Some(Change::Applied(Arc::new(rec))),
+        Ok(Some(rec)) if deleted => Some(RawChange::Deleted { kind, id: rec.id }),
+        Ok(Some(rec)) => Some(RawChange::Applied(Arc::new(rec))),
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(kind = kind.as_str(), name = ?obj.metadata.name, error = %e, "ignoring a resource that is not a record");
@@ -34,7 +34,7 @@ fn change(kind: Kind, obj: &DynamicObject, deleted: bool) -> Option<Change> {
 pub async fn run(
     api: Api<DynamicObject>,
     kind: Kind,
-    changes: broadcast::Sender<Change>,
+    changes: broadcast::Sender<RawChange>,
     cancel: CancellationToken,
 ) {
     let config = watcher::Config::default().labels(LABEL_ID);

@@ -1,0 +1,164 @@
+//! The store as the rest of the server sees it: typed records in, typed
+//! records out. JSON stays below, in the [`RawStore`] implementations; this
+//! layer encodes and decodes once, for every store alike.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{RawChange, RawStore, Record, StoreError, StoredRecord};
+use crate::records::{BatchSpec, BatchStatus, Kind, SessionSpec, SessionStatus};
+
+pub type BatchRecord = Record<BatchSpec, BatchStatus>;
+pub type SessionRecord = Record<SessionSpec, SessionStatus>;
+
+/// A record of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyRecord {
+    Batch(BatchRecord),
+    Session(SessionRecord),
+}
+
+impl AnyRecord {
+    pub fn kind(&self) -> Kind {
+        match self {
+            AnyRecord::Batch(_) => Kind::Batch,
+            AnyRecord::Session(_) => Kind::Session,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        match self {
+            AnyRecord::Batch(r) => r.id,
+            AnyRecord::Session(r) => r.id,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        match self {
+            AnyRecord::Batch(r) => r.version,
+            AnyRecord::Session(r) => r.version,
+        }
+    }
+
+    fn decode(raw: &StoredRecord) -> Result<Self, StoreError> {
+        Ok(match raw.kind {
+            Kind::Batch => AnyRecord::Batch(raw.decode()?),
+            Kind::Session => AnyRecord::Session(raw.decode()?),
+        })
+    }
+
+    fn encode(&self) -> Result<StoredRecord, StoreError> {
+        match self {
+            AnyRecord::Batch(r) => r.encode(Kind::Batch),
+            AnyRecord::Session(r) => r.encode(Kind::Session),
+        }
+    }
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The record as it now is (created or updated).
+    Applied(Arc<AnyRecord>),
+    Deleted {
+        kind: Kind,
+        id: u64,
+    },
+    /// Changes were missed: whoever follows must read everything again.
+    Lagged,
+}
+
+/// Durable typed records behind optimistic versions, with change
+/// notification. Every [`RawStore`] is one.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Stores `rec` under the next id of its kind, at version 1 (its own id
+    /// and version are ignored). Fails with `DuplicateName` when the store
+    /// can tell that a record of that kind has the same name.
+    async fn create(&self, rec: AnyRecord) -> Result<AnyRecord, StoreError>;
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<AnyRecord>, StoreError>;
+    /// Every record of a kind that decodes, in id order (one that does not
+    /// is logged and left out).
+    async fn list(&self, kind: Kind) -> Result<Vec<AnyRecord>, StoreError>;
+    /// Replaces meta, spec and status if the stored version is still `rec`'s.
+    async fn update(&self, rec: &AnyRecord) -> Result<AnyRecord, StoreError>;
+    /// Removes a record if its stored version is still `version`.
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
+    /// Changes made after this call (a change to a record that does not
+    /// decode is logged and skipped).
+    fn watch(&self) -> BoxStream<'static, Change>;
+    /// See [`RawStore::put_session_secret`].
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError>;
+    /// See [`RawStore::session_secret`].
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError>;
+}
+
+pub type SharedStore = Arc<dyn RecordStore>;
+
+fn decoded(raw: &StoredRecord) -> Option<AnyRecord> {
+    AnyRecord::decode(raw)
+        .inspect_err(|e| {
+            tracing::error!(kind = raw.kind.as_str(), id = raw.id, error = %crate::error_chain(e), "ignoring a record that does not decode")
+        })
+        .ok()
+}
+
+#[async_trait]
+impl<S: RawStore> RecordStore for S {
+    async fn create(&self, rec: AnyRecord) -> Result<AnyRecord, StoreError> {
+        let raw = rec.encode()?;
+        let stored = RawStore::create(self, raw.kind, raw.meta, raw.spec, raw.status).await?;
+        AnyRecord::decode(&stored)
+    }
+
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<AnyRecord>, StoreError> {
+        RawStore::get(self, kind, id)
+            .await?
+            .map(|raw| AnyRecord::decode(&raw))
+            .transpose()
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<AnyRecord>, StoreError> {
+        let raws = RawStore::list(self, kind).await?;
+        Ok(raws.iter().filter_map(decoded).collect())
+    }
+
+    async fn update(&self, rec: &AnyRecord) -> Result<AnyRecord, StoreError> {
+        let stored = RawStore::update(self, &rec.encode()?).await?;
+        AnyRecord::decode(&stored)
+    }
+
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
+        RawStore::delete(self, kind, id, version).await
+    }
+
+    fn watch(&self) -> BoxStream<'static, Change> {
+        futures::stream::unfold(RawStore::watch(self), |mut rx| async move {
+            loop {
+                let change = match rx.recv().await {
+                    Ok(RawChange::Applied(raw)) => match decoded(&raw) {
+                        Some(rec) => Change::Applied(Arc::new(rec)),
+                        None => continue,
+                    },
+                    Ok(RawChange::Deleted { kind, id }) => Change::Deleted { kind, id },
+                    Err(RecvError::Lagged(_)) => Change::Lagged,
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((change, rx));
+            }
+        })
+        .boxed()
+    }
+
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
+        RawStore::put_session_secret(self, id, secret).await
+    }
+
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
+        RawStore::session_secret(self, id).await
+    }
+}
