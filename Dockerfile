@@ -9,13 +9,14 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 # The driver sources embedded with include_str! live under src/; tests,
 # charts and hack/ are not needed to build the binary.
-RUN cargo build --release --locked --bin livy-server \
- && cp target/release/livy-server /livy-server
+RUN cargo build --release --locked --bin livy-server --bin livy-supervise \
+ && cp target/release/livy-server target/release/livy-supervise /
 
 # --- run ---------------------------------------------------------------------
 FROM apache/spark:4.0.1
 USER root
-COPY --from=build /livy-server /usr/local/bin/livy-server
+# The small supervisor started for every application, beside the server.
+COPY --from=build /livy-server /livy-supervise /usr/local/bin/
 RUN mkdir -p /var/lib/livy /etc/livy && chown -R 185:185 /var/lib/livy
 ENV SPARK_HOME=/opt/spark \
     LIVY_CONF_DIR=/etc/livy

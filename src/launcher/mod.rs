@@ -70,8 +70,9 @@ pub enum ProcessState {
 /// Spawns and stops supervised spark-submit processes.
 pub struct Launcher {
     apps_dir: PathBuf,
-    /// The `livy-server` binary, re-executed as the supervisor.
-    exe: PathBuf,
+    /// The supervisor: `livy-supervise` beside the server's binary, else
+    /// the server's binary itself with `supervise`.
+    supervisor: (PathBuf, Option<&'static str>),
     spark_home: PathBuf,
     /// Woken whenever a supervisor this process spawned exits.
     wake: Arc<Wake>,
@@ -81,10 +82,18 @@ pub struct Launcher {
 }
 
 impl Launcher {
+    /// `exe`: the `livy-server` binary (its `livy-supervise` sibling is
+    /// preferred: a far smaller program to start for every application).
     pub fn new(apps_dir: PathBuf, exe: PathBuf, spark_home: PathBuf, wake: Arc<Wake>) -> Self {
+        let small = exe.with_file_name("livy-supervise");
+        let supervisor = if small.is_file() {
+            (small, None)
+        } else {
+            (exe, Some("supervise"))
+        };
         Self {
             apps_dir,
-            exe,
+            supervisor,
             spark_home,
             wake,
             supervisors: Default::default(),
@@ -145,8 +154,9 @@ impl Launcher {
             .open(files.log())
             .map_err(spawn_err)?;
         let log2 = log.try_clone().map_err(spawn_err)?;
-        let mut child = tokio::process::Command::new(&self.exe)
-            .arg("supervise")
+        let (program, subcommand) = &self.supervisor;
+        let mut child = tokio::process::Command::new(program)
+            .args(subcommand)
             .arg("--dir")
             .arg(files.dir())
             .arg("--")
@@ -287,7 +297,7 @@ mod tests {
     async fn other_spawn_failures_are_transient() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = launcher(dir.path());
-        l.exe = dir.path().join("no-such-binary");
+        l.supervisor = (dir.path().join("no-such-binary"), None);
         let err = l
             .spawn("batch-1-b", &["/bin/true".into()], &[])
             .unwrap_err();
