@@ -117,9 +117,12 @@ pub async fn request<T: Kinded>(
         match state.index.update(&rec).await {
             Ok(_) => break,
             Err(StoreError::Conflict { .. }) => {
-                // The index may not hold the winner's version yet.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                rec = (*lookup::<T>(state, &id.to_string(), false)?).clone();
+                // Someone else wrote first: start again from the stored record.
+                rec = match state.index.reload::<T>(id).await {
+                    Ok(Some(fresh)) => (*fresh).clone(),
+                    Ok(None) => return Err(ApiError::SessionNotFound(key.to_owned())),
+                    Err(e) => return Err(ApiError::internal("read a record", e)),
+                };
             }
             Err(StoreError::NotFound { .. }) => {
                 return Err(ApiError::SessionNotFound(key.to_owned()));

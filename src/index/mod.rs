@@ -338,6 +338,24 @@ impl Index {
         self.written(stored)
     }
 
+    /// Reads record `id` from the store and takes it if it is news: after a
+    /// conflict the index may not hold the winning version yet (a watch
+    /// that is behind), and a retry must not wait for it.
+    pub async fn reload<T: Kinded>(
+        &self,
+        id: u64,
+    ) -> Result<Option<Arc<Record<T::Spec, T>>>, StoreError> {
+        let Some(any) = self.store.get(T::KIND, id).await? else {
+            if write(T::table(self)).remove(id) {
+                self.announce((T::KIND, id));
+            }
+            return Ok(None);
+        };
+        self.counters.records_read.fetch_add(1, Ordering::Relaxed);
+        self.take_any::<T>(&any);
+        Ok(T::peek(&any).cloned().map(Arc::new))
+    }
+
     /// Removes record `id` if its stored version is still `version`.
     pub async fn delete<T: Kinded>(&self, id: u64, version: u64) -> Result<(), StoreError> {
         self.store.delete(T::KIND, id, version).await?;
@@ -417,7 +435,16 @@ mod tests {
             index.update(&next).await,
             Err(StoreError::Conflict { .. })
         ));
+        // Reloading reads the stored version (and counts the read).
+        let reads = index.counters.records_read.load(Ordering::Relaxed);
+        let fresh = index.reload::<BatchStatus>(rec.id).await.unwrap().unwrap();
+        assert_eq!(fresh.version, 2);
+        assert_eq!(
+            index.counters.records_read.load(Ordering::Relaxed),
+            reads + 1
+        );
         index.delete::<BatchStatus>(rec.id, 2).await.unwrap();
+        assert!(index.reload::<BatchStatus>(rec.id).await.unwrap().is_none());
         assert!(index.get::<BatchStatus>(rec.id).is_none());
         // The store's own announcements of the same versions add nothing.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
