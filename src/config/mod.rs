@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kubernetes;
 pub mod listener;
 pub mod properties;
+mod sources;
 pub mod spark_install;
 pub mod tls;
 mod values;
@@ -20,6 +21,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(test)]
+pub(crate) use sources::test_get;
+pub(crate) use sources::{Raw, bad_value, text_value};
+pub use sources::{Sources, env_name};
 pub use values::{parse_bytes, parse_duration};
 
 /// One configuration problem, naming the key and where the value came from.
@@ -59,13 +64,6 @@ pub enum ConfigError {
     NoYarnRm,
     #[error("failed to parse {path}: {reason}")]
     YarnSite { path: String, reason: String },
-}
-
-/// A raw value and where it came from (for error messages).
-#[derive(Debug, Clone)]
-struct Raw {
-    value: String,
-    source: String,
 }
 
 /// Typed, validated configuration.
@@ -131,88 +129,10 @@ pub struct Config {
     pub auth: auth::AuthConfig,
 }
 
-/// Where configuration comes from, so tests need not touch the process environment.
-#[derive(Debug, Default, Clone)]
-pub struct Sources {
-    /// Directory holding `livy.conf` (`$LIVY_CONF_DIR`).
-    pub conf_dir: Option<PathBuf>,
-    /// Environment variables (name → value).
-    pub env: BTreeMap<String, String>,
-    /// `--conf key=value` pairs from the command line, in order.
-    pub cli: Vec<String>,
-}
-
-impl Sources {
-    /// The process environment plus the given CLI pairs.
-    pub fn from_process(conf_dir: Option<PathBuf>, cli: Vec<String>) -> Self {
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let conf_dir = conf_dir.or_else(|| env.get("LIVY_CONF_DIR").map(PathBuf::from));
-        Self { conf_dir, env, cli }
-    }
-}
-
-/// The environment variable that overrides `key`.
-pub fn env_name(key: &str) -> String {
-    key.chars()
-        .map(|c| match c {
-            '.' | '-' => '_',
-            c => c.to_ascii_uppercase(),
-        })
-        .collect()
-}
-
 impl Config {
     /// Reads and validates every source. Unknown keys are logged as warnings.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
-        let mut raw: BTreeMap<String, Raw> = BTreeMap::new();
-        if let Some(dir) = &sources.conf_dir {
-            let path = dir.join("livy.conf");
-            if path.exists() {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                for (line, key, value) in properties::parse(&text) {
-                    let source = format!("{}:{line}", path.display());
-                    raw.insert(key, Raw { value, source });
-                }
-            }
-        }
-        for key in keys::ALL {
-            let var = env_name(key.name);
-            if let Some(value) = sources.env.get(&var) {
-                raw.insert(
-                    key.name.to_owned(),
-                    Raw {
-                        value: value.clone(),
-                        source: format!("environment {var}"),
-                    },
-                );
-            }
-        }
-        for pair in &sources.cli {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| ConfigError::BadCliConf(pair.clone()))?;
-            raw.insert(
-                key.trim().to_owned(),
-                Raw {
-                    value: value.trim().to_owned(),
-                    source: "command line".to_owned(),
-                },
-            );
-        }
-        let entries: Vec<(&str, &str, &str)> = raw
-            .iter()
-            .map(|(k, r)| (k.as_str(), r.value.as_str(), r.source.as_str()))
-            .collect();
-        auth::refuse_unsupported(&entries)?;
-        for (key, r) in &raw {
-            if !keys::ALL.iter().any(|k| k.name == key) {
-                tracing::warn!(key = %key, source = %r.source, "unknown configuration key; ignored");
-            }
-        }
-        Self::from_raw(&raw, &sources.env)
+        Self::from_raw(&sources.collect()?, &sources.env)
     }
 
     fn from_raw(
@@ -479,51 +399,6 @@ fn read_spark_defaults(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
         .into_iter()
         .map(|(_, k, v)| (k, v))
         .collect())
-}
-
-/// A per-area parser's error for `key`, with its raw value and where it came
-/// from (`get(key)`).
-pub(crate) fn bad_value(
-    get: &dyn Fn(&'static str) -> (String, String),
-    key: &'static str,
-    reason: String,
-) -> ConfigError {
-    let (value, source_name) = get(key);
-    ConfigError::BadValue {
-        key: key.to_owned(),
-        value,
-        source_name,
-        reason,
-    }
-}
-
-/// `key`'s value, trimmed; `None` when empty.
-pub(crate) fn text_value(
-    get: &dyn Fn(&'static str) -> (String, String),
-    key: &'static str,
-) -> Option<String> {
-    Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// For the per-area parsers' tests: a `get` answering `pairs`, else each
-/// key's default.
-#[cfg(test)]
-pub(crate) fn test_get<'a>(
-    pairs: &'a [(&'static str, &'a str)],
-) -> impl Fn(&'static str) -> (String, String) + 'a {
-    move |key| {
-        let value = pairs
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-            .unwrap_or_else(|| {
-                keys::ALL
-                    .iter()
-                    .find(|k| k.name == key)
-                    .map_or("", |k| k.default)
-            });
-        (value.to_owned(), "test".to_owned())
-    }
 }
 
 #[cfg(test)]
