@@ -256,9 +256,8 @@ fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, Bui
         return Ok(artifacts);
     }
     // Build in a scratch directory and rename: a crash never leaves half a cache.
-    let scratch = cache_dir.join(format!("build-{}", std::process::id()));
+    let scratch = fresh_scratch(cache_dir, "build");
     let write_err = write_error(&scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
     let (src, classes) = (scratch.join("src"), scratch.join("classes"));
     std::fs::create_dir_all(&src).map_err(write_err)?;
     std::fs::create_dir_all(&classes).map_err(write_err)?;
@@ -283,16 +282,7 @@ fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, Bui
         "java (scalac)",
         |output| BuildError::Compile { output },
     )?;
-    run_tool(
-        std::process::Command::new(jar_tool())
-            .arg("cf")
-            .arg(scratch.join("livy-repl-driver.jar"))
-            .arg("-C")
-            .arg(&classes)
-            .arg("."),
-        "jar",
-        |output| BuildError::Pack { output },
-    )?;
+    pack("cf", &scratch.join("livy-repl-driver.jar"), &classes, ".")?;
     let _ = std::fs::remove_dir_all(&src);
     let _ = std::fs::remove_dir_all(&classes);
     publish(&scratch, &dir, &artifacts.jar)?;
@@ -337,6 +327,27 @@ fn write_error(dir: &Path) -> impl Fn(std::io::Error) -> BuildError + Copy + '_ 
         dir: dir.display().to_string(),
         reason: e.to_string(),
     }
+}
+
+/// A scratch directory `<parent>/<prefix>-<pid>` that holds nothing yet.
+fn fresh_scratch(parent: &Path, prefix: &str) -> PathBuf {
+    let scratch = parent.join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    scratch
+}
+
+/// `jar <flags> <archive> -C <dir> <entry>`: packs `entry` of `dir`.
+fn pack(flags: &str, archive: &Path, dir: &Path, entry: &str) -> Result<(), BuildError> {
+    run_tool(
+        std::process::Command::new(jar_tool())
+            .arg(flags)
+            .arg(archive)
+            .arg("-C")
+            .arg(dir)
+            .arg(entry),
+        "jar",
+        |output| BuildError::Pack { output },
+    )
 }
 
 /// The JDK's `jar` next to `java`, else `jar` on PATH.

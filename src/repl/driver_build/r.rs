@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::{
-    BuildError, DRIVER_SOURCES, R_FILE, R_PACKAGE, RArtifacts, jar_tool, publish, run_tool,
-    write_error,
+    BuildError, DRIVER_SOURCES, R_FILE, R_PACKAGE, RArtifacts, fresh_scratch, pack, publish,
+    run_tool, write_error,
 };
 
 /// The R side, in `<dir>/R/` (built once; a scratch dir renamed into place).
@@ -21,9 +21,8 @@ pub(super) fn build_r(dir: &Path, r: &Path) -> Result<RArtifacts, BuildError> {
     if artifacts.archive.exists() {
         return Ok(artifacts);
     }
-    let scratch = dir.join(format!("R-build-{}", std::process::id()));
+    let scratch = fresh_scratch(dir, "R-build");
     let write_err = write_error(&scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
     let (src, lib) = (scratch.join("src"), scratch.join("lib"));
     std::fs::create_dir_all(&lib).map_err(write_err)?;
     for (name, text) in DRIVER_SOURCES {
@@ -73,16 +72,7 @@ esac
         std::fs::set_permissions(&wrapper_path, std::fs::Permissions::from_mode(0o755))
             .map_err(write_err)?;
     }
-    run_tool(
-        std::process::Command::new(jar_tool())
-            .arg("cfM")
-            .arg(scratch.join("sparkr.zip"))
-            .arg("-C")
-            .arg(&lib)
-            .arg("SparkR"),
-        "jar",
-        |output| BuildError::Pack { output },
-    )?;
+    pack("cfM", &scratch.join("sparkr.zip"), &lib, "SparkR")?;
     let _ = std::fs::remove_dir_all(&src);
     publish(&scratch, &root, &artifacts.archive)?;
     Ok(artifacts)
