@@ -13,22 +13,8 @@ use super::AppState;
 use crate::index::Kinded;
 use crate::records::{BatchStatus, SessionState, SessionStatus};
 
-const STATES: [SessionState; 11] = [
-    SessionState::NotStarted,
-    SessionState::Starting,
-    SessionState::Recovering,
-    SessionState::Idle,
-    SessionState::Running,
-    SessionState::Busy,
-    SessionState::ShuttingDown,
-    SessionState::Error,
-    SessionState::Dead,
-    SessionState::Killed,
-    SessionState::Success,
-];
-
 fn records<T: Kinded>(state: &AppState, out: &mut String) {
-    for s in STATES {
+    for s in SessionState::ALL {
         let n = state.index.count::<T>(s);
         let _ = writeln!(
             out,

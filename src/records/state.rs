@@ -21,6 +21,21 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// Every state, in Livy's order.
+    pub const ALL: [SessionState; 11] = [
+        Self::NotStarted,
+        Self::Starting,
+        Self::Recovering,
+        Self::Idle,
+        Self::Running,
+        Self::Busy,
+        Self::ShuttingDown,
+        Self::Error,
+        Self::Dead,
+        Self::Killed,
+        Self::Success,
+    ];
+
     /// Finished states: nothing will change them any more; they are garbage
     /// collected after `livy.server.session.state-retain.sec`.
     pub fn is_finished(self) -> bool {
