@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::records::{
     BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus, Submission,
 };
-use crate::store::{AnyRecord, Change, Record, SharedStore, StoreError};
+use crate::store::{AnyRecord, Applied, Change, Record, SharedStore, StoreError};
 
 pub use crate::store::{BatchRecord, SessionRecord};
 /// A record's identity across kinds.
@@ -210,9 +210,9 @@ impl Index {
     /// Applies one change from the store's feed.
     fn take(&self, change: Change) {
         match change {
-            Change::Applied(rec) => match rec.kind() {
-                Kind::Batch => self.take_any::<BatchStatus>(&rec),
-                Kind::Session => self.take_any::<SessionStatus>(&rec),
+            Change::Applied(changed) => match changed.kind() {
+                Kind::Batch => self.take_applied::<BatchStatus>(&changed),
+                Kind::Session => self.take_applied::<SessionStatus>(&changed),
             },
             Change::Deleted { kind, id } => {
                 let removed = match kind {
@@ -224,6 +224,15 @@ impl Index {
                 }
             }
             Change::Lagged => {}
+        }
+    }
+
+    /// Decodes a change only if it is news.
+    fn take_applied<T: Kinded>(&self, changed: &Applied) {
+        if read(T::table(self)).is_news(changed.id(), changed.version())
+            && let Some(any) = changed.record()
+        {
+            self.take_any::<T>(&any);
         }
     }
 

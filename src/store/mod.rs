@@ -12,7 +12,7 @@ mod typed;
 
 pub use self::kube::{KubeStore, KubeStoreOptions, secret_name};
 pub use embedded::EmbeddedStore;
-pub use typed::{AnyRecord, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};
+pub use typed::{AnyRecord, Applied, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};
 
 use std::sync::Arc;
 

@@ -62,14 +62,38 @@ impl AnyRecord {
 /// What changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// The record as it now is (created or updated).
-    Applied(Arc<AnyRecord>),
+    /// A record as it now is (created or updated).
+    Applied(Applied),
     Deleted {
         kind: Kind,
         id: u64,
     },
     /// Changes were missed: whoever follows must read everything again.
     Lagged,
+}
+
+/// A changed record, decoded on demand: a follower that already holds this
+/// version (a write it made itself) need not pay for decoding it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied(Arc<StoredRecord>);
+
+impl Applied {
+    pub fn kind(&self) -> Kind {
+        self.0.kind
+    }
+
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    pub fn version(&self) -> u64 {
+        self.0.version
+    }
+
+    /// The record, if it decodes (one that does not is logged).
+    pub fn record(&self) -> Option<AnyRecord> {
+        decoded(&self.0)
+    }
 }
 
 /// Durable typed records behind optimistic versions, with change
@@ -88,8 +112,7 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn update(&self, rec: &AnyRecord) -> Result<AnyRecord, StoreError>;
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
-    /// Changes made after this call (a change to a record that does not
-    /// decode is logged and skipped).
+    /// Changes made after this call.
     fn watch(&self) -> BoxStream<'static, Change>;
     /// See [`RawStore::put_session_secret`].
     async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError>;
@@ -138,18 +161,13 @@ impl<S: RawStore> RecordStore for S {
 
     fn watch(&self) -> BoxStream<'static, Change> {
         futures::stream::unfold(RawStore::watch(self), |mut rx| async move {
-            loop {
-                let change = match rx.recv().await {
-                    Ok(RawChange::Applied(raw)) => match decoded(&raw) {
-                        Some(rec) => Change::Applied(Arc::new(rec)),
-                        None => continue,
-                    },
-                    Ok(RawChange::Deleted { kind, id }) => Change::Deleted { kind, id },
-                    Err(RecvError::Lagged(_)) => Change::Lagged,
-                    Err(RecvError::Closed) => return None,
-                };
-                return Some((change, rx));
-            }
+            let change = match rx.recv().await {
+                Ok(RawChange::Applied(raw)) => Change::Applied(Applied(raw)),
+                Ok(RawChange::Deleted { kind, id }) => Change::Deleted { kind, id },
+                Err(RecvError::Lagged(_)) => Change::Lagged,
+                Err(RecvError::Closed) => return None,
+            };
+            Some((change, rx))
         })
         .boxed()
     }
