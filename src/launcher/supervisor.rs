@@ -10,19 +10,23 @@
 //! restarted server reads those files to re-attach, so the application
 //! outlives the server.
 
+use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 
+use nix::errno::Errno;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawnp};
 use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
 
 use super::files::{AppFiles, ExitRecord, SupervisorRecord};
 use super::procfs;
 
 /// The signals a process group gets from a terminal or a `kill` of the group:
 /// blocked in the supervisor (it outlives them and records how the child
-/// ended), unblocked in the child before it runs.
+/// ended); the child starts with none blocked.
 fn group_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
@@ -52,7 +56,7 @@ pub fn run(dir: &Path, argv: &[String]) -> i32 {
     }
     let me = std::process::id();
     let start_time = procfs::stat(me).map(|(_, _, s)| s).unwrap_or(0);
-    let exit = match spawn_child(&files, argv, signals) {
+    let exit = match spawn_child(&files, argv) {
         Err(error) => {
             let text = format!(
                 "livy-server: failed to start {}: {error}",
@@ -65,11 +69,11 @@ pub fn run(dir: &Path, argv: &[String]) -> i32 {
                 error: Some(text),
             }
         }
-        Ok(mut child) => {
+        Ok(child) => {
             let record = SupervisorRecord {
                 pid: me,
                 start_time,
-                child_pid: Some(child.id()),
+                child_pid: u32::try_from(child.as_raw()).ok(),
             };
             if let Err(e) = files.write_supervisor(&record) {
                 // Untracked, the application could never be followed or stopped.
@@ -77,19 +81,26 @@ pub fn run(dir: &Path, argv: &[String]) -> i32 {
                     &files,
                     &format!("livy-server: cannot record the supervisor: {e}"),
                 );
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                let _ = wait(child);
                 return 125;
             }
-            match child.wait() {
-                Ok(s) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    ExitRecord {
-                        code: s.code(),
-                        signal: s.signal(),
-                        error: None,
-                    }
-                }
+            match wait(child) {
+                Ok(WaitStatus::Exited(_, code)) => ExitRecord {
+                    code: Some(code),
+                    signal: None,
+                    error: None,
+                },
+                Ok(WaitStatus::Signaled(_, signal, _)) => ExitRecord {
+                    code: None,
+                    signal: Some(signal as i32),
+                    error: None,
+                },
+                Ok(other) => ExitRecord {
+                    code: None,
+                    signal: None,
+                    error: Some(format!("livy-server: unexpected child status {other:?}")),
+                },
                 Err(e) => ExitRecord {
                     code: None,
                     signal: None,
@@ -118,28 +129,53 @@ fn log_line(files: &AppFiles, line: &str) {
     }
 }
 
-fn spawn_child(
-    files: &AppFiles,
-    argv: &[String],
-    signals: SigSet,
-) -> std::io::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+/// Waits for `child` to end (not merely stop), through interrupted waits.
+fn wait(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return Ok(s),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Starts `argv` with stdin from `/dev/null` and stdout and stderr appended to
+/// the log. Through `posix_spawn` (a vfork, not a copy of this process), with
+/// no signal blocked and `SIGPIPE` back to its default (std ignores it here):
+/// the child starts as if from a shell.
+fn spawn_child(files: &AppFiles, argv: &[String]) -> std::io::Result<Pid> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let c_string = |bytes: Vec<u8>| {
+        CString::new(bytes).map_err(|_| invalid("a NUL byte in the command or environment"))
+    };
+    let args = argv
+        .iter()
+        .map(|a| c_string(a.as_bytes().to_vec()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let program = args.first().ok_or_else(|| invalid("empty command"))?;
+    let env = std::env::vars_os()
+        .map(|(k, v)| c_string([k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(files.log())?;
-    let err = log.try_clone()?;
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(log).stderr(err);
-    // SAFETY: between fork and exec in a single-threaded process, the hook
-    // only calls pthread_sigmask, which is async-signal-safe, and allocates
-    // nothing.
-    #[allow(unsafe_code)]
-    unsafe {
-        cmd.pre_exec(move || signals.thread_unblock().map_err(std::io::Error::from));
-    }
-    cmd.spawn()
+    let null = std::fs::File::open("/dev/null")?;
+    let mut actions = PosixSpawnFileActions::init()?;
+    actions.add_dup2(null.as_raw_fd(), 0)?;
+    actions.add_dup2(log.as_raw_fd(), 1)?;
+    actions.add_dup2(log.as_raw_fd(), 2)?;
+    let mut attr = PosixSpawnAttr::init()?;
+    attr.set_sigmask(&SigSet::empty())?;
+    let mut defaults = SigSet::empty();
+    defaults.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&defaults)?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+    )?;
+    Ok(posix_spawnp(program, &actions, &attr, &args, &env)?)
 }
