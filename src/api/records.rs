@@ -16,7 +16,7 @@ use super::paging::{list_body, list_window, log_window};
 use crate::index::{Keep, Kinded};
 use crate::launcher::logs::TailRequest;
 use crate::records::{BatchStatus, Meta, SessionState, SessionStatus, now_ms};
-use crate::store::{Record, StoreError};
+use crate::store::{Durability, Record, StoreError};
 
 /// A record of kind `T`, shared with the index.
 pub type Rec<T> = Arc<Record<<T as Kinded>::Spec, T>>;
@@ -114,7 +114,7 @@ pub async fn request<T: Kinded>(
     let mut rec = (*lookup::<T>(state, key, hide_deleting)?).clone();
     let id = rec.id;
     while change(&mut rec) {
-        match state.index.update(&rec).await {
+        match state.index.update(&rec, Durability::Disk).await {
             Ok(_) => break,
             Err(StoreError::Conflict { .. }) => {
                 // Someone else wrote first: start again from the stored record.

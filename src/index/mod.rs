@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::records::{
     BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus, Submission,
 };
-use crate::store::{AnyRecord, Applied, Change, Record, SharedStore, StoreError};
+use crate::store::{AnyRecord, Applied, Change, Durability, Record, SharedStore, StoreError};
 
 pub use crate::store::{BatchRecord, SessionRecord};
 /// A record's identity across kinds.
@@ -342,8 +342,9 @@ impl Index {
     pub async fn update<T: Kinded>(
         &self,
         rec: &Record<T::Spec, T>,
+        durability: Durability,
     ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
-        let stored = self.store.update(&T::wrap(rec.clone())).await?;
+        let stored = self.store.update(&T::wrap(rec.clone()), durability).await?;
         self.written(stored)
     }
 
@@ -436,12 +437,12 @@ mod tests {
         assert_eq!(index.get::<BatchStatus>(rec.id).unwrap().version, 1);
         let mut next = (*rec).clone();
         next.status.state = SessionState::Running;
-        let written = index.update(&next).await.unwrap();
+        let written = index.update(&next, Durability::Disk).await.unwrap();
         assert_eq!(written.version, 2);
         assert_eq!(index.count::<BatchStatus>(SessionState::Running), 1);
         // A stale write conflicts and changes nothing.
         assert!(matches!(
-            index.update(&next).await,
+            index.update(&next, Durability::Disk).await,
             Err(StoreError::Conflict { .. })
         ));
         // Reloading reads the stored version (and counts the read).

@@ -168,13 +168,13 @@ impl Launcher {
             .stderr(log2)
             .spawn()
             .map_err(spawn_err)?;
-        let wake = self.wake.clone();
+        let (wake, tag) = (self.wake.clone(), tag.to_owned());
         // Reap the supervisor so it does not linger as a zombie, and observe
         // the moment the application ends. Not a tracked task: a server that
         // stops leaves applications running and must not wait for them.
         tokio::spawn(async move {
             let _ = child.wait().await;
-            wake.observe();
+            wake.observe_app(&tag);
         });
         Ok(())
     }

@@ -90,7 +90,7 @@ impl Reconciler {
                     self.appended(rec.status.submission.as_ref(), line).await;
                 }
                 tracing::info!(batch = rec.id, from = %rec.status.state, to = %status.state, "batch state");
-                self.write(&Record { status, ..rec }).await.map(|_| ())
+                self.write_observed(&Record { status, ..rec }).await
             }
         }
     }

@@ -35,7 +35,7 @@ use crate::logtext::Escaped;
 use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{Record, StoreError};
+use crate::store::{Durability, Record, StoreError};
 
 /// Records worked on at once (each one by one task only).
 const WORKERS: usize = 4;
@@ -291,7 +291,18 @@ impl Reconciler {
 
     /// Writes `rec` (whose status or meta changed) back; its new version.
     async fn write<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
-        Ok(self.d.index.update(rec).await?.version)
+        Ok(self.d.index.update(rec, Durability::Disk).await?.version)
+    }
+
+    /// Writes a status that mirrors what was observed of the application
+    /// (observed again after a restart): committed, not waited on to
+    /// reach the disk.
+    async fn write_observed<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<(), StoreError> {
+        self.d
+            .index
+            .update(rec, Durability::Observed)
+            .await
+            .map(|_| ())
     }
 
     /// Appends a line of the server's own to an application's log (off the
@@ -382,7 +393,7 @@ impl Reconciler {
                     lock(&stopping).remove(&key);
                 }
             }
-            wake.observe();
+            wake.observe_app(&app.tag);
             wake.record(kind, id);
         });
     }

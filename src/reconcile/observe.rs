@@ -10,7 +10,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use super::queue::Observing;
 use super::{Look, Reconciler, lock};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::Key;
@@ -48,10 +52,11 @@ impl Observations {
             Some(app) if keep => {
                 let fresh = tracked.get(&look.key) != Some(&app);
                 if fresh {
+                    let tag = app.tag.clone();
                     tracked.insert(look.key, app);
                     drop(tracked);
                     // A new application: look at it now, not a poll later.
-                    r.d.wake.observe();
+                    r.d.wake.observe_app(&tag);
                 }
             }
             _ => {
@@ -70,25 +75,38 @@ impl Observations {
 }
 
 impl Reconciler {
-    /// Observes every tracked application each poll, or sooner when asked.
+    /// Observes every tracked application each poll, and the ones asked for
+    /// (or all, when asked) sooner. A steady stream of asks does not put the
+    /// poll off.
     pub(super) async fn observe_loop(&self) {
+        let mut last_all: Option<Instant> = None;
         loop {
             // Register interest before looking, so no request is lost.
             let asked = self.d.wake.observe_asked();
             tokio::pin!(asked);
             asked.as_mut().enable();
-            self.observe_once().await;
+            let mut observing = self.d.wake.take_observing();
+            if last_all.is_none_or(|t| t.elapsed() >= self.poll()) {
+                observing.all = true;
+            }
+            if observing.all {
+                last_all = Some(Instant::now());
+            }
+            self.observe_once(&observing).await;
+            let next_poll =
+                last_all.map_or(Duration::ZERO, |t| self.poll().saturating_sub(t.elapsed()));
             tokio::select! {
                 _ = &mut asked => {}
-                _ = tokio::time::sleep(self.poll()) => {}
+                _ = tokio::time::sleep(next_poll) => {}
             }
         }
     }
 
-    async fn observe_once(&self) {
+    async fn observe_once(&self, observing: &Observing) {
         let seen = &self.seen;
         let apps: Vec<(Key, TrackedApp)> = lock(&seen.tracked)
             .iter()
+            .filter(|(_, a)| observing.all || observing.tags.contains(&a.tag))
             .map(|(k, a)| (*k, a.clone()))
             .collect();
         if apps.is_empty() {

@@ -43,6 +43,15 @@ impl State {
     }
 }
 
+/// Applications asked to be observed since the last observation.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Observing {
+    /// Every tracked application.
+    pub all: bool,
+    /// These applications (by tag).
+    pub tags: HashSet<String>,
+}
+
 #[derive(Default)]
 pub struct Wake {
     state: Mutex<State>,
@@ -52,6 +61,8 @@ pub struct Wake {
     timer: Notify,
     /// Observe the cluster now (an application may have changed).
     observe: Notify,
+    /// Which applications to observe now.
+    observing: Mutex<Observing>,
     /// Look at every record (a driver build finished, a feed lagged).
     everything: AtomicBool,
 }
@@ -94,7 +105,24 @@ impl Wake {
 
     /// Asks for an observation of every tracked application now.
     pub fn observe(&self) {
+        self.lock_observing().all = true;
         self.observe.notify_one();
+    }
+
+    /// Asks for an observation of one application now (its process ended,
+    /// it was just submitted or stopped): the others wait for the poll.
+    pub fn observe_app(&self, tag: &str) {
+        self.lock_observing().tags.insert(tag.to_owned());
+        self.observe.notify_one();
+    }
+
+    /// What was asked to be observed since the last call.
+    pub(super) fn take_observing(&self) -> Observing {
+        std::mem::take(&mut *self.lock_observing())
+    }
+
+    fn lock_observing(&self) -> std::sync::MutexGuard<'_, Observing> {
+        self.observing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Asks for a look at every record.
@@ -103,7 +131,8 @@ impl Wake {
         self.ready.notify_one();
     }
 
-    /// Resolves on the next [`Wake::observe`] after it is first polled.
+    /// Resolves on the next [`Wake::observe`] or [`Wake::observe_app`]
+    /// after it is first polled.
     pub fn observe_asked(&self) -> tokio::sync::futures::Notified<'_> {
         self.observe.notified()
     }
@@ -244,5 +273,23 @@ mod tests {
         assert_eq!(worker.await.unwrap(), None);
         w.record(A.0, A.1);
         assert_eq!(w.next().await, Some(A), "asked once, answered once");
+    }
+
+    #[test]
+    fn observations_asked_for_are_taken_once() {
+        let w = Wake::new();
+        w.observe_app("t1");
+        w.observe_app("t2");
+        w.observe_app("t1");
+        let asked = w.take_observing();
+        assert!(!asked.all);
+        assert_eq!(
+            asked.tags,
+            HashSet::from(["t1".to_owned(), "t2".to_owned()])
+        );
+        assert_eq!(w.take_observing(), Observing::default(), "taken, not kept");
+        w.observe_app("t3");
+        w.observe();
+        assert!(w.take_observing().all);
     }
 }

@@ -124,7 +124,7 @@ impl Reconciler {
                 if status.state != rec.status.state {
                     tracing::info!(session = rec.id, from = %rec.status.state, to = %status.state, "session state");
                 }
-                self.write(&Record { status, ..rec }).await.map(|_| ())
+                self.write_observed(&Record { status, ..rec }).await
             }
         }
     }

@@ -1,7 +1,13 @@
 //! The default store: one SQLite file in WAL mode under the data dir.
 //!
-//! `synchronous=FULL` makes every commit durable before it returns, so a record
-//! written before spark-submit runs survives `kill -9` and power loss alike.
+//! A commit that holds a [`Durability::Disk`] write runs with
+//! `synchronous=FULL` and is on disk before any of its writes is answered, so
+//! a record written before spark-submit runs survives `kill -9` and power loss
+//! alike. A group of only [`Durability::Observed`] writes commits with
+//! `synchronous=NORMAL`: atomic and kept through a crash of the server, on
+//! disk with the next fsync of the write-ahead log (which covers every
+//! earlier commit too, so a machine crash can lose only the newest
+//! observations, never a write that came before a durable one).
 //! Ids come from a counter table that only grows, so they are never reused.
 
 use std::path::Path;
@@ -11,7 +17,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{RawChange, RawStore, StoreError, StoredRecord};
+use super::{Durability, RawChange, RawStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
 
 const SCHEMA: &str = "
@@ -53,6 +59,11 @@ const CHANGE_BUFFER: usize = 16 * 1024;
 /// Writes committed together at most (one fsync for all of them).
 const GROUP_MAX: usize = 64;
 
+/// `PRAGMA synchronous` for a commit holding a [`Durability::Disk`] write,
+/// and for one holding only [`Durability::Observed`] ones.
+const SYNC_FULL: &str = "FULL";
+const SYNC_NORMAL: &str = "NORMAL";
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     jobs: mpsc::Sender<Job>,
@@ -62,7 +73,10 @@ pub struct EmbeddedStore {
 /// One piece of work for the store's thread; returns whether it failed
 /// (its changes are then rolled back) and what to tell its caller once the
 /// group it belongs to is committed (or not).
-type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
+struct Job {
+    durability: Durability,
+    run: Box<dyn FnOnce(&Connection) -> Done + Send>,
+}
 
 struct Done {
     failed: bool,
@@ -83,7 +97,7 @@ impl EmbeddedStore {
         let conn = Connection::open(path).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", SYNC_FULL)
             .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
@@ -99,16 +113,33 @@ impl EmbeddedStore {
         Ok(Self { jobs, changes })
     }
 
-    /// Runs `f` on the store's thread, inside a transaction shared with
-    /// whatever other work is waiting, and answers once that transaction
-    /// is durable (`synchronous=FULL`: one fsync per group, not per write).
-    /// A failing `f` has its own changes rolled back, not the group's.
+    /// [`Self::with_conn_as`] for reading: needs no fsync of its own.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.with_conn_as(Durability::Observed, f).await
+    }
+
+    /// [`Self::with_conn_as`] with a write that must be on disk.
     async fn with_conn<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.with_conn_as(Durability::Disk, f).await
+    }
+
+    /// Runs `f` on the store's thread, inside a transaction shared with
+    /// whatever other work is waiting, and answers once that transaction
+    /// is committed as `durability` asks (one fsync per group, not per
+    /// write). A failing `f` has its own changes rolled back, not the group's.
+    async fn with_conn_as<R: Send + 'static>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let run = Box::new(move |conn: &Connection| {
             let result = f(conn);
             Done {
                 failed: result.is_err(),
@@ -121,7 +152,7 @@ impl EmbeddedStore {
             }
         });
         self.jobs
-            .send(job)
+            .send(Job { durability, run })
             .map_err(|_| StoreError::Thread("the store's thread has ended".into()))?;
         rx.await
             .map_err(|_| StoreError::Thread("the store's thread dropped a request".into()))?
@@ -136,6 +167,7 @@ impl EmbeddedStore {
 /// The store's thread: takes every job waiting (up to [`GROUP_MAX`]), runs
 /// each in a savepoint of one transaction, commits once, then answers them.
 fn group_commits(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    let mut synchronous = SYNC_FULL;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -144,10 +176,23 @@ fn group_commits(conn: &Connection, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let wanted = if jobs.iter().any(|j| j.durability == Durability::Disk) {
+            SYNC_FULL
+        } else {
+            SYNC_NORMAL
+        };
+        let mut began = Ok(());
+        if wanted != synchronous {
+            began = conn.pragma_update(None, "synchronous", wanted);
+            if began.is_ok() {
+                synchronous = wanted;
+            }
+        }
+        let began = began.and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+        if let Err(e) = began {
             let reason = e.to_string();
             for job in jobs {
-                let done = job(conn);
+                let done = (job.run)(conn);
                 (done.finish)(Err(reason.clone()));
             }
             continue;
@@ -155,7 +200,7 @@ fn group_commits(conn: &Connection, rx: &mpsc::Receiver<Job>) {
         let mut finishes = Vec::with_capacity(jobs.len());
         for job in jobs {
             let _ = conn.execute_batch("SAVEPOINT job");
-            let done = job(conn);
+            let done = (job.run)(conn);
             if done.failed {
                 let _ = conn.execute_batch("ROLLBACK TO job");
             }
@@ -284,7 +329,7 @@ impl RawStore for EmbeddedStore {
 
     async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError> {
         let row = self
-            .with_conn(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT id, version, meta, spec, status FROM records WHERE kind = ?1 AND id = ?2",
                     params![kind.as_str(), id as i64],
@@ -299,7 +344,7 @@ impl RawStore for EmbeddedStore {
 
     async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = self
-            .with_conn(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT id, version, meta, spec, status FROM records WHERE kind = ?1 ORDER BY id",
@@ -316,14 +361,18 @@ impl RawStore for EmbeddedStore {
         rows.into_iter().map(RawRow::decode).collect()
     }
 
-    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+    ) -> Result<StoredRecord, StoreError> {
         let kind = record.kind;
         let meta_json = encode_meta(kind, &record.meta)?;
         let mut next = record.clone();
         next.version = record.version + 1;
         let (id, expected, name) = (record.id, record.version, record.meta.name.clone());
         let (spec, status) = (record.spec.to_string(), record.status.to_string());
-        self.with_conn(move |conn| {
+        self.with_conn_as(durability, move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE records SET version = version + 1, name = ?1, meta = ?2, spec = ?3, status = ?4
@@ -407,7 +456,7 @@ impl RawStore for EmbeddedStore {
     }
 
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
-        self.with_conn(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT secret FROM session_secrets WHERE id = ?1",
                 [id as i64],

@@ -188,6 +188,21 @@ pub enum StoreError {
     SecretUnreadable { id: u64, name: String },
 }
 
+/// How far a write must get before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: survives a crash of the machine. What a client was told,
+    /// and whatever must precede a side effect (a record's tag before its
+    /// spark-submit runs), is written so.
+    Disk,
+    /// Committed (atomic, in order, seen by every reader, kept through a
+    /// crash of the server) but reaching the disk with the next `Disk` write:
+    /// a status that mirrors what the cluster reports, observed again after
+    /// a restart if a machine crash loses it. Stores that are always durable
+    /// treat it as `Disk`.
+    Observed,
+}
+
 /// What a store implementation provides: durable records behind optimistic
 /// versions, as JSON documents. Implementations: [`EmbeddedStore`] (SQLite,
 /// default) and, when installed on Kubernetes, custom resources. The rest of
@@ -209,7 +224,11 @@ pub trait RawStore: Send + Sync + 'static {
     /// Every record of a kind, in id order.
     async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError>;
     /// Replaces meta, spec and status if the stored version is still `record.version`.
-    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError>;
+    async fn update(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+    ) -> Result<StoredRecord, StoreError>;
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
     /// Changes made after this call.

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{RawChange, RawStore, Record, StoreError, StoredRecord};
+use super::{Durability, RawChange, RawStore, Record, StoreError, StoredRecord};
 use crate::records::{BatchSpec, BatchStatus, Kind, SessionSpec, SessionStatus};
 
 pub type BatchRecord = Record<BatchSpec, BatchStatus>;
@@ -109,7 +109,11 @@ pub trait RecordStore: Send + Sync + 'static {
     /// is logged and left out).
     async fn list(&self, kind: Kind) -> Result<Vec<AnyRecord>, StoreError>;
     /// Replaces meta, spec and status if the stored version is still `rec`'s.
-    async fn update(&self, rec: &AnyRecord) -> Result<AnyRecord, StoreError>;
+    async fn update(
+        &self,
+        rec: &AnyRecord,
+        durability: Durability,
+    ) -> Result<AnyRecord, StoreError>;
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
     /// Changes made after this call.
@@ -150,8 +154,12 @@ impl<S: RawStore> RecordStore for S {
         Ok(raws.iter().filter_map(decoded).collect())
     }
 
-    async fn update(&self, rec: &AnyRecord) -> Result<AnyRecord, StoreError> {
-        let stored = RawStore::update(self, &rec.encode()?).await?;
+    async fn update(
+        &self,
+        rec: &AnyRecord,
+        durability: Durability,
+    ) -> Result<AnyRecord, StoreError> {
+        let stored = RawStore::update(self, &rec.encode()?, durability).await?;
         AnyRecord::decode(&stored)
     }
 

@@ -21,7 +21,7 @@ use livy_server::records::{BatchSpec, BatchStatus, Kind, Meta, SessionState, Sub
 use livy_server::repl::ReplHub;
 use livy_server::repl::driver_build::DriverBuilder;
 use livy_server::store::{
-    KubeStore, KubeStoreOptions, RawChange, RawStore, StoreError, StoredRecord,
+    Durability, KubeStore, KubeStoreOptions, RawChange, RawStore, StoreError, StoredRecord,
 };
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -82,9 +82,13 @@ impl RawStore for Relay {
         self.store().list(kind).await
     }
 
-    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+    ) -> Result<StoredRecord, StoreError> {
         self.writes.lock().unwrap().push(record.clone());
-        self.store().update(record).await
+        self.store().update(record, durability).await
     }
 
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@
 //! updates → delete through the finalizer; `kubectl delete`; conflicts.
 
 use livy_server::records::{Kind, Meta};
-use livy_server::store::{KubeStore, KubeStoreOptions, RawStore, StoreError};
+use livy_server::store::{Durability, KubeStore, KubeStoreOptions, RawStore, StoreError};
 use serde_json::{Value, json};
 
 use super::scripted::{ApiServer, Exchange, Reply, expect, status};
@@ -175,13 +175,13 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
 
     let mut next = rec.clone();
     next.status = starting();
-    let rec = store.update(&next).await.unwrap();
+    let rec = store.update(&next, Durability::Disk).await.unwrap();
     assert_eq!(rec.version, 102);
     assert_eq!(rec.status["submission"]["tag"], "livy-batch-0-abcd1234");
 
     let mut del = rec.clone();
     del.meta.deletion_requested = true;
-    let rec = store.update(&del).await.unwrap();
+    let rec = store.update(&del, Durability::Disk).await.unwrap();
     assert!(rec.meta.deletion_requested, "deletionTimestamp is set");
     assert_eq!(rec.version, 103);
 
@@ -264,7 +264,7 @@ async fn a_stale_write_is_a_conflict_and_succeeds_after_a_fresh_read() {
     let store = store(client);
     let mut rec = store.get(Kind::Batch, 0).await.unwrap().unwrap();
     rec.status = running.clone();
-    let err = store.update(&rec).await.unwrap_err();
+    let err = store.update(&rec, Durability::Disk).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -280,7 +280,14 @@ async fn a_stale_write_is_a_conflict_and_succeeds_after_a_fresh_read() {
     let mut fresh = store.get(Kind::Batch, 0).await.unwrap().unwrap();
     assert_eq!(fresh.version, 205);
     fresh.status = running;
-    assert_eq!(store.update(&fresh).await.unwrap().version, 206);
+    assert_eq!(
+        store
+            .update(&fresh, Durability::Disk)
+            .await
+            .unwrap()
+            .version,
+        206
+    );
     server.verify().await;
 }
 

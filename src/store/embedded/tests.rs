@@ -57,9 +57,9 @@ async fn stale_versions_conflict_and_changes_are_announced() {
         .unwrap();
     let mut fresh = rec.clone();
     fresh.status = json!({"s":2});
-    let fresh = store.update(&fresh).await.unwrap();
+    let fresh = store.update(&fresh, Durability::Disk).await.unwrap();
     assert_eq!(fresh.version, 2);
-    let err = store.update(&rec).await.unwrap_err();
+    let err = store.update(&rec, Durability::Disk).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict { expected: 1, .. }),
         "{err}"
@@ -148,4 +148,43 @@ async fn names_are_unique_per_kind() {
         .unwrap();
     // A failed create must not leave a half-written record behind.
     assert_eq!(store.list(Kind::Batch).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn observed_writes_commit_without_waiting_for_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = EmbeddedStore::open(&path).unwrap();
+    let synchronous = |d| {
+        store.with_conn_as(d, |c| {
+            c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))
+                .map_err(query("read synchronous"))
+        })
+    };
+    // A group alone: its own commit mode (2 = FULL, 1 = NORMAL).
+    assert_eq!(synchronous(Durability::Disk).await.unwrap(), 2);
+    assert_eq!(synchronous(Durability::Observed).await.unwrap(), 1);
+    assert_eq!(synchronous(Durability::Disk).await.unwrap(), 2);
+
+    let rec = store
+        .create(Kind::Batch, meta(None), json!({}), json!({"s": 1}))
+        .await
+        .unwrap();
+    let mut next = rec.clone();
+    next.status = json!({"s": 2});
+    let next = store.update(&next, Durability::Observed).await.unwrap();
+    assert_eq!(next.version, 2);
+    let mut stale = rec.clone();
+    stale.status = json!({"s": 3});
+    assert!(
+        matches!(
+            store.update(&stale, Durability::Observed).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "versions decide observed writes too"
+    );
+    drop(store);
+    let store = EmbeddedStore::open(&path).unwrap();
+    let back = store.get(Kind::Batch, rec.id).await.unwrap().unwrap();
+    assert_eq!((back.version, back.status), (2, json!({"s": 2})));
 }

@@ -30,7 +30,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{RawChange, RawStore, StoreError, StoredRecord};
+use super::{Durability, RawChange, RawStore, StoreError, StoredRecord};
 use crate::crd::LABEL_ID;
 use crate::records::{Kind, Meta};
 use convert::{api_resource, finalizers_without_ours, object_name, to_object};
@@ -218,7 +218,11 @@ impl RawStore for KubeStore {
         Ok(out)
     }
 
-    async fn update(&self, record: &StoredRecord) -> Result<StoredRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &StoredRecord,
+        _: Durability,
+    ) -> Result<StoredRecord, StoreError> {
         let (kind, id, expected) = (record.kind, record.id, record.version);
         let api = self.api(kind);
         let name = object_name(kind, id);
