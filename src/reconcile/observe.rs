@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -79,25 +78,21 @@ impl Reconciler {
     /// (or all, when asked) sooner. A steady stream of asks does not put the
     /// poll off.
     pub(super) async fn observe_loop(&self) {
-        let mut last_all: Option<Instant> = None;
+        let mut next_all = Instant::now();
         loop {
             // Register interest before looking, so no request is lost.
             let asked = self.d.wake.observe_asked();
             tokio::pin!(asked);
             asked.as_mut().enable();
             let mut observing = self.d.wake.take_observing();
-            if last_all.is_none_or(|t| t.elapsed() >= self.poll()) {
-                observing.all = true;
-            }
+            observing.all |= Instant::now() >= next_all;
             if observing.all {
-                last_all = Some(Instant::now());
+                next_all = Instant::now() + self.poll();
             }
             self.observe_once(&observing).await;
-            let next_poll =
-                last_all.map_or(Duration::ZERO, |t| self.poll().saturating_sub(t.elapsed()));
             tokio::select! {
                 _ = &mut asked => {}
-                _ = tokio::time::sleep(next_poll) => {}
+                _ = tokio::time::sleep_until(next_all) => {}
             }
         }
     }

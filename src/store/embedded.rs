@@ -181,14 +181,13 @@ fn group_commits(conn: &Connection, rx: &mpsc::Receiver<Job>) {
         } else {
             SYNC_NORMAL
         };
-        let mut began = Ok(());
-        if wanted != synchronous {
-            began = conn.pragma_update(None, "synchronous", wanted);
-            if began.is_ok() {
-                synchronous = wanted;
-            }
+        let began = if wanted == synchronous {
+            Ok(())
+        } else {
+            conn.pragma_update(None, "synchronous", wanted)
+                .map(|()| synchronous = wanted)
         }
-        let began = began.and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+        .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
         if let Err(e) = began {
             let reason = e.to_string();
             for job in jobs {
