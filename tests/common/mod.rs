@@ -26,12 +26,23 @@ pub fn spark_home() -> PathBuf {
     )
 }
 
+/// A port free right now and never handed out before in this test binary:
+/// the kernel may give the same ephemeral port to two tests asking at once,
+/// and two servers on one port would see each other's requests.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Server {
@@ -40,6 +51,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub base: String,
     log_path: PathBuf,
+    /// Where this start's lines begin in the (appended) log.
+    log_from: usize,
 }
 
 impl Server {
@@ -61,6 +74,7 @@ impl Server {
             .append(true)
             .open(&log_path)
             .unwrap();
+        let log_from = log.metadata().unwrap().len() as usize;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livy-server"));
         cmd.arg("--port")
             .arg(port.to_string())
@@ -84,22 +98,30 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let server = Server {
+        let mut server = Server {
             child,
             port,
             data_dir: data_dir.to_owned(),
             base: format!("http://127.0.0.1:{port}"),
             log_path,
+            log_from,
         };
         server.wait_ready();
         server
     }
 
-    fn wait_ready(&self) {
+    /// Until this child says it listens (a port answering is not enough:
+    /// it could be another process's); panics if it exits first.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let log = std::fs::read(&self.log_path).unwrap_or_default();
+            let ours = String::from_utf8_lossy(log.get(self.log_from..).unwrap_or_default());
+            if ours.contains("livy-server listening") {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited ({status}) before listening; its log:\n{ours}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
