@@ -8,7 +8,6 @@ mod refusal;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -146,7 +145,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         logs,
         hub,
         wake,
-        create_lock: Mutex::new(()),
+        create_lock: Default::default(),
     });
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)

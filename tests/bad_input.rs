@@ -375,6 +375,66 @@ async fn too_many_creations_are_rejected_with_livys_message() {
     assert_eq!(f.store.list(Kind::Batch).await.unwrap().len(), 2);
 }
 
+/// Creates are admitted under a short lock and stored concurrently; the
+/// budget still holds when many arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creations_stay_within_the_budget() {
+    let f = fixture(&["livy.server.session.max-creation=5"]);
+    let sends = (0..40).map(|_| {
+        let app = f.app.clone();
+        tokio::spawn(async move {
+            send(
+                &app,
+                "POST",
+                "/batches",
+                json!({"file": OK_FILE}).to_string().into_bytes(),
+            )
+            .await
+            .0
+        })
+    });
+    let codes: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let created = codes.iter().filter(|c| **c == StatusCode::CREATED).count();
+    let refused = codes
+        .iter()
+        .filter(|c| **c == StatusCode::BAD_REQUEST)
+        .count();
+    assert_eq!((created, refused), (5, 35), "{codes:?}");
+    assert_eq!(f.store.list(Kind::Batch).await.unwrap().len(), 5);
+}
+
+/// Of many creates with one name at once, exactly one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creations_with_one_name_store_one() {
+    let f = fixture(&[]);
+    let sends = (0..20).map(|_| {
+        let app = f.app.clone();
+        tokio::spawn(async move {
+            let body = json!({"file": OK_FILE, "name": "race"});
+            send(&app, "POST", "/batches", body.to_string().into_bytes()).await
+        })
+    });
+    let replies: Vec<(StatusCode, Value)> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let created = replies
+        .iter()
+        .filter(|(c, _)| *c == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{replies:?}");
+    for (code, reply) in replies.iter().filter(|(c, _)| *c != StatusCode::CREATED) {
+        assert_eq!(*code, StatusCode::BAD_REQUEST);
+        assert_eq!(reply["msg"], "name: Duplicate session name: race");
+    }
+    assert_eq!(f.store.list(Kind::Batch).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn duplicate_names_are_rejected() {
     let f = fixture(&[]);

@@ -9,7 +9,7 @@ pub mod body;
 pub mod error;
 mod metrics;
 mod paging;
-mod records;
+pub mod records;
 pub mod request;
 mod sessions;
 mod statements;
@@ -24,7 +24,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use tokio::sync::Mutex;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -48,8 +47,8 @@ pub struct App {
     pub hub: Arc<ReplHub>,
     /// The reconciler's queue (its depth is a metric).
     pub wake: Arc<Wake>,
-    /// Serialises creates so the `max-creation` check cannot race.
-    pub create_lock: Mutex<()>,
+    /// Admits creates so the `max-creation` and name checks cannot race.
+    pub create_lock: records::CreateLock,
     /// Authentication and access rules.
     pub auth: Arc<crate::auth::Auth>,
 }

@@ -266,6 +266,11 @@ impl Index {
         read(T::table(self)).get(id)
     }
 
+    /// By name.
+    pub fn named<T: Kinded>(&self, name: &str) -> Option<Arc<Record<T::Spec, T>>> {
+        read(T::table(self)).named(name)
+    }
+
     /// By the `{id}` path segment: all digits is an id, anything else a name.
     pub fn find<T: Kinded>(&self, key: &str) -> Option<Arc<Record<T::Spec, T>>> {
         let table = read(T::table(self));
@@ -320,7 +325,7 @@ impl Index {
         status: &T,
     ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
         if let Some(name) = &meta.name
-            && read(T::table(self)).named(name).is_some()
+            && self.named::<T>(name).is_some()
         {
             return Err(StoreError::DuplicateName {
                 kind: T::KIND,
