@@ -26,12 +26,20 @@ pub fn list_window(q: &HashMap<String, String>) -> Result<(usize, usize), ApiErr
 
 /// A list page in Livy's shape, `{"from","total","sessions"}` (batches use
 /// the `sessions` key too); `total` counts every record the caller may see.
-pub fn list_body<V: serde::Serialize>(
+/// Serialised straight from the typed views (no JSON tree in between).
+#[derive(serde::Serialize)]
+pub struct ListBody<V> {
     from: usize,
     total: usize,
     sessions: Vec<V>,
-) -> serde_json::Value {
-    serde_json::json!({ "from": from, "total": total, "sessions": sessions })
+}
+
+pub fn list_body<V: serde::Serialize>(from: usize, total: usize, sessions: Vec<V>) -> ListBody<V> {
+    ListBody {
+        from,
+        total,
+        sessions,
+    }
 }
 
 /// Log paging: `size` defaults to 100 (negative: everything) and `from`

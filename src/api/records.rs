@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::access::{Access, Requester};
 use super::error::ApiError;
-use super::paging::{list_body, list_window, log_window};
+use super::paging::{ListBody, list_body, list_window, log_window};
 use crate::index::{Keep, Kinded};
 use crate::launcher::logs::TailRequest;
 use crate::records::{BatchStatus, Kind, Meta, SessionState, SessionStatus, now_ms};
@@ -44,7 +44,7 @@ pub async fn list<T: Kinded, V: Serialize>(
     q: &HashMap<String, String>,
     hide_deleting: bool,
     view: impl Fn(&Rec<T>, Vec<String>) -> V,
-) -> Result<Value, ApiError> {
+) -> Result<ListBody<V>, ApiError> {
     let (from, size) = list_window(q)?;
     let visible =
         |r: &Record<T::Spec, T>| who.may(state, Access::View, &r.meta, T::proxy_user(&r.spec));
@@ -250,7 +250,7 @@ fn framed(lines: Vec<String>) -> Vec<String> {
 }
 
 /// The log lines of each record, framed.
-async fn log_lines<T: Kinded>(state: &AppState, recs: &[Rec<T>]) -> Vec<Vec<String>> {
+async fn log_lines<T: Kinded>(state: &AppState, recs: &[Rec<T>], last: usize) -> Vec<Vec<String>> {
     let requests: Vec<Option<TailRequest<'_>>> = recs
         .iter()
         .map(|r| {
@@ -262,7 +262,7 @@ async fn log_lines<T: Kinded>(state: &AppState, recs: &[Rec<T>]) -> Vec<Vec<Stri
         .collect();
     state
         .logs
-        .lines_of(&requests)
+        .lines_of(&requests, last)
         .await
         .into_iter()
         .map(framed)
@@ -271,7 +271,8 @@ async fn log_lines<T: Kinded>(state: &AppState, recs: &[Rec<T>]) -> Vec<Vec<Stri
 
 /// The last 10 lines of each record's log, for the Batch and Session objects.
 pub async fn log_tails<T: Kinded>(state: &AppState, recs: &[Rec<T>]) -> Vec<Vec<String>> {
-    let mut all = log_lines(state, recs).await;
+    // Framing adds a line at each end: 9 lines of the log, at most, show.
+    let mut all = log_lines(state, recs, 9).await;
     for lines in &mut all {
         lines.drain(..lines.len().saturating_sub(10));
     }
@@ -284,7 +285,7 @@ pub async fn log_page<T: Kinded>(
     rec: &Rec<T>,
     q: &HashMap<String, String>,
 ) -> Result<Value, ApiError> {
-    let all = log_lines(state, std::slice::from_ref(rec))
+    let all = log_lines(state, std::slice::from_ref(rec), usize::MAX)
         .await
         .pop()
         .unwrap_or_default();

@@ -7,6 +7,7 @@
 //! memory or sent in responses.
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -62,7 +63,7 @@ pub struct LogTails {
     max_line: usize,
     fresh_for: Duration,
     /// One lock per log; this one is held only to find it.
-    tails: Mutex<HashMap<PathBuf, Shared>>,
+    tails: Mutex<HashMap<OsString, Shared>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -91,68 +92,96 @@ impl LogTails {
         self
     }
 
-    fn tail(&self, path: &Path) -> Shared {
+    /// The tail of each path, under one lock of the map.
+    fn tails<'a>(&self, paths: impl Iterator<Item = Option<&'a Path>>) -> Vec<Option<Shared>> {
         let mut tails = lock(&self.tails);
-        if let Some(t) = tails.get(path) {
-            return t.clone();
-        }
-        if tails.len() >= MAX_TAILS {
-            tails.retain(|_, t| !t.try_lock().is_ok_and(|t| t.sealed));
-        }
-        tails.entry(path.to_owned()).or_default().clone()
+        paths
+            .map(|path| {
+                let path = path?.as_os_str();
+                if let Some(t) = tails.get(path) {
+                    return Some(t.clone());
+                }
+                if tails.len() >= MAX_TAILS {
+                    tails.retain(|_, t| !t.try_lock().is_ok_and(|t| t.sealed));
+                }
+                Some(tails.entry(path.to_owned()).or_default().clone())
+            })
+            .collect()
     }
 
     /// The last `cap` complete lines of `path` (plus a trailing partial
     /// line). Reads the file (blocking) unless it is sealed.
     pub fn lines(&self, path: &Path, finished: bool) -> Vec<String> {
-        let tail = self.tail(path);
-        let mut tail = lock(&tail);
+        let tail = self.tails(std::iter::once(Some(path))).pop().flatten();
+        tail.map(|t| self.read(&t, path, finished, usize::MAX))
+            .unwrap_or_default()
+    }
+
+    /// The last `last` (at most `cap`) lines of one tail, brought up to date
+    /// first unless it is current.
+    fn read(&self, tail: &Shared, path: &Path, finished: bool, last: usize) -> Vec<String> {
+        let mut tail = lock(tail);
         if !tail.current(finished, self.fresh_for) {
             refresh(&mut tail, path, self.cap, self.max_line);
             tail.sealed = finished;
             tail.read_at = Some(Instant::now());
         }
-        let mut out: Vec<String> = tail.lines.iter().cloned().collect();
-        if !tail.partial.is_empty() || tail.dropped > 0 {
-            out.push(render(&tail.partial, tail.dropped));
-        }
-        if out.len() > self.cap {
-            out.drain(..out.len() - self.cap);
-        }
+        let partial = (!tail.partial.is_empty() || tail.dropped > 0)
+            .then(|| render(&tail.partial, tail.dropped));
+        let n = last.min(self.cap);
+        let whole = n.saturating_sub(usize::from(partial.is_some()));
+        let skip = tail.lines.len().saturating_sub(whole);
+        let mut out: Vec<String> = Vec::with_capacity(n);
+        out.extend(tail.lines.iter().skip(skip).cloned());
+        out.extend(partial.filter(|_| n > 0));
         out
     }
 
-    /// [`LogTails::lines`] of several logs, reading files off the async
-    /// threads (sealed and fresh tails are answered from memory).
-    pub async fn lines_of(self: &Arc<Self>, logs: &[Option<TailRequest<'_>>]) -> Vec<Vec<String>> {
-        let current =
-            |r: &TailRequest<'_>| lock(&self.tail(r.path)).current(r.finished, self.fresh_for);
-        let all_current = logs.iter().flatten().all(current);
-        let owned: Vec<Option<(PathBuf, bool)>> = logs
+    /// The last `last` lines ([`LogTails::lines`]) of several logs, reading
+    /// files off the async threads (sealed and fresh tails are answered from
+    /// memory).
+    pub async fn lines_of(
+        self: &Arc<Self>,
+        logs: &[Option<TailRequest<'_>>],
+        last: usize,
+    ) -> Vec<Vec<String>> {
+        let tails = self.tails(logs.iter().map(|r| r.as_ref().map(|r| r.path)));
+        let all_current = logs.iter().zip(&tails).all(|(r, t)| match (r, t) {
+            (Some(r), Some(t)) => lock(t).current(r.finished, self.fresh_for),
+            _ => true,
+        });
+        if all_current {
+            return logs
+                .iter()
+                .zip(&tails)
+                .map(|(r, t)| match (r, t) {
+                    (Some(r), Some(t)) => self.read(t, r.path, r.finished, last),
+                    _ => Vec::new(),
+                })
+                .collect();
+        }
+        let owned: Vec<Option<(Shared, PathBuf, bool)>> = logs
             .iter()
-            .map(|r| r.as_ref().map(|r| (r.path.to_owned(), r.finished)))
+            .zip(tails)
+            .map(|(r, t)| Some((t?, r.as_ref()?.path.to_owned(), r.as_ref()?.finished)))
             .collect();
-        let read = move |me: &Self| {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
             owned
                 .iter()
                 .map(|r| match r {
-                    Some((path, finished)) => me.lines(path, *finished),
+                    Some((t, path, finished)) => me.read(t, path, *finished, last),
                     None => Vec::new(),
                 })
                 .collect()
-        };
-        if all_current {
-            return read(self);
-        }
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || read(&me))
-            .await
-            .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// Drops the tail of a log that is no longer served.
     pub fn forget(&self, path: &Path) {
-        lock(&self.tails).remove(path);
+        lock(&self.tails).remove(path.as_os_str());
     }
 }
 
@@ -260,6 +289,30 @@ mod tests {
     /// Tails that look at the file on every call.
     fn live(cap: usize) -> LogTails {
         LogTails::new(cap).fresh_for(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn several_logs_give_their_last_lines_partial_line_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "1\n2\n3\n4\n").unwrap();
+        std::fs::write(&b, "x\ny\nhalf").unwrap();
+        let tails = Arc::new(live(3));
+        let ask = |path, finished| Some(TailRequest { path, finished });
+        let logs = [ask(&a, false), None, ask(&b, true)];
+        assert_eq!(
+            tails.lines_of(&logs, 2).await,
+            vec![vec!["3", "4"], vec![], vec!["y", "half"]]
+        );
+        assert_eq!(
+            tails.lines_of(&logs, usize::MAX).await,
+            vec![vec!["2", "3", "4"], vec![], vec!["x", "y", "half"]],
+            "never more than the cap"
+        );
+        assert_eq!(
+            tails.lines_of(&logs, 0).await,
+            vec![Vec::<String>::new(); 3]
+        );
     }
 
     #[test]
