@@ -9,8 +9,9 @@
 # clients (pylivy, sparkmagic; sparkmagic builds against Debian's
 # libkrb5-dev), Helm's engine for the chart test, matplotlib for %matplot,
 # and for the authentication tests an MIT Kerberos KDC, an OpenLDAP server
-# (both started by the tests on loopback, never as services) and Airflow's
-# Livy provider in .venv-airflow.
+# (both started by the tests on loopback, never as services), PostgreSQL for
+# the PostgreSQL store's tests (likewise) and Airflow's Livy provider in
+# .venv-airflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,6 +97,11 @@ if [ "${1:-}" = "--test" ]; then
             echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
         fi
         apt_install krb5-kdc krb5-admin-server krb5-user slapd ldap-utils
+    fi
+    # The PostgreSQL store's tests (tests/postgres_store.rs) run Debian's
+    # initdb and pg_ctl on a cluster of their own in a temporary directory.
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+        apt_install postgresql
     fi
     # curl (the SPNEGO, Basic and TLS client of the tests) and the openssl CLI
     # (the TLS tests make their certificates and PKCS#12 files with it).

@@ -20,7 +20,7 @@ use crate::launcher::logs::LogTails;
 use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{EmbeddedStore, SharedStore, StoreError};
+use crate::store::{EmbeddedStore, PostgresStore, SharedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -34,6 +34,11 @@ pub enum ServeError {
     },
     #[error("failed to open the store")]
     Store(#[source] StoreError),
+    #[error(
+        "another livy-server already uses this PostgreSQL database; several servers on one \
+         database need leader election, which this version does not have yet"
+    )]
+    StoreInUse,
     #[error("failed to find the livy-server executable (needed to supervise applications)")]
     CurrentExe(#[source] std::io::Error),
     #[error("failed to listen on {addr}")]
@@ -77,9 +82,28 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         .await
         .map_err(ServeError::Kubernetes)?
         .map(Arc::new);
-    let store: SharedStore = match k8s.as_ref().and_then(|k| k.store(&tasks, &cancel)) {
-        Some(store) => store,
-        None => Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?),
+    let store: SharedStore = match (
+        k8s.as_ref().and_then(|k| k.store(&tasks, &cancel)),
+        &config.postgres,
+    ) {
+        (Some(store), _) => store,
+        (None, Some(pg)) => {
+            let store = PostgresStore::connect(pg)
+                .await
+                .map_err(ServeError::Store)?;
+            if !store.claim_sole_use().await.map_err(ServeError::Store)? {
+                return Err(ServeError::StoreInUse);
+            }
+            tracing::info!(
+                host = ?pg.get_hosts(),
+                database = pg.get_dbname(),
+                "records are in PostgreSQL"
+            );
+            store
+        }
+        (None, None) => {
+            Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?)
+        }
     };
     let index = Index::load(store).await.map_err(ServeError::Store)?;
     index.spawn(&tasks, &cancel);

@@ -81,7 +81,9 @@ keys! {
     STATEMENT_RECOVERY_WAIT = "livy.server.statement.recovery-wait", "15s", "A statement posted to a recovered session (server restart) before its driver has re-dialled and re-sent its history waits this long, then gets a retryable 503.";
     SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
     DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";
-    STATE_STORE = "livy.server.recovery.state-store", "", "`kubernetes`: keep batches and sessions as `LivyBatch`/`LivySession` custom resources (in-cluster credentials or a kubeconfig). Empty: the embedded store under the data dir.";
+    STATE_STORE = "livy.server.recovery.state-store", "", "`kubernetes`: keep batches and sessions as `LivyBatch`/`LivySession` custom resources (in-cluster credentials or a kubeconfig). `postgres`: in a PostgreSQL database (`…state-store.url`). Empty: the embedded store under the data dir.";
+    STATE_STORE_URL = "livy.server.recovery.state-store.url", "", "With the `postgres` store: `postgres://user@host:port/database` (no password in it: use `…state-store.password-file` or `PGPASSWORD`).";
+    STATE_STORE_PASSWORD_FILE = "livy.server.recovery.state-store.password-file", "", "With the `postgres` store: a file holding the database password (else `PGPASSWORD`, else none).";
     K8S_NAMESPACE = "livy.server.kubernetes.namespace", "", "Namespace of the custom resources, the id ConfigMap and the Lease. Empty: the pod's own namespace (or the kubeconfig's).";
     K8S_SPARK_NAMESPACE = "livy.server.kubernetes.spark-namespace", "", "With a `k8s://` master: namespace of Spark driver and executor pods. Empty: the store's namespace.";
     K8S_SPARK_SERVICE_ACCOUNT = "livy.server.kubernetes.spark-service-account", "", "With a `k8s://` master: service account of driver pods (`spark.kubernetes.authenticate.driver.serviceAccountName`). Empty: Spark's default.";

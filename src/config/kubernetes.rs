@@ -30,12 +30,12 @@ pub fn parse(
     let text = |key| super::text_value(get, key);
     let store = match get(keys::STATE_STORE).0.trim() {
         "kubernetes" => true,
-        "" => false,
+        "" | "postgres" => false,
         other => {
             return Err(bad(
                 keys::STATE_STORE,
                 format!(
-                    "{other:?} is not supported; use kubernetes, or leave it empty for the embedded store"
+                    "{other:?} is not supported; use kubernetes or postgres, or leave it empty for the embedded store"
                 ),
             ));
         }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod keys;
 pub mod kubernetes;
 pub mod listener;
+pub mod postgres;
 pub mod properties;
 mod sources;
 pub mod spark_install;
@@ -125,6 +126,8 @@ pub struct Config {
     pub spark_defaults: BTreeMap<String, String>,
     /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
     pub kubernetes: kubernetes::KubernetesConfig,
+    /// The PostgreSQL store's connection (`state-store = postgres`).
+    pub postgres: Option<tokio_postgres::Config>,
     /// Authentication, access control, impersonation, CSRF.
     pub auth: auth::AuthConfig,
 }
@@ -290,6 +293,7 @@ impl Config {
         let spark_master_ui = addresses(keys::SPARK_MASTER_UI);
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
+        let postgres = postgres::parse(&get, env)?;
         let auth = auth::parse(&get, &hostname())?;
         let tls = tls::parse(&get)?;
         let listener = listener::parse(&get)?;
@@ -297,6 +301,7 @@ impl Config {
             tls,
             listener,
             kubernetes,
+            postgres,
             impersonation: auth.acl.impersonation,
             auth,
             yarn_rm_addresses,

@@ -8,10 +8,12 @@
 
 mod embedded;
 mod kube;
+mod postgres;
 mod typed;
 
 pub use self::kube::{KubeStore, KubeStoreOptions, secret_name};
 pub use embedded::EmbeddedStore;
+pub use postgres::PostgresStore;
 pub use typed::{AnyRecord, Applied, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};
 
 use std::sync::Arc;
@@ -89,6 +91,12 @@ pub enum StoreError {
         kind: Kind,
         #[source]
         source: serde_json::Error,
+    },
+    #[error("PostgreSQL store query failed while trying to {action}")]
+    Postgres {
+        action: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
     },
     #[error("the embedded store's thread failed: {0}")]
     Thread(String),

@@ -1,0 +1,414 @@
+//! The PostgreSQL record store (`livy.server.recovery.state-store = postgres`):
+//! the same documents and rules as the embedded store, in a database several
+//! servers can share.
+//!
+//! - Ids come from a counter row per kind, advanced in the statement that
+//!   inserts the record, so they are unique across servers and never reused.
+//! - Updates and deletes name the version they read; a stale one conflicts.
+//! - A trigger announces every committed change with `NOTIFY livy_records`;
+//!   each store LISTENs on a connection of its own and passes other servers'
+//!   changes to its watchers (its own are announced when they are written).
+//! - `Observed` writes go through a second connection with
+//!   `synchronous_commit = off`: committed and visible at once, on disk with
+//!   the server's next WAL flush, as the embedded store does with SQLite.
+//! - The schema is kept in `migrations/postgres/`, applied in order at
+//!   connect, under an advisory lock so servers starting together apply each
+//!   once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+
+use super::{Durability, RawChange, RawStore, StoreError, StoredRecord};
+use crate::records::{Kind, Meta};
+
+/// The schema, in order; a database records which it has.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    include_str!("../../migrations/postgres/0001_records.sql"),
+)];
+/// The advisory lock held while migrating (any fixed number of ours).
+const MIGRATION_LOCK: i64 = 0x6c69_7679_0001;
+const CHANNEL: &str = "livy_records";
+/// The advisory lock a server holds while it is the database's only user.
+const SOLE_SERVER_LOCK: i64 = 0x6c69_7679_0002;
+
+pub struct PostgresStore {
+    /// Reads and writes that must be on disk before they are answered.
+    durable: Client,
+    /// `Observed` writes (`synchronous_commit = off`).
+    observed: Client,
+    changes: broadcast::Sender<RawChange>,
+}
+
+fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |source| StoreError::Postgres { action, source }
+}
+
+/// Connects with `config` under `application_name`, driving the connection
+/// on a task of its own; notifications go to `notices`, if given.
+async fn connect(
+    config: &tokio_postgres::Config,
+    application_name: &str,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
+) -> Result<Client, StoreError> {
+    let mut config = config.clone();
+    config.application_name(application_name);
+    let (client, mut connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if let Some(tx) = &notices {
+                        let _ = tx.send(n);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "PostgreSQL store connection failed");
+                    return;
+                }
+            }
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects (three connections: durable, observed, listening), applies
+    /// what the schema lacks, and starts passing other servers' changes on.
+    pub async fn connect(config: &tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+        // Unique per store instance: its own notifications are skipped.
+        let me = format!(
+            "livy-server-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let mut durable = connect(config, &me, None).await?;
+        migrate(&mut durable).await?;
+        let observed = connect(config, &me, None).await?;
+        observed
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(pg("set up the observed-writes connection"))?;
+        let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+        let listener = connect(config, &me, Some(tx)).await?;
+        listener
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(pg("listen for changes"))?;
+        let (changes, _) = broadcast::channel(4096);
+        let store = Arc::new(Self {
+            durable,
+            observed,
+            changes,
+        });
+        let weak = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            let _listener = listener; // LISTEN lasts as long as its connection
+            while let Some(n) = notices.recv().await {
+                let Some(store) = weak.upgrade() else { return };
+                store.pass_on(n.payload(), &me).await;
+            }
+        });
+        Ok(store)
+    }
+
+    /// Takes the database for this server alone, for as long as its
+    /// connection lasts (a session advisory lock, released by PostgreSQL when
+    /// the server dies). Until leader election exists, two servers on one
+    /// database would both reconcile (and launch) every record; the second
+    /// one is refused instead.
+    pub async fn claim_sole_use(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .durable
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_SERVER_LOCK])
+            .await
+            .map_err(pg("lock the database for this server"))?
+            .get(0))
+    }
+
+    /// Announces another server's change (read back from the table, so the
+    /// watchers get the record as committed, or its deletion).
+    async fn pass_on(&self, payload: &str, me: &str) {
+        #[derive(serde::Deserialize)]
+        struct Notice {
+            kind: Kind,
+            id: u64,
+            deleted: bool,
+            by: String,
+        }
+        let notice: Notice = match serde_json::from_str(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(payload, error = %e, "unreadable change notification");
+                return;
+            }
+        };
+        if notice.by == me {
+            return;
+        }
+        let change = if notice.deleted {
+            RawChange::Deleted {
+                kind: notice.kind,
+                id: notice.id,
+            }
+        } else {
+            match self.get(notice.kind, notice.id).await {
+                Ok(Some(rec)) => RawChange::Applied(Arc::new(rec)),
+                // Deleted since: its own notice follows.
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a changed record");
+                    return;
+                }
+            }
+        };
+        let _ = self.changes.send(change);
+    }
+
+    fn notify(&self, change: RawChange) {
+        let _ = self.changes.send(change);
+    }
+
+    fn client(&self, durability: Durability) -> &Client {
+        match durability {
+            Durability::Disk => &self.durable,
+            Durability::Observed => &self.observed,
+        }
+    }
+}
+
+/// Applies the migrations the database lacks, each in its own transaction,
+/// under an advisory lock.
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("begin the schema migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg("lock the schema for migration"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS livy_schema (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(pg("create the schema table"))?;
+    let have: Option<i32> = tx
+        .query_one("SELECT max(version) FROM livy_schema", &[])
+        .await
+        .map_err(pg("read the schema version"))?
+        .get(0);
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| Some(*v) > have) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(pg("apply a migration"))?;
+        tx.execute("INSERT INTO livy_schema (version) VALUES ($1)", &[version])
+            .await
+            .map_err(pg("record a migration"))?;
+        tracing::info!(version, "PostgreSQL store schema migrated");
+    }
+    tx.commit().await.map_err(pg("commit the schema migration"))
+}
+
+fn from_row(kind: Kind, row: &Row) -> Result<StoredRecord, StoreError> {
+    let id = row.get::<_, i64>("id") as u64;
+    let decode = |source| StoreError::Decode { kind, id, source };
+    Ok(StoredRecord {
+        kind,
+        id,
+        version: row.get::<_, i64>("version") as u64,
+        meta: serde_json::from_value(row.get("meta")).map_err(decode)?,
+        spec: row.get("spec"),
+        status: row.get("status"),
+    })
+}
+
+fn meta_json(kind: Kind, meta: &Meta) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(meta).map_err(|source| StoreError::Encode { kind, source })
+}
+
+#[async_trait]
+impl RawStore for PostgresStore {
+    async fn create(
+        &self,
+        kind: Kind,
+        meta: Meta,
+        spec: serde_json::Value,
+        status: serde_json::Value,
+    ) -> Result<StoredRecord, StoreError> {
+        let m = meta_json(kind, &meta)?;
+        let inserted = self
+            .durable
+            .query_one(
+                "WITH n AS (
+                     UPDATE livy_next_ids SET next_id = next_id + 1 WHERE kind = $1
+                     RETURNING next_id - 1 AS id)
+                 INSERT INTO livy_records (kind, id, version, name, meta, spec, status)
+                 SELECT $1, n.id, 1, $2, $3, $4, $5 FROM n
+                 RETURNING id",
+                &[&kind.as_str(), &meta.name, &m, &spec, &status],
+            )
+            .await;
+        let id = match inserted {
+            Ok(row) => row.get::<_, i64>(0) as u64,
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::DuplicateName {
+                    kind,
+                    name: meta.name.unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(pg("insert a record")(e)),
+        };
+        let record = StoredRecord {
+            kind,
+            id,
+            version: 1,
+            meta,
+            spec,
+            status,
+        };
+        self.notify(RawChange::Applied(Arc::new(record.clone())));
+        Ok(record)
+    }
+
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError> {
+        self.durable
+            .query_opt(
+                "SELECT id, version, meta, spec, status FROM livy_records
+                 WHERE kind = $1 AND id = $2",
+                &[&kind.as_str(), &(id as i64)],
+            )
+            .await
+            .map_err(pg("read a record"))?
+            .map(|row| from_row(kind, &row))
+            .transpose()
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError> {
+        self.durable
+            .query(
+                "SELECT id, version, meta, spec, status FROM livy_records
+                 WHERE kind = $1 ORDER BY id",
+                &[&kind.as_str()],
+            )
+            .await
+            .map_err(pg("list records"))?
+            .iter()
+            .map(|row| from_row(kind, row))
+            .collect()
+    }
+
+    async fn update(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+    ) -> Result<StoredRecord, StoreError> {
+        let (kind, id, expected) = (record.kind, record.id, record.version);
+        let m = meta_json(kind, &record.meta)?;
+        let changed = self
+            .client(durability)
+            .execute(
+                "UPDATE livy_records
+                 SET version = version + 1, name = $1, meta = $2, spec = $3, status = $4
+                 WHERE kind = $5 AND id = $6 AND version = $7",
+                &[
+                    &record.meta.name,
+                    &m,
+                    &record.spec,
+                    &record.status,
+                    &kind.as_str(),
+                    &(id as i64),
+                    &(expected as i64),
+                ],
+            )
+            .await;
+        match changed {
+            Ok(1) => {}
+            Ok(_) => {
+                return Err(match self.get(kind, id).await? {
+                    Some(_) => StoreError::Conflict { kind, id, expected },
+                    None => StoreError::NotFound { kind, id },
+                });
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::DuplicateName {
+                    kind,
+                    name: record.meta.name.clone().unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(pg("update a record")(e)),
+        }
+        let mut next = record.clone();
+        next.version = expected + 1;
+        self.notify(RawChange::Applied(Arc::new(next.clone())));
+        Ok(next)
+    }
+
+    async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
+        // The trigger deletes a session's secret with its row.
+        let changed = self
+            .durable
+            .execute(
+                "DELETE FROM livy_records WHERE kind = $1 AND id = $2 AND version = $3",
+                &[&kind.as_str(), &(id as i64), &(version as i64)],
+            )
+            .await
+            .map_err(pg("delete a record"))?;
+        if changed != 1 {
+            return Err(StoreError::Conflict {
+                kind,
+                id,
+                expected: version,
+            });
+        }
+        self.notify(RawChange::Deleted { kind, id });
+        Ok(())
+    }
+
+    fn watch(&self) -> broadcast::Receiver<RawChange> {
+        self.changes.subscribe()
+    }
+
+    async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
+        // Only for a session that exists, in one statement (no race with delete).
+        let written = self
+            .durable
+            .execute(
+                "INSERT INTO livy_session_secrets (id, secret)
+                 SELECT $1, $2 WHERE EXISTS
+                     (SELECT 1 FROM livy_records WHERE kind = 'session' AND id = $1)
+                 ON CONFLICT (id) DO UPDATE SET secret = excluded.secret",
+                &[&(id as i64), &secret],
+            )
+            .await
+            .map_err(pg("store a session's driver secret"))?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound {
+                kind: Kind::Session,
+                id,
+            })
+        }
+    }
+
+    async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .durable
+            .query_opt(
+                "SELECT secret FROM livy_session_secrets WHERE id = $1",
+                &[&(id as i64)],
+            )
+            .await
+            .map_err(pg("read a session's driver secret"))?
+            .map(|row| row.get(0)))
+    }
+}
