@@ -207,7 +207,9 @@ fn event(reason: &str, note: &str, rv: u64) -> Exchange {
     )
 }
 
-/// A config with a fake Spark whose spark-submit prints its arguments and exits 0.
+/// A config with a fake Spark whose spark-submit prints its arguments and
+/// exits 0 once the file `go` is in `dir` (so it is seen running first,
+/// whatever the machine's load).
 fn config(dir: &Path) -> Arc<Config> {
     use std::os::unix::fs::PermissionsExt;
     let home = dir.join("spark");
@@ -215,7 +217,11 @@ fn config(dir: &Path) -> Arc<Config> {
     let submit = home.join("bin/spark-submit");
     std::fs::write(
         &submit,
-        "#!/bin/sh\necho \"fake spark-submit $*\"\nexit 0\n",
+        format!(
+            "#!/bin/sh\necho \"fake spark-submit $*\"\n\
+             i=0; while [ ! -e '{go}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nexit 0\n",
+            go = dir.join("go").display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -276,17 +282,28 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
             Reply::Echo(102),
         ),
         event("Starting", "not_started → starting", 102),
-        // The supervised fake spark-submit exits: starting → success.
+        // The supervised fake spark-submit runs: starting → running.
         expect(
             "PUT",
             format!("{BATCHES}/batch-0/status?"),
             Some(json!({
                 "metadata": {"name": "batch-0", "resourceVersion": "102"},
-                "status": {"state": "success", "exitCode": 0, "message": null},
+                "status": {"state": "running", "exitCode": null},
             })),
             Reply::Echo(103),
         ),
-        event("Success", "starting → success", 103),
+        event("Running", "starting → running", 103),
+        // It exits: running → success.
+        expect(
+            "PUT",
+            format!("{BATCHES}/batch-0/status?"),
+            Some(json!({
+                "metadata": {"name": "batch-0", "resourceVersion": "103"},
+                "status": {"state": "success", "exitCode": 0, "message": null},
+            })),
+            Reply::Echo(104),
+        ),
+        event("Success", "running → success", 104),
     ]);
     let (client, server) = ApiServer::start(script);
     let relay = Arc::new(Relay::new(kube_store(client)));
@@ -319,18 +336,26 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
     let before = livy_server::records::now_ms();
     tasks.spawn(reconciler.run(cancel.clone()));
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while index
-        .get::<BatchStatus>(0)
-        .is_none_or(|r| r.status.state != SessionState::Success)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never succeeded: {:#?} {:#?}",
-            index.get::<BatchStatus>(0),
-            relay.writes()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for (want, then) in [
+        (SessionState::Running, true),
+        (SessionState::Success, false),
+    ] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while index
+            .get::<BatchStatus>(0)
+            .is_none_or(|r| r.status.state != want)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {want:?}: {:#?} {:#?}",
+                index.get::<BatchStatus>(0),
+                relay.writes()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if then {
+            std::fs::write(dir.path().join("go"), "").unwrap();
+        }
     }
     // Every expected request came, and nothing else (no LIST per change).
     server.verify().await;
@@ -339,7 +364,7 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
     tasks.wait().await;
 
     let writes = relay.writes();
-    assert_eq!(writes.len(), 2, "two status writes: {writes:#?}");
+    assert_eq!(writes.len(), 3, "three status writes: {writes:#?}");
     let (kind, id, version) = (writes[0].kind, writes[0].id, writes[0].version);
     assert_eq!((kind, id, version), (Kind::Batch, 0, 101));
     let status: BatchStatus = serde_json::from_value(writes[0].status.clone()).unwrap();
@@ -377,8 +402,10 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
         output.contains("fake spark-submit --master local[*]") && output.contains("pi.py 10"),
         "{output}"
     );
-    assert_eq!(writes[1].version, 102);
-    let done: BatchStatus = serde_json::from_value(writes[1].status.clone()).unwrap();
+    assert_eq!((writes[1].version, writes[2].version), (102, 103));
+    let running: BatchStatus = serde_json::from_value(writes[1].status.clone()).unwrap();
+    assert_eq!(running.state, SessionState::Running);
+    let done: BatchStatus = serde_json::from_value(writes[2].status.clone()).unwrap();
     assert!(
         done.state_since >= sub.at,
         "success is stamped after starting"
