@@ -33,11 +33,11 @@ def as_postgres(cmd):
 
 
 class Postgres:
-    """A PostgreSQL cluster of its own in `work`/pg, trust auth on loopback."""
+    """A PostgreSQL cluster of its own in a temporary directory (owned by
+    the postgres user when run as root), trust auth on loopback."""
 
-    def __init__(self, work):
-        self.dir = os.path.join(work, "pg")
-        os.makedirs(self.dir)
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="livy-bench-pg-")
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self.bin, self.port = pg_bin(), free_port()
@@ -57,6 +57,7 @@ class Postgres:
     def stop(self):
         subprocess.run(as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast",
                                     "-w", "stop"]), stdout=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def get_rate(port, ids, threads, seconds):
@@ -119,7 +120,7 @@ def main():
     open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
     common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
               "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
-    pg = Postgres(work)
+    pg = Postgres()
     try:
         subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "livy", "-d", "postgres",
                         "-qc", "CREATE DATABASE livy"], check=True)
