@@ -37,11 +37,12 @@ pub struct LeaseOptions {
 impl LeaseOptions {
     /// client-go's proportions: renew deadline 2/3 and retry period 2/15 of the lease.
     pub fn new(name: String, identity: String, lease_duration: Duration) -> Self {
+        let timing = Timing::for_lease(lease_duration);
         Self {
             name,
             identity,
-            renew_deadline: lease_duration * 2 / 3,
-            retry_period: (lease_duration * 2 / 15).max(Duration::from_millis(100)),
+            renew_deadline: timing.renew_deadline,
+            retry_period: timing.retry_period,
             lease_duration,
         }
     }
@@ -74,6 +75,8 @@ pub struct LeaseElector {
     opts: LeaseOptions,
     /// The Lease's `resourceVersion` when last read, and when we first saw it.
     observed: Option<(String, Instant)>,
+    /// `leaseTransitions` as last written by this replica: its term.
+    transitions: u64,
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -86,6 +89,7 @@ impl LeaseElector {
             api,
             opts,
             observed: None,
+            transitions: 0,
         }
     }
 
@@ -121,7 +125,10 @@ impl LeaseElector {
                 spec: Some(self.spec_now(true, 0)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    self.transitions = 0;
+                    Ok(true)
+                }
                 // Another replica created it first.
                 Err(e) if is_conflict(&e) => Ok(false),
                 Err(source) => Err(LeaderError::Create { name, source }),
@@ -134,11 +141,12 @@ impl LeaseElector {
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
         let transitions = spec.lease_transitions.unwrap_or(0);
-        let next = if holder == self.opts.identity {
-            LeaseSpec {
+        let (next, term) = if holder == self.opts.identity {
+            let next = LeaseSpec {
                 acquire_time: spec.acquire_time.clone(),
                 ..self.spec_now(false, transitions)
-            }
+            };
+            (next, transitions)
         } else {
             let held_for =
                 Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64);
@@ -149,7 +157,7 @@ impl LeaseElector {
             if !holder.is_empty() && unchanged_for < held_for {
                 return Ok(false);
             }
-            self.spec_now(true, transitions + 1)
+            (self.spec_now(true, transitions + 1), transitions + 1)
         };
         lease.spec = Some(next);
         // The resourceVersion read above is the precondition: 409 if anyone wrote since.
@@ -158,7 +166,10 @@ impl LeaseElector {
             .replace(&name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.transitions = term.max(0) as u64;
+                Ok(true)
+            }
             Err(e) if is_conflict(&e) => Ok(false),
             Err(source) => Err(LeaderError::Write { name, source }),
         }
@@ -197,62 +208,159 @@ impl LeaseElector {
             .map_err(|source| LeaderError::Write { name, source })
     }
 
-    /// Runs `work` while this replica leads, until `cancel` fires. `work`
-    /// gets a token cancelled when leadership is lost; it is awaited before
-    /// anything else happens, so two works never overlap on this replica.
-    pub async fn run<F, Fut>(mut self, cancel: CancellationToken, work: F)
+    /// Runs `work` while this replica leads, until `cancel` fires (see [`lead`]).
+    pub async fn run<F, Fut>(self, cancel: CancellationToken, work: F)
     where
-        F: Fn(CancellationToken) -> Fut,
+        F: Fn(CancellationToken) -> Fut + Send,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut leading: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
-        let mut last_renew: Option<Instant> = None;
-        loop {
-            // A hung API call must not hold up shutdown.
-            let attempt = tokio::select! {
-                _ = cancel.cancelled() => break,
-                attempt = self.try_acquire_or_renew() => attempt,
-            };
-            let held = match attempt {
-                Ok(held) => held,
-                Err(e) => {
-                    tracing::warn!(lease = %self.opts.name, error = %e, "leader election attempt failed");
-                    // Keep leading until the renew deadline: nobody can take over sooner.
-                    last_renew.is_some_and(|t| t.elapsed() < self.opts.renew_deadline)
-                }
-            };
-            if held {
-                last_renew = Some(Instant::now());
-            }
-            match (&leading, held) {
-                (None, true) => {
-                    tracing::info!(lease = %self.opts.name, identity = %self.opts.identity, "became the leader; reconciling");
-                    let token = cancel.child_token();
-                    leading = Some((token.clone(), tokio::spawn(work(token))));
-                }
-                (Some(_), false) => {
-                    tracing::warn!(lease = %self.opts.name, "lost leadership; stopping the reconciler");
-                    stop(leading.take()).await;
-                    last_renew = None;
-                }
-                _ => {}
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(self.opts.retry_period) => {}
-            }
+        let timing = Timing {
+            renew_deadline: self.opts.renew_deadline,
+            retry_period: self.opts.retry_period,
+        };
+        lead(self, timing, cancel, move |token, _term| work(token)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Elector for LeaseElector {
+    fn name(&self) -> String {
+        format!("Lease {}", self.opts.name)
+    }
+
+    async fn attempt(&mut self) -> Result<Option<u64>, String> {
+        match self.try_acquire_or_renew().await {
+            // The Lease's transitions count one per change of holder: a term.
+            Ok(true) => Ok(Some(self.transitions)),
+            Ok(false) => Ok(None),
+            Err(e) => Err(crate::error_chain(&e)),
         }
-        if leading.is_some() {
-            stop(leading.take()).await;
-            if let Err(e) = self.release().await {
-                tracing::warn!(lease = %self.opts.name, error = %e, "could not release the Lease; it expires by itself");
-            }
+    }
+
+    async fn release(&mut self) -> Result<(), String> {
+        LeaseElector::release(self)
+            .await
+            .map_err(|e| crate::error_chain(&e))
+    }
+}
+
+/// One way of electing a leader: a Kubernetes Lease, a row in PostgreSQL.
+#[async_trait::async_trait]
+pub trait Elector: Send {
+    /// What is contended for, for the log.
+    fn name(&self) -> String;
+    /// One attempt to acquire or renew: the term held afterwards, if any.
+    /// A term grows whenever the holder changes.
+    async fn attempt(&mut self) -> Result<Option<u64>, String>;
+    /// Gives the lease up so another server can take over at once.
+    async fn release(&mut self) -> Result<(), String>;
+}
+
+/// How often an elector tries, and when a leader that cannot renew stops.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A leader that has not renewed for this long stops leading (shorter
+    /// than the lease, so it stops before anyone else may take over).
+    pub renew_deadline: Duration,
+    /// Pause between attempts.
+    pub retry_period: Duration,
+}
+
+impl Timing {
+    /// client-go's proportions: renew deadline 2/3 and retry period 2/15 of the lease.
+    pub fn for_lease(lease: Duration) -> Self {
+        Self {
+            renew_deadline: lease * 2 / 3,
+            retry_period: (lease * 2 / 15).max(Duration::from_millis(100)),
         }
     }
 }
 
-async fn stop(leading: Option<(CancellationToken, tokio::task::JoinHandle<()>)>) {
-    if let Some((token, handle)) = leading {
+/// Runs `work` while `elector` holds its lease, until `cancel` fires.
+/// `work` gets a token cancelled when leadership is lost and the term it
+/// leads in; it is awaited before anything else happens, so two works never
+/// overlap on this server.
+pub async fn lead<E, F, Fut>(mut elector: E, timing: Timing, cancel: CancellationToken, work: F)
+where
+    E: Elector,
+    F: Fn(CancellationToken, u64) -> Fut + Send,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = elector.name();
+    let mut leading: Option<(u64, CancellationToken, tokio::task::JoinHandle<()>)> = None;
+    let mut last_renew: Option<Instant> = None;
+    loop {
+        let sent = Instant::now();
+        // A leader waits for an answer only until its renew deadline.
+        let deadline = last_renew
+            .filter(|_| leading.is_some())
+            .map(|t| t + timing.renew_deadline);
+        let wait = deadline.map_or(timing.renew_deadline, |d| d.saturating_duration_since(sent));
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => break,
+            attempt = tokio::time::timeout(wait, elector.attempt()) => {
+                attempt.unwrap_or_else(|_| Err(format!("no answer within {wait:?}")))
+            }
+        };
+        let held = match attempt {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(lease = %name, error = %e, "leader election attempt failed");
+                // Keep leading until the renew deadline: nobody can take over sooner.
+                leading
+                    .as_ref()
+                    .map(|(term, _, _)| *term)
+                    .filter(|_| last_renew.is_some_and(|t| t.elapsed() < timing.renew_deadline))
+            }
+        };
+        if held.is_some() {
+            // The lease runs from when the renewal was sent, at the latest.
+            last_renew = Some(sent);
+        }
+        match (&leading, held) {
+            (None, Some(term)) => {
+                tracing::info!(lease = %name, term, "became the leader; reconciling");
+                let token = cancel.child_token();
+                leading = Some((term, token.clone(), tokio::spawn(work(token, term))));
+            }
+            (Some((was, _, _)), Some(term)) if *was != term => {
+                tracing::warn!(lease = %name, was, term, "leader term changed; restarting the reconciler");
+                stop(leading.take()).await;
+                let token = cancel.child_token();
+                leading = Some((term, token.clone(), tokio::spawn(work(token, term))));
+            }
+            (Some(_), None) => {
+                tracing::warn!(lease = %name, "lost leadership; stopping the reconciler");
+                stop(leading.take()).await;
+                last_renew = None;
+            }
+            _ => {}
+        }
+        // Wake at the renew deadline at the latest, to step down in time.
+        let mut until = Instant::now() + timing.retry_period;
+        if let Some(t) = last_renew.filter(|_| leading.is_some()) {
+            until = until.min(t + timing.renew_deadline);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(until.into()) => {}
+        }
+        if leading.is_some() && last_renew.is_none_or(|t| t.elapsed() >= timing.renew_deadline) {
+            tracing::warn!(lease = %name, "could not renew in time; stopping the reconciler");
+            stop(leading.take()).await;
+            last_renew = None;
+        }
+    }
+    if leading.is_some() {
+        stop(leading.take()).await;
+        if let Err(e) = elector.release().await {
+            tracing::warn!(lease = %name, error = %e, "could not release the lease; it expires by itself");
+        }
+    }
+}
+
+async fn stop(leading: Option<(u64, CancellationToken, tokio::task::JoinHandle<()>)>) {
+    if let Some((_, token, handle)) = leading {
         token.cancel();
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "the leader's work ended abnormally");

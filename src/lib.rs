@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod crd;
+pub mod ha;
 pub mod index;
 pub mod k8s;
 pub mod launcher;

@@ -34,11 +34,8 @@ pub enum ServeError {
     },
     #[error("failed to open the store")]
     Store(#[source] StoreError),
-    #[error(
-        "another livy-server already uses this PostgreSQL database; several servers on one \
-         database need leader election, which this version does not have yet"
-    )]
-    StoreInUse,
+    #[error("failed to set up forwarding between the servers")]
+    Peers(String),
     #[error("failed to find the livy-server executable (needed to supervise applications)")]
     CurrentExe(#[source] std::io::Error),
     #[error("failed to listen on {addr}")]
@@ -82,6 +79,13 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         .await
         .map_err(ServeError::Kubernetes)?
         .map(Arc::new);
+    // Bound first: the servers sharing a store tell each other this port.
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let mut postgres = None;
     let store: SharedStore = match (
         k8s.as_ref().and_then(|k| k.store(&tasks, &cancel)),
         &config.postgres,
@@ -91,14 +95,13 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             let store = PostgresStore::connect(pg)
                 .await
                 .map_err(ServeError::Store)?;
-            if !store.claim_sole_use().await.map_err(ServeError::Store)? {
-                return Err(ServeError::StoreInUse);
-            }
             tracing::info!(
                 host = ?pg.get_hosts(),
                 database = pg.get_dbname(),
-                "records are in PostgreSQL"
+                identity = store.identity(),
+                "records are in PostgreSQL; leader election on"
             );
+            postgres = Some(store.clone());
             store
         }
         (None, None) => {
@@ -152,15 +155,46 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         wake: wake.clone(),
         tasks: tasks.clone(),
     }));
-    match k8s {
+    let mut auth =
+        crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?;
+    let mut cluster = None;
+    match (k8s, postgres) {
         // Only the Lease holder reconciles when leader election is on.
-        Some(k) => tasks.spawn(k.reconcile(reconciler, cancel.clone())),
-        None => tasks.spawn(reconciler.run(cancel.clone())),
+        (Some(k), _) => {
+            tasks.spawn(k.reconcile(reconciler, cancel.clone()));
+        }
+        // Servers sharing a PostgreSQL store elect one to reconcile and
+        // serve the drivers.
+        (None, Some(store)) => {
+            let secret = store.peer_secret().await.map_err(ServeError::Store)?;
+            let me = crate::ha::Peer {
+                identity: store.identity().to_owned(),
+                rest_url: crate::ha::rest_url(
+                    config.ha.advertised_url.as_deref(),
+                    tls.is_some(),
+                    &config.launcher_address,
+                    local.port(),
+                ),
+                callback: advertised_callback(&config.launcher_address, callback.port()),
+            };
+            tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
+            let peers = crate::ha::Cluster::new(me, secret).map_err(ServeError::Peers)?;
+            hub.stand_by();
+            tasks.spawn(peers.clone().run(
+                store,
+                config.ha.lease_duration,
+                reconciler,
+                hub.clone(),
+                cancel.clone(),
+            ));
+            auth = auth.with_peers(peers.clone());
+            cluster = Some(peers);
+        }
+        (None, None) => {
+            tasks.spawn(reconciler.run(cancel.clone()));
+        }
     };
-
-    let auth = Arc::new(
-        crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?,
-    );
+    let auth = Arc::new(auth);
     let app = Arc::new(App {
         auth,
         index,
@@ -170,12 +204,8 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         hub,
         wake,
         create_lock: Default::default(),
+        cluster,
     });
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr().unwrap_or(addr);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, scheme, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
     let limits = refusal::Limits::from_config(&config);
@@ -187,6 +217,14 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         "livy-server stopped; running applications continue and are re-attached on the next start"
     );
     Ok(())
+}
+
+/// `host:port` as drivers dial it (IPv6 hosts bracketed).
+fn advertised_callback(host: &str, port: u16) -> String {
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => format!("[{v6}]:{port}"),
+        Err(_) => format!("{host}:{port}"),
+    }
 }
 
 /// Where the driver callback listener binds: loopback when drivers are

@@ -57,24 +57,6 @@ fn may_impersonate(s: Setting, user: &str, target: &str) -> bool {
     !s.impersonation || !s.auth || user == target || user == "admin"
 }
 
-fn fake_spark_home(dir: &Path) -> PathBuf {
-    let home = dir.join("fake-spark");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    let script = format!(
-        "#!/bin/sh\nexec python3 {}/tests/fixtures/fake_spark_submit.py \"$@\"\n",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::write(home.join("bin/spark-submit"), script).unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(home.join("bin/spark-submit"))
-        .status()
-        .unwrap();
-    // The real jars, so the session driver build (cached per test run) works.
-    std::os::unix::fs::symlink(spark_home().join("jars"), home.join("jars")).unwrap();
-    home
-}
-
 /// A users file made with the binary's own `hash-password`.
 fn users_file(dir: &Path) -> PathBuf {
     let mut text = String::new();
@@ -165,7 +147,7 @@ impl Api {
 }
 
 async fn start(s: Setting, dir: &Path) -> Api {
-    let home = fake_spark_home(dir);
+    let home = common::fake_spark_home(dir);
     let mut conf = vec![
         format!("livy.server.spark-home={}", home.display()),
         "livy.rsc.launcher.port.range=0~0".into(),
@@ -469,7 +451,7 @@ async fn access_control_without_authentication_is_refused_at_start_up() {
 #[tokio::test]
 async fn csrf_protection_needs_x_requested_by_on_changes_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = fake_spark_home(tmp.path());
+    let home = common::fake_spark_home(tmp.path());
     let server = Server::start(
         &tmp.path().join("data"),
         &[

@@ -47,6 +47,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         c.writes.load(Ordering::Relaxed),
         state.wake.depth(),
     );
+    if let Some(cluster) = &state.cluster {
+        let term = cluster.leading();
+        let _ = write!(
+            out,
+            "# HELP livy_leader Whether this server leads (reconciles and serves the drivers).\n\
+             # TYPE livy_leader gauge\n\
+             livy_leader {}\n\
+             # HELP livy_leader_term The term this server leads in (0: it does not lead).\n\
+             # TYPE livy_leader_term gauge\n\
+             livy_leader_term {}\n",
+            u8::from(term.is_some()),
+            term.unwrap_or(0),
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

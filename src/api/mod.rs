@@ -51,6 +51,8 @@ pub struct App {
     pub create_lock: records::CreateLock,
     /// Authentication and access rules.
     pub auth: Arc<crate::auth::Auth>,
+    /// The servers sharing a PostgreSQL store (`None`: this one alone).
+    pub cluster: Option<Arc<crate::ha::Cluster>>,
 }
 
 pub type AppState = Arc<App>;
@@ -107,6 +109,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
+        // Innermost: it needs the caller that authentication found.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ha::forward,
+        ))
         .layer(middleware::from_fn_with_state(limit, accept_and_limit))
         .layer(middleware::from_fn_with_state(
             state.auth.clone(),

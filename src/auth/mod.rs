@@ -96,6 +96,8 @@ pub struct Auth {
     csrf: bool,
     /// Cookies get `Secure` when the API is served over TLS.
     secure_cookie: bool,
+    /// Servers sharing the store, whose forwarded calls carry their caller.
+    peers: Option<Arc<crate::ha::Cluster>>,
 }
 
 /// What identified a request.
@@ -202,6 +204,7 @@ impl Auth {
             acl: config.acl.clone(),
             csrf: config.csrf,
             secure_cookie,
+            peers: None,
         })
     }
 
@@ -303,6 +306,55 @@ impl Auth {
         })
     }
 
+    /// Trusts calls forwarded by the servers sharing the store (they carry
+    /// the cluster's peer secret and the caller they authenticated).
+    pub fn with_peers(mut self, peers: Arc<crate::ha::Cluster>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// A call forwarded by another server: `Some` with its caller when the
+    /// peer secret is right, 401 when it is wrong (or no server shares the
+    /// store), `None` for a call without one. The forwarding headers never
+    /// reach the handlers.
+    fn forwarded(&self, headers: &mut HeaderMap) -> Result<Option<Identified>, Response> {
+        let user = headers.remove(crate::ha::FORWARDED_USER_HEADER);
+        let Some(secret) = headers.remove(crate::ha::PEER_SECRET_HEADER) else {
+            return Ok(None);
+        };
+        let trusted = self
+            .peers
+            .as_ref()
+            .is_some_and(|c| c.is_peer(secret.as_bytes()));
+        if !trusted {
+            tracing::warn!("a call claimed to come from another server with a wrong peer secret");
+            return Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "wrong peer secret: only servers sharing this server's store may forward calls",
+            ));
+        }
+        let user = match user.map(|u| u.to_str().map(str::to_owned)) {
+            Some(Ok(u)) => Some(u),
+            Some(Err(_)) => {
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "the forwarded user name is not valid text",
+                ));
+            }
+            None => None,
+        };
+        // Mark it for the CSRF check, which the forwarding server made.
+        headers.insert(
+            crate::ha::FORWARDED_USER_HEADER,
+            HeaderValue::from_static("1"),
+        );
+        Ok(Some(Identified {
+            user,
+            cookie: None,
+            negotiate: None,
+        }))
+    }
+
     async fn check_password(&self, user: &str, password: &str) -> Result<(), String> {
         let key = PasswordCache::key(user, password);
         if self.passwords.hit(&key) {
@@ -362,11 +414,20 @@ fn json_error(status: StatusCode, msg: &str) -> Response {
 /// Livy's filter chain: authenticate → CSRF → access filter; then the
 /// handler with a [`Caller`], then the cookie and SPNEGO reply headers.
 pub async fn middleware(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
-    let id = match auth.identify(req.headers()).await {
-        Ok(id) => id,
-        Err(challenge) => return challenge.into_response(),
+    let forwarded = match auth.forwarded(req.headers_mut()) {
+        Ok(forwarded) => forwarded,
+        Err(resp) => return resp,
     };
+    let id = match forwarded {
+        Some(id) => id,
+        None => match auth.identify(req.headers()).await {
+            Ok(id) => id,
+            Err(challenge) => return challenge.into_response(),
+        },
+    };
+    // A forwarded call passed the CSRF check where it was made.
     if auth.csrf
+        && !req.headers().contains_key(crate::ha::FORWARDED_USER_HEADER)
         && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && !req.headers().contains_key("x-requested-by")
     {

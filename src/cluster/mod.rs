@@ -5,7 +5,7 @@
 //! table-tested function. Managers own no records: the reconciler passes in
 //! what to look at and writes what it learns.
 
-mod http;
+pub(crate) mod http;
 mod k8s;
 mod local;
 mod phase;

@@ -84,6 +84,8 @@ keys! {
     STATE_STORE = "livy.server.recovery.state-store", "", "`kubernetes`: keep batches and sessions as `LivyBatch`/`LivySession` custom resources (in-cluster credentials or a kubeconfig). `postgres`: in a PostgreSQL database (`…state-store.url`). Empty: the embedded store under the data dir.";
     STATE_STORE_URL = "livy.server.recovery.state-store.url", "", "With the `postgres` store: `postgres://user@host:port/database` (no password in it: use `…state-store.password-file` or `PGPASSWORD`).";
     STATE_STORE_PASSWORD_FILE = "livy.server.recovery.state-store.password-file", "", "With the `postgres` store: a file holding the database password (else `PGPASSWORD`, else none).";
+    HA_LEASE_DURATION = "livy.server.ha.lease-duration", "15s", "With the `postgres` store, servers elect the one that reconciles through a lease row; a leader that stops renewing is replaced after this long (at least 2s).";
+    HA_ADVERTISED_URL = "livy.server.ha.advertised-url", "", "With the `postgres` store: the REST address other servers forward session calls to while this one leads (default `http[s]://<launcher address>:<port>`).";
     K8S_NAMESPACE = "livy.server.kubernetes.namespace", "", "Namespace of the custom resources, the id ConfigMap and the Lease. Empty: the pod's own namespace (or the kubeconfig's).";
     K8S_SPARK_NAMESPACE = "livy.server.kubernetes.spark-namespace", "", "With a `k8s://` master: namespace of Spark driver and executor pods. Empty: the store's namespace.";
     K8S_SPARK_SERVICE_ACCOUNT = "livy.server.kubernetes.spark-service-account", "", "With a `k8s://` master: service account of driver pods (`spark.kubernetes.authenticate.driver.serviceAccountName`). Empty: Spark's default.";

@@ -128,6 +128,8 @@ pub struct Config {
     pub kubernetes: kubernetes::KubernetesConfig,
     /// The PostgreSQL store's connection (`state-store = postgres`).
     pub postgres: Option<tokio_postgres::Config>,
+    /// Leader election on the PostgreSQL store.
+    pub ha: postgres::HaConfig,
     /// Authentication, access control, impersonation, CSRF.
     pub auth: auth::AuthConfig,
 }
@@ -294,6 +296,7 @@ impl Config {
         let spark_master_rest = addresses(keys::SPARK_MASTER_REST);
         let kubernetes = kubernetes::parse(&get)?;
         let postgres = postgres::parse(&get, env)?;
+        let ha = postgres::parse_ha(&get)?;
         let auth = auth::parse(&get, &hostname())?;
         let tls = tls::parse(&get)?;
         let listener = listener::parse(&get)?;
@@ -302,6 +305,7 @@ impl Config {
             listener,
             kubernetes,
             postgres,
+            ha,
             impersonation: auth.acl.impersonation,
             auth,
             yarn_rm_addresses,

@@ -54,6 +54,49 @@ pub fn parse(
     Ok(Some(config))
 }
 
+/// Leader election among servers sharing a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct HaConfig {
+    pub lease_duration: std::time::Duration,
+    /// This server's REST address as other servers should dial it; `None`:
+    /// derived from the launcher address and the port.
+    pub advertised_url: Option<String>,
+}
+
+pub fn parse_ha(get: &dyn Fn(&'static str) -> (String, String)) -> Result<HaConfig, ConfigError> {
+    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
+    let lease_duration = super::values::parse_duration(&get(keys::HA_LEASE_DURATION).0)
+        .map_err(|reason| bad(keys::HA_LEASE_DURATION, reason))?;
+    if lease_duration < std::time::Duration::from_secs(2) {
+        return Err(bad(
+            keys::HA_LEASE_DURATION,
+            "must be at least 2s".to_owned(),
+        ));
+    }
+    let advertised_url = match super::text_value(get, keys::HA_ADVERTISED_URL) {
+        Some(url) => {
+            let parsed = reqwest::Url::parse(&url).map_err(|e| {
+                bad(
+                    keys::HA_ADVERTISED_URL,
+                    format!("not a URL ({e}); use http[s]://host:port"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(bad(
+                    keys::HA_ADVERTISED_URL,
+                    "must be http[s]://host:port".to_owned(),
+                ));
+            }
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        None => None,
+    };
+    Ok(HaConfig {
+        lease_duration,
+        advertised_url,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

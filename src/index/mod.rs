@@ -28,7 +28,9 @@ use tokio_util::task::TaskTracker;
 use crate::records::{
     BatchSpec, BatchStatus, Kind, Meta, SessionSpec, SessionState, SessionStatus, Submission,
 };
-use crate::store::{AnyRecord, Applied, Change, Durability, Record, SharedStore, StoreError};
+use crate::store::{
+    AnyRecord, Applied, Change, Durability, Fence, Record, SharedStore, StoreError,
+};
 
 pub use crate::store::{BatchRecord, SessionRecord};
 /// A record's identity across kinds.
@@ -349,7 +351,21 @@ impl Index {
         rec: &Record<T::Spec, T>,
         durability: Durability,
     ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
-        let stored = self.store.update(&T::wrap(rec.clone()), durability).await?;
+        self.update_under(rec, durability, None).await
+    }
+
+    /// [`Index::update`], under a leader's term if `fence` is given.
+    pub async fn update_under<T: Kinded>(
+        &self,
+        rec: &Record<T::Spec, T>,
+        durability: Durability,
+        fence: Option<Fence>,
+    ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
+        let rec = T::wrap(rec.clone());
+        let stored = match fence {
+            Some(fence) => self.store.update_fenced(&rec, durability, fence).await?,
+            None => self.store.update(&rec, durability).await?,
+        };
         self.written(stored)
     }
 
@@ -373,7 +389,24 @@ impl Index {
 
     /// Removes record `id` if its stored version is still `version`.
     pub async fn delete<T: Kinded>(&self, id: u64, version: u64) -> Result<(), StoreError> {
-        self.store.delete(T::KIND, id, version).await?;
+        self.delete_under::<T>(id, version, None).await
+    }
+
+    /// [`Index::delete`], under a leader's term if `fence` is given.
+    pub async fn delete_under<T: Kinded>(
+        &self,
+        id: u64,
+        version: u64,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
+        match fence {
+            Some(fence) => {
+                self.store
+                    .delete_fenced(T::KIND, id, version, fence)
+                    .await?
+            }
+            None => self.store.delete(T::KIND, id, version).await?,
+        }
         self.wrote();
         if write(T::table(self)).remove(id) {
             self.announce((T::KIND, id));

@@ -158,6 +158,7 @@ impl Reconciler {
         let argv = batch_argv(&spec, &settings, &adds);
         tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.still_leading()?;
         let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
             return Ok(());
         };

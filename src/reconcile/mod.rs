@@ -35,7 +35,7 @@ use crate::logtext::Escaped;
 use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{Durability, Record, StoreError};
+use crate::store::{Durability, Fence, Record, StoreError};
 
 /// Records worked on at once (each one by one task only).
 const WORKERS: usize = 4;
@@ -88,6 +88,9 @@ pub struct Reconciler {
     secretless: Mutex<HashSet<u64>>,
     /// What the cluster is asked about, and what it last said.
     seen: observe::Observations,
+    /// Under leader election: the term this reconciler works in (its
+    /// writes are fenced by it) and the token that ends with it.
+    term: Mutex<Option<(Fence, CancellationToken)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,6 +106,31 @@ impl Reconciler {
             failures: Mutex::default(),
             secretless: Mutex::default(),
             seen: observe::Observations::default(),
+            term: Mutex::default(),
+        }
+    }
+
+    /// Runs as the leader of `fence`'s term until `cancel` (the end of the
+    /// term): every write names the term, and nothing is launched or
+    /// killed once it is over.
+    pub async fn run_term(self: Arc<Self>, cancel: CancellationToken, fence: Fence) {
+        *lock(&self.term) = Some((fence, cancel.clone()));
+        self.clone().run(cancel).await;
+        *lock(&self.term) = None;
+    }
+
+    fn fence(&self) -> Option<Fence> {
+        lock(&self.term).as_ref().map(|(fence, _)| *fence)
+    }
+
+    /// `Err(Fenced)` once this server's term is over: the last check before
+    /// anything reaches the cluster.
+    fn still_leading(&self) -> Result<(), StoreError> {
+        match &*lock(&self.term) {
+            Some((fence, token)) if token.is_cancelled() => {
+                Err(StoreError::Fenced { term: fence.term })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -271,6 +299,16 @@ impl Reconciler {
                 lock(&self.failures).remove(&key);
                 return;
             }
+            // The term is over: the next leader takes the record on.
+            Err(StoreError::Fenced { term }) => {
+                tracing::info!(
+                    kind = kind.as_str(),
+                    id,
+                    term,
+                    "not this server's record any more: its term as leader is over"
+                );
+                return;
+            }
             // Someone else wrote first: the fresh record is on its way
             // through the index; look again shortly in any case.
             Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {
@@ -291,7 +329,12 @@ impl Reconciler {
 
     /// Writes `rec` (whose status or meta changed) back; its new version.
     async fn write<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
-        Ok(self.d.index.update(rec, Durability::Disk).await?.version)
+        Ok(self
+            .d
+            .index
+            .update_under(rec, Durability::Disk, self.fence())
+            .await?
+            .version)
     }
 
     /// Writes a status that mirrors what was observed of the application
@@ -300,7 +343,7 @@ impl Reconciler {
     async fn write_observed<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<(), StoreError> {
         self.d
             .index
-            .update(rec, Durability::Observed)
+            .update_under(rec, Durability::Observed, self.fence())
             .await
             .map(|_| ())
     }
@@ -368,6 +411,9 @@ impl Reconciler {
     /// Stops an application in the background (once at a time per record).
     fn stop(&self, kind: Kind, id: u64, app: TrackedApp) {
         let key = (kind, id);
+        if self.still_leading().is_err() {
+            return;
+        }
         {
             let mut stopping = lock(&self.stopping);
             let recent = self.poll() * 3;
@@ -405,7 +451,10 @@ impl Reconciler {
         sub: Option<&Submission>,
     ) -> Result<(), StoreError> {
         let (kind, id) = (T::KIND, rec.id);
-        self.d.index.delete::<T>(id, rec.version).await?;
+        self.d
+            .index
+            .delete_under::<T>(id, rec.version, self.fence())
+            .await?;
         self.forget((kind, id));
         if let Some(sub) = sub {
             let files = self.d.launcher.files(&sub.tag);

@@ -236,7 +236,10 @@ impl Reconciler {
         let driver_conf: BTreeMap<String, String> = [
             (
                 "spark.livy.callback",
-                format!("{}:{}", c.launcher_address, callback.port()),
+                callbacks(
+                    &format!("{}:{}", c.launcher_address, callback.port()),
+                    self.d.hub.servers(),
+                ),
             ),
             ("spark.livy.session.id", rec.id.to_string()),
             ("spark.livy.session.kind", rec.spec.kind.as_str().to_owned()),
@@ -269,6 +272,7 @@ impl Reconciler {
         }
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.still_leading()?;
         let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
             return Ok(());
         };
@@ -306,4 +310,13 @@ fn write_secret_conf(files: &AppFiles, secret: &str) -> std::io::Result<String> 
     writeln!(f, "spark.yarn.appMasterEnv.{SECRET_ENV}={secret}")?;
     writeln!(f, "spark.kubernetes.driverEnv.{SECRET_ENV}={secret}")?;
     Ok(path.display().to_string())
+}
+
+/// The driver's `spark.livy.callback`: this server first, then every other
+/// server sharing the records (the driver dials them in turn when this one
+/// is gone).
+fn callbacks(own: &str, servers: Vec<String>) -> String {
+    let mut all = vec![own.to_owned()];
+    all.extend(servers.into_iter().filter(|s| s != own));
+    all.join(",")
 }

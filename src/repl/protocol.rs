@@ -8,7 +8,21 @@ use serde_json::Value;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ToDriver {
-    Welcome,
+    /// Accepted. `servers`: every server's callback address (`host:port`)
+    /// when several share the records, for the driver to dial in turn
+    /// should this one go away; empty otherwise.
+    Welcome {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        servers: Vec<String>,
+    },
+    /// This server does not serve the driver now (it does not lead, or does
+    /// not know the session yet): dial another, or again later.
+    Elsewhere,
+    /// The servers sharing the records changed (one joined or left): every
+    /// server's callback address, for the driver's next dial.
+    Servers {
+        servers: Vec<String>,
+    },
     Execute {
         id: u64,
         kind: String,

@@ -24,6 +24,15 @@ use tokio::sync::broadcast;
 
 use crate::records::{Kind, Meta};
 
+/// The leader's term a reconciler's write is made under. A store that
+/// elects leaders itself (PostgreSQL) refuses the write once another server
+/// holds the lease; the others have one writer (embedded) or fence through
+/// their own Lease (Kubernetes) and write as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub term: u64,
+}
+
 /// One record as stored: metadata plus spec and status as JSON documents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
@@ -65,6 +74,9 @@ pub enum StoreError {
     Conflict { kind: Kind, id: u64, expected: u64 },
     #[error("{kind:?} {id} not found")]
     NotFound { kind: Kind, id: u64 },
+    /// A reconciler's write under a leader's term that is over.
+    #[error("this server no longer leads (its term {term} is over); the write was refused")]
+    Fenced { term: u64 },
     #[error("duplicate {kind:?} name {name:?}")]
     DuplicateName { kind: Kind, name: String },
     #[error("failed to open the embedded store at {path}")]
@@ -239,6 +251,27 @@ pub trait RawStore: Send + Sync + 'static {
     ) -> Result<StoredRecord, StoreError>;
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
+    /// `update`, refused with [`StoreError::Fenced`] once `fence` is over.
+    async fn update_fenced(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+        fence: Fence,
+    ) -> Result<StoredRecord, StoreError> {
+        let _ = fence;
+        self.update(record, durability).await
+    }
+    /// `delete`, refused with [`StoreError::Fenced`] once `fence` is over.
+    async fn delete_fenced(
+        &self,
+        kind: Kind,
+        id: u64,
+        version: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError> {
+        let _ = fence;
+        self.delete(kind, id, version).await
+    }
     /// Changes made after this call.
     fn watch(&self) -> broadcast::Receiver<RawChange>;
     /// Stores the driver secret of session `id` (which must exist),

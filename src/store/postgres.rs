@@ -23,19 +23,25 @@ use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 
-use super::{Durability, RawChange, RawStore, StoreError, StoredRecord};
+use super::{Durability, Fence, RawChange, RawStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
 
 /// The schema, in order; a database records which it has.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_records.sql"),
-)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_records.sql"),
+    ),
+    (2, include_str!("../../migrations/postgres/0002_leader.sql")),
+];
 /// The advisory lock held while migrating (any fixed number of ours).
 const MIGRATION_LOCK: i64 = 0x6c69_7679_0001;
 const CHANNEL: &str = "livy_records";
-/// The advisory lock a server holds while it is the database's only user.
-const SOLE_SERVER_LOCK: i64 = 0x6c69_7679_0002;
+/// The condition of a fenced write: `$term` is still the lease's, held by
+/// this server, and not expired by the database's clock.
+const FENCE: &str = "EXISTS (SELECT 1 FROM livy_leader
+     WHERE id = 1 AND term = $TERM AND holder = current_setting('application_name')
+       AND expires_at > now())";
 
 pub struct PostgresStore {
     /// Reads and writes that must be on disk before they are answered.
@@ -43,6 +49,9 @@ pub struct PostgresStore {
     /// `Observed` writes (`synchronous_commit = off`).
     observed: Client,
     changes: broadcast::Sender<RawChange>,
+    /// This store's `application_name`: its notifications, its lease.
+    me: String,
+    config: tokio_postgres::Config,
 }
 
 fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
@@ -107,6 +116,8 @@ impl PostgresStore {
             durable,
             observed,
             changes,
+            me: me.clone(),
+            config: config.clone(),
         });
         let weak = Arc::downgrade(&store);
         tokio::spawn(async move {
@@ -119,18 +130,37 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Takes the database for this server alone, for as long as its
-    /// connection lasts (a session advisory lock, released by PostgreSQL when
-    /// the server dies). Until leader election exists, two servers on one
-    /// database would both reconcile (and launch) every record; the second
-    /// one is refused instead.
-    pub async fn claim_sole_use(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .durable
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_SERVER_LOCK])
+    /// This store's identity: the `application_name` of its connections,
+    /// and its name as a leader.
+    pub fn identity(&self) -> &str {
+        &self.me
+    }
+
+    /// A connection of its own (under this store's identity), for work that
+    /// must not queue behind records: leader election.
+    pub async fn side_connection(&self) -> Result<Client, StoreError> {
+        connect(&self.config, &self.me, None).await
+    }
+
+    /// The secret the servers on this database show each other when one
+    /// forwards a call to another: made by the first server, kept in the
+    /// database (which only the servers can read).
+    pub async fn peer_secret(&self) -> Result<String, StoreError> {
+        let fresh = crate::reconcile::random_token(32);
+        self.durable
+            .execute(
+                "INSERT INTO livy_cluster (id, peer_secret) VALUES (1, $1)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&fresh],
+            )
             .await
-            .map_err(pg("lock the database for this server"))?
-            .get(0))
+            .map_err(pg("make the servers' shared secret"))?;
+        let row = self
+            .durable
+            .query_one("SELECT peer_secret FROM livy_cluster WHERE id = 1", &[])
+            .await
+            .map_err(pg("read the servers' shared secret"))?;
+        Ok(row.get(0))
     }
 
     /// Announces another server's change (read back from the table, so the
@@ -235,6 +265,112 @@ fn meta_json(kind: Kind, meta: &Meta) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(meta).map_err(|source| StoreError::Encode { kind, source })
 }
 
+impl PostgresStore {
+    /// An update, under `fence` if given (in the same statement, so no
+    /// write lands after the term ends).
+    async fn write(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+        fence: Option<Fence>,
+    ) -> Result<StoredRecord, StoreError> {
+        let (kind, id, expected) = (record.kind, record.id, record.version);
+        let m = meta_json(kind, &record.meta)?;
+        let term = fence.map(|f| f.term as i64);
+        let sql = format!(
+            "UPDATE livy_records
+             SET version = version + 1, name = $1, meta = $2, spec = $3, status = $4
+             WHERE kind = $5 AND id = $6 AND version = $7
+               AND ($8::bigint IS NULL OR {})",
+            FENCE.replace("$TERM", "$8")
+        );
+        let changed = self
+            .client(durability)
+            .execute(
+                &sql,
+                &[
+                    &record.meta.name,
+                    &m,
+                    &record.spec,
+                    &record.status,
+                    &kind.as_str(),
+                    &(id as i64),
+                    &(expected as i64),
+                    &term,
+                ],
+            )
+            .await;
+        match changed {
+            Ok(1) => {}
+            Ok(_) => return Err(self.why_not_written(kind, id, expected, fence).await),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::DuplicateName {
+                    kind,
+                    name: record.meta.name.clone().unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(pg("update a record")(e)),
+        }
+        let mut next = record.clone();
+        next.version = expected + 1;
+        self.notify(RawChange::Applied(Arc::new(next.clone())));
+        Ok(next)
+    }
+
+    async fn remove(
+        &self,
+        kind: Kind,
+        id: u64,
+        version: u64,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
+        // The trigger deletes a session's secret with its row.
+        let sql = format!(
+            "DELETE FROM livy_records WHERE kind = $1 AND id = $2 AND version = $3
+               AND ($4::bigint IS NULL OR {})",
+            FENCE.replace("$TERM", "$4")
+        );
+        let term = fence.map(|f| f.term as i64);
+        let changed = self
+            .durable
+            .execute(
+                &sql,
+                &[&kind.as_str(), &(id as i64), &(version as i64), &term],
+            )
+            .await
+            .map_err(pg("delete a record"))?;
+        if changed != 1 {
+            return Err(self.why_not_written(kind, id, version, fence).await);
+        }
+        self.notify(RawChange::Deleted { kind, id });
+        Ok(())
+    }
+
+    /// Why a versioned write changed no row: the term is over, the record
+    /// is gone, or someone else wrote first.
+    async fn why_not_written(
+        &self,
+        kind: Kind,
+        id: u64,
+        expected: u64,
+        fence: Option<Fence>,
+    ) -> StoreError {
+        if let Some(fence) = fence {
+            let sql = format!("SELECT {}", FENCE.replace("$TERM", "$1"));
+            match self.durable.query_one(&sql, &[&(fence.term as i64)]).await {
+                Ok(row) if row.get::<_, bool>(0) => {}
+                Ok(_) => return StoreError::Fenced { term: fence.term },
+                Err(e) => return pg("check the leader's term")(e),
+            }
+        }
+        match self.get(kind, id).await {
+            Ok(Some(_)) => StoreError::Conflict { kind, id, expected },
+            Ok(None) => StoreError::NotFound { kind, id },
+            Err(e) => e,
+        }
+    }
+}
+
 #[async_trait]
 impl RawStore for PostgresStore {
     async fn create(
@@ -311,66 +447,30 @@ impl RawStore for PostgresStore {
         record: &StoredRecord,
         durability: Durability,
     ) -> Result<StoredRecord, StoreError> {
-        let (kind, id, expected) = (record.kind, record.id, record.version);
-        let m = meta_json(kind, &record.meta)?;
-        let changed = self
-            .client(durability)
-            .execute(
-                "UPDATE livy_records
-                 SET version = version + 1, name = $1, meta = $2, spec = $3, status = $4
-                 WHERE kind = $5 AND id = $6 AND version = $7",
-                &[
-                    &record.meta.name,
-                    &m,
-                    &record.spec,
-                    &record.status,
-                    &kind.as_str(),
-                    &(id as i64),
-                    &(expected as i64),
-                ],
-            )
-            .await;
-        match changed {
-            Ok(1) => {}
-            Ok(_) => {
-                return Err(match self.get(kind, id).await? {
-                    Some(_) => StoreError::Conflict { kind, id, expected },
-                    None => StoreError::NotFound { kind, id },
-                });
-            }
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                return Err(StoreError::DuplicateName {
-                    kind,
-                    name: record.meta.name.clone().unwrap_or_default(),
-                });
-            }
-            Err(e) => return Err(pg("update a record")(e)),
-        }
-        let mut next = record.clone();
-        next.version = expected + 1;
-        self.notify(RawChange::Applied(Arc::new(next.clone())));
-        Ok(next)
+        self.write(record, durability, None).await
+    }
+
+    async fn update_fenced(
+        &self,
+        record: &StoredRecord,
+        durability: Durability,
+        fence: Fence,
+    ) -> Result<StoredRecord, StoreError> {
+        self.write(record, durability, Some(fence)).await
     }
 
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
-        // The trigger deletes a session's secret with its row.
-        let changed = self
-            .durable
-            .execute(
-                "DELETE FROM livy_records WHERE kind = $1 AND id = $2 AND version = $3",
-                &[&kind.as_str(), &(id as i64), &(version as i64)],
-            )
-            .await
-            .map_err(pg("delete a record"))?;
-        if changed != 1 {
-            return Err(StoreError::Conflict {
-                kind,
-                id,
-                expected: version,
-            });
-        }
-        self.notify(RawChange::Deleted { kind, id });
-        Ok(())
+        self.remove(kind, id, version, None).await
+    }
+
+    async fn delete_fenced(
+        &self,
+        kind: Kind,
+        id: u64,
+        version: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError> {
+        self.remove(kind, id, version, Some(fence)).await
     }
 
     fn watch(&self) -> broadcast::Receiver<RawChange> {

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Durability, RawChange, RawStore, Record, StoreError, StoredRecord};
+use super::{Durability, Fence, RawChange, RawStore, Record, StoreError, StoredRecord};
 use crate::records::{BatchSpec, BatchStatus, Kind, SessionSpec, SessionStatus};
 
 pub type BatchRecord = Record<BatchSpec, BatchStatus>;
@@ -116,6 +116,21 @@ pub trait RecordStore: Send + Sync + 'static {
     ) -> Result<AnyRecord, StoreError>;
     /// Removes a record if its stored version is still `version`.
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError>;
+    /// See [`RawStore::update_fenced`].
+    async fn update_fenced(
+        &self,
+        rec: &AnyRecord,
+        durability: Durability,
+        fence: Fence,
+    ) -> Result<AnyRecord, StoreError>;
+    /// See [`RawStore::delete_fenced`].
+    async fn delete_fenced(
+        &self,
+        kind: Kind,
+        id: u64,
+        version: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError>;
     /// Changes made after this call.
     fn watch(&self) -> BoxStream<'static, Change>;
     /// See [`RawStore::put_session_secret`].
@@ -165,6 +180,26 @@ impl<S: RawStore> RecordStore for S {
 
     async fn delete(&self, kind: Kind, id: u64, version: u64) -> Result<(), StoreError> {
         RawStore::delete(self, kind, id, version).await
+    }
+
+    async fn update_fenced(
+        &self,
+        rec: &AnyRecord,
+        durability: Durability,
+        fence: Fence,
+    ) -> Result<AnyRecord, StoreError> {
+        let stored = RawStore::update_fenced(self, &rec.encode()?, durability, fence).await?;
+        AnyRecord::decode(&stored)
+    }
+
+    async fn delete_fenced(
+        &self,
+        kind: Kind,
+        id: u64,
+        version: u64,
+        fence: Fence,
+    ) -> Result<(), StoreError> {
+        RawStore::delete_fenced(self, kind, id, version, fence).await
     }
 
     fn watch(&self) -> BoxStream<'static, Change> {

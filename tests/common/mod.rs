@@ -485,3 +485,23 @@ pub fn system_tool(name: &str) -> std::path::PathBuf {
     let sbin = std::path::Path::new("/usr/sbin").join(name);
     if sbin.exists() { sbin } else { name.into() }
 }
+
+/// A Spark home whose `spark-submit` is the stand-in
+/// (tests/fixtures/fake_spark_submit.py), for tests of the server, not Spark.
+pub fn fake_spark_home(dir: &Path) -> PathBuf {
+    let home = dir.join("fake-spark");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let script = format!(
+        "#!/bin/sh\nexec python3 {}/tests/fixtures/fake_spark_submit.py \"$@\"\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::write(home.join("bin/spark-submit"), script).unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(home.join("bin/spark-submit"))
+        .status()
+        .unwrap();
+    // The real jars, so the session driver build (cached per test run) works.
+    std::os::unix::fs::symlink(spark_home().join("jars"), home.join("jars")).unwrap();
+    home
+}

@@ -13,8 +13,8 @@ import org.apache.spark.SparkConf
  * secret comes from the environment so that it never shows on a command line.
  */
 final case class DriverConf(
-    callbackHost: String,
-    callbackPort: Int,
+    /** The servers to dial, in order: the launching one first. */
+    callbacks: Seq[(String, Int)],
     sessionId: String,
     kind: String,
     pythonScript: String,
@@ -46,15 +46,15 @@ object DriverConf {
 
   def load(conf: SparkConf): DriverConf = {
     val callback = conf.getOption(Callback).getOrElse(throw new IllegalArgumentException(s"$Callback is not set"))
-    val (host, port) = splitHostPort(callback)
+    val callbacks = splitServers(callback)
+    require(callbacks.nonEmpty, s"$Callback names no server")
     val kind = conf.get(SessionKind, "shared").toLowerCase(java.util.Locale.ROOT)
     val secret = sys.env.getOrElse(SecretEnv, {
       Log.warn(s"$SecretEnv is not set: the server will reject this driver")
       ""
     })
     DriverConf(
-      callbackHost = host,
-      callbackPort = port,
+      callbacks = callbacks,
       sessionId = conf.get(SessionId, "0"),
       kind = kind,
       pythonScript = conf.get(PythonScript, ""),
@@ -70,6 +70,10 @@ object DriverConf {
       retainedStatements = conf.getInt(RetainedStatements, 100),
       secret = secret)
   }
+
+  /** "host:port,host:port,...": every server that may serve this driver. */
+  def splitServers(s: String): Seq[(String, Int)] =
+    s.split(',').iterator.map(_.trim).filter(_.nonEmpty).map(splitHostPort).toVector
 
   /** "host:port", "[v6::addr]:port". */
   def splitHostPort(s: String): (String, Int) = {

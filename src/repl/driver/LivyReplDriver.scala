@@ -32,7 +32,7 @@ object LivyReplDriver {
     def elapsed = f"${(System.nanoTime() - t0) / 1e9}%.2f s"
     val sparkConf = new SparkConf()
     val conf = DriverConf.load(sparkConf)
-    Log.info(s"session ${conf.sessionId}, kind ${conf.kind}, server ${conf.callbackHost}:${conf.callbackPort}")
+    Log.info(s"session ${conf.sessionId}, kind ${conf.kind}, servers ${conf.callbacks.map { case (h, p) => s"$h:$p" }.mkString(",")}")
     Log.info(s"Spark ${org.apache.spark.SPARK_VERSION}, Scala ${scala.util.Properties.versionNumberString}, " +
       s"Java ${System.getProperty("java.version")}")
 
@@ -91,7 +91,7 @@ object LivyReplDriver {
     sys.addShutdownHook(deleteRecursively(outputDir.toPath))
 
     val session = new Session(conf, interpreters, () => sc)
-    val link = new ServerLink(conf.callbackHost, conf.callbackPort, conf.idleTimeoutMs,
+    val link = new ServerLink(conf.callbacks, conf.idleTimeoutMs,
       () => hello(conf, spark), session.onConnected, session.onMessage, () => stopSpark())
     session.attach(link)
     link.start() // hello, as soon as the context exists

@@ -11,16 +11,19 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 /**
  * The driver's one TCP connection to the server: newline-delimited JSON, the driver dials.
  * Handshake: send hello, expect {"type":"welcome"}; a close instead means "rejected" and the
- * driver exits non-zero. A dropped connection is re-dialled with backoff (1 s, 2 s, 4 s, ...,
- * 10 s) for up to the idle timeout, re-sending hello; after that the driver exits.
+ * driver exits non-zero. {"type":"elsewhere"} means this server does not serve the driver now
+ * (several servers share the records and another leads): the driver dials the next address.
+ * The welcome may list every server's address, and {"type":"servers"} updates that list when
+ * servers join or leave; the driver keeps it for its next dial.
+ * A dropped connection is re-dialled through the list, with backoff after each round (1 s, 2 s,
+ * 4 s, ..., 10 s), for up to the idle timeout, re-sending hello; after that the driver exits.
  *
  * Outgoing events go through one queue drained by one writer thread, so senders never block on
  * the network and never deadlock with the session's lock; the session enqueues under its own
  * lock, which keeps events in the order the session decided them.
  */
 final class ServerLink(
-    host: String,
-    port: Int,
+    initialServers: Seq[(String, Int)],
     idleTimeoutMs: Long,
     hello: () => ObjectNode,
     onConnected: Boolean => Unit,
@@ -31,6 +34,8 @@ final class ServerLink(
   private val connLock = new Object
   private var conn: Socket = _ // guarded by connLock; null while disconnected
   private var writer: Writer = _
+  /** Where to dial, in order; the last server that welcomed us comes first. */
+  @volatile private var servers: Vector[(String, Int)] = initialServers.toVector
 
   /** Queues an event; dropped (oldest first) if the server has been away for a long time. */
   def send(event: JsonNode): Unit = {
@@ -62,7 +67,10 @@ final class ServerLink(
             val msg = try Json.parse(line) catch {
               case e: Exception => Log.warn(s"ignoring malformed line from server: ${line.take(200)} ($e)"); null
             }
-            if (msg != null) onMessage(msg)
+            if (msg != null) {
+              if (Json.text(msg, "type").contains("servers")) learnServers(msg)
+              else onMessage(msg)
+            }
           }
           line = reader.readLine()
         }
@@ -123,38 +131,48 @@ final class ServerLink(
   private case object Rejected extends Attempt
   private case class Failed(why: String) extends Attempt
 
-  /** Dials until welcomed, exiting the JVM on rejection or once the idle timeout has passed. */
+  private def show(server: (String, Int)): String = s"${server._1}:${server._2}"
+
+  /** Dials the servers in turn until welcomed, exiting the JVM on rejection or once the idle timeout has passed. */
   private def dial(first: Boolean): (Socket, BufferedReader) = {
     val deadline = System.currentTimeMillis() + idleTimeoutMs
     var backoffMs = 1000L
     while (true) {
-      attempt() match {
-        case Welcomed(s, r) =>
-          Log.info(s"connected to server $host:$port${if (first) "" else " again"}")
-          return (s, r)
-        case Rejected =>
-          Log.error(s"server $host:$port rejected this driver (bad session id or secret); exiting")
-          sys.exit(2)
-        case Failed(why) =>
-          val now = System.currentTimeMillis()
-          if (now >= deadline) {
-            Log.error(s"no connection to server $host:$port for ${idleTimeoutMs / 1000} s ($why); exiting")
-            onGiveUp()
-            sys.exit(1)
-          }
-          val pause = math.min(backoffMs, deadline - now)
-          Log.warn(f"cannot reach server $host:$port ($why); retrying in ${pause / 1000.0}%.1f s")
-          Thread.sleep(pause)
-          backoffMs = math.min(backoffMs * 2, 10000L)
+      val round = servers
+      val why = new StringBuilder
+      for (server <- round) {
+        attempt(server) match {
+          case Welcomed(s, r) =>
+            Log.info(s"connected to server ${show(server)}${if (first) "" else " again"}")
+            // The one that serves us is tried first next time.
+            servers = (server +: servers.filterNot(_ == server)).distinct
+            return (s, r)
+          case Rejected =>
+            Log.error(s"server ${show(server)} rejected this driver (bad session id or secret); exiting")
+            sys.exit(2)
+          case Failed(w) =>
+            if (why.nonEmpty) why.append("; ")
+            why.append(show(server)).append(": ").append(w)
+        }
       }
+      val now = System.currentTimeMillis()
+      if (now >= deadline) {
+        Log.error(s"no server served this driver for ${idleTimeoutMs / 1000} s ($why); exiting")
+        onGiveUp()
+        sys.exit(1)
+      }
+      val pause = math.min(backoffMs, deadline - now)
+      Log.warn(f"no server serves this driver now ($why); retrying in ${pause / 1000.0}%.1f s")
+      Thread.sleep(pause)
+      backoffMs = math.min(backoffMs * 2, 10000L)
     }
     throw new IllegalStateException("unreachable")
   }
 
-  private def attempt(): Attempt = {
+  private def attempt(server: (String, Int)): Attempt = {
     val socket = new Socket()
     try {
-      socket.connect(new InetSocketAddress(host, port), 10000)
+      socket.connect(new InetSocketAddress(server._1, server._2), 10000)
       socket.setTcpNoDelay(true)
       socket.setSoTimeout(30000) // for the handshake only
       val out = new OutputStreamWriter(socket.getOutputStream, UTF_8)
@@ -164,17 +182,34 @@ final class ServerLink(
       val line = reader.readLine()
       if (line == null) { socket.close(); return Rejected }
       val msg = Json.parse(line)
-      if (Json.text(msg, "type").contains("welcome")) {
-        socket.setSoTimeout(0)
-        Welcomed(socket, reader)
-      } else {
-        Log.warn(s"expected welcome, got: ${line.take(200)}")
-        socket.close()
-        Rejected
+      Json.text(msg, "type") match {
+        case Some("welcome") =>
+          socket.setSoTimeout(0)
+          learnServers(msg)
+          Welcomed(socket, reader)
+        case Some("elsewhere") =>
+          socket.close()
+          Failed("not serving this driver now")
+        case _ =>
+          Log.warn(s"expected welcome, got: ${line.take(200)}")
+          socket.close()
+          Rejected
       }
     } catch {
       case e: SocketTimeoutException => socket.close(); Failed(s"no welcome: $e")
       case e: java.io.IOException => socket.close(); Failed(e.toString)
+    }
+  }
+
+  /** Keeps the welcome's (or an update's) list of servers, if any, for the next dial. */
+  private def learnServers(msg: JsonNode): Unit = {
+    val listed = msg.get("servers")
+    if (listed != null && listed.isArray && listed.size > 0) {
+      val parsed = (0 until listed.size).flatMap { i =>
+        try Some(DriverConf.splitHostPort(listed.get(i).asText))
+        catch { case _: Exception => None }
+      }
+      if (parsed.nonEmpty) servers = (parsed.toVector ++ servers).distinct
     }
   }
 

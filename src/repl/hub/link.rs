@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
+use super::{Channel, Entry, HELLO_TIMEOUT, Lead, ReplError, ReplHub, lock, parse_repl_state};
 
 use crate::records::{Kind, SessionState, now_ms};
 use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
@@ -106,27 +106,45 @@ impl ReplHub {
             tracing::warn!(%peer, "driver connection without a valid hello; closed");
             return;
         };
+        let lead = lock(&self.lead).clone();
+        let term = match lead {
+            Lead::Always => cancel.clone(),
+            Lead::Term(term) => term,
+            Lead::Standby => return elsewhere(write, session, peer).await,
+        };
+        let elected = !matches!(*lock(&self.lead), Lead::Always);
+        let servers = self.servers();
         let (tx, mut rx) = mpsc::unbounded_channel::<ToDriver>();
-        let generation = {
+        let admitted = {
             let mut channels = lock(&self.channels);
-            let Some(ch) = channels
-                .get_mut(&session)
-                .filter(|c| secret_matches(&c.secret, &secret))
-            else {
-                tracing::warn!(%peer, session, "driver failed authentication; closed");
+            match channels.get_mut(&session) {
+                None => Err(elected),
+                Some(ch) if !secret_matches(&ch.secret, &secret) => Err(false),
+                Some(ch) => {
+                    // Nothing else goes out until the driver's history is
+                    // merged (`on_message`, History): only then do we know
+                    // what it holds.
+                    let _ = tx.send(ToDriver::Welcome { servers });
+                    ch.tx = Some(tx);
+                    ch.generation += 1;
+                    ch.ever_connected = true;
+                    // The idle clock starts when the driver can serve, not at launch.
+                    ch.last_activity = now_ms();
+                    ch.app_id = app_id.or(ch.app_id.take());
+                    ch.spark_ui_url = spark_ui_url.or(ch.spark_ui_url.take());
+                    Ok(ch.generation)
+                }
+            }
+        };
+        let generation = match admitted {
+            Ok(generation) => generation,
+            // A new leader learns its sessions in its first pass: the
+            // driver comes back.
+            Err(true) => return elsewhere(write, session, peer).await,
+            Err(false) => {
+                tracing::warn!(%peer, session, "driver of an unknown session or with a wrong secret; closed");
                 return;
-            };
-            // Nothing else goes out until the driver's history is merged
-            // (`on_message`, History): only then do we know what it holds.
-            let _ = tx.send(ToDriver::Welcome);
-            ch.tx = Some(tx);
-            ch.generation += 1;
-            ch.ever_connected = true;
-            // The idle clock starts when the driver can serve, not at launch.
-            ch.last_activity = now_ms();
-            ch.app_id = app_id.or(ch.app_id.take());
-            ch.spark_ui_url = spark_ui_url.or(ch.spark_ui_url.take());
-            ch.generation
+            }
         };
         tracing::info!(session, %peer, "driver connected");
         self.wake.record(Kind::Session, session);
@@ -144,6 +162,7 @@ impl ReplHub {
         // At shutdown the connection closes; the driver dials the next server.
         while let Some(Ok(Some(line))) = tokio::select! {
             _ = cancel.cancelled() => None,
+            _ = term.cancelled() => None,
             line = lines.next_line() => Some(line),
         } {
             match serde_json::from_str::<FromDriver>(&line) {
@@ -236,6 +255,16 @@ impl ReplHub {
         if wake {
             self.wake.record(Kind::Session, session);
         }
+    }
+}
+
+/// Tells a driver to dial another server (or again later), and closes.
+async fn elsewhere(mut write: tokio::net::tcp::OwnedWriteHalf, session: u64, peer: SocketAddr) {
+    tracing::debug!(%peer, session, "driver sent elsewhere: this server does not serve it now");
+    if let Ok(mut line) = serde_json::to_vec(&ToDriver::Elsewhere) {
+        line.push(b'\n');
+        let _ = write.write_all(&line).await;
+        let _ = write.shutdown().await;
     }
 }
 

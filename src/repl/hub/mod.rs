@@ -144,6 +144,21 @@ pub struct ReplHub {
     /// Wakes statement waiters (long polls, recovery waits) on any change.
     changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
+    /// Whether drivers are served now (leader election).
+    lead: Mutex<Lead>,
+    /// Every server's callback address, for the drivers' welcome.
+    servers: Mutex<Vec<String>>,
+}
+
+/// When this server serves drivers.
+#[derive(Clone)]
+pub(crate) enum Lead {
+    /// Always: the only server.
+    Always,
+    /// During this server's term as leader; the token ends with it.
+    Term(tokio_util::sync::CancellationToken),
+    /// Not now: another server leads.
+    Standby,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -168,7 +183,52 @@ impl ReplHub {
             tasks,
             changed: Notify::new(),
             addr: Mutex::default(),
+            lead: Mutex::new(Lead::Always),
+            servers: Mutex::default(),
         })
+    }
+
+    /// Under leader election: serves no driver until [`ReplHub::begin_term`].
+    pub fn stand_by(&self) {
+        *lock(&self.lead) = Lead::Standby;
+    }
+
+    /// This server leads until `term` is cancelled: drivers are served
+    /// (their connections close when it ends).
+    pub fn begin_term(&self, term: tokio_util::sync::CancellationToken) {
+        *lock(&self.lead) = Lead::Term(term);
+    }
+
+    /// The term is over: every driver goes to the next leader, which learns
+    /// the sessions afresh from the records and the drivers' history.
+    pub fn end_term(&self) {
+        *lock(&self.lead) = Lead::Standby;
+        lock(&self.channels).clear();
+        self.changed.notify_waiters();
+    }
+
+    /// Every server's callback address (this one's first), sent to drivers.
+    /// Connected drivers hear of a change at once, so a server that joined
+    /// after they connected is on their list when this one goes away.
+    pub fn set_servers(&self, servers: Vec<String>) {
+        {
+            let mut known = lock(&self.servers);
+            if *known == servers {
+                return;
+            }
+            known.clone_from(&servers);
+        }
+        for ch in lock(&self.channels).values() {
+            if let Some(tx) = &ch.tx {
+                let _ = tx.send(ToDriver::Servers {
+                    servers: servers.clone(),
+                });
+            }
+        }
+    }
+
+    pub fn servers(&self) -> Vec<String> {
+        lock(&self.servers).clone()
     }
 
     /// Registers (or refreshes) a session's channel with its secret, so its

@@ -1,0 +1,403 @@
+//! Several servers on one PostgreSQL store. Every server serves the REST
+//! API from its own index; one, elected through a lease row, reconciles and
+//! serves the session drivers. Session calls that need a driver (statements,
+//! cancel, completion) are forwarded to the leader with the caller's
+//! identity. Drivers are told every server's callback address, and dial the
+//! next one when theirs goes away; only the leader welcomes them.
+//!
+//! The lease is a row (`livy_leader`) judged by the database's clock: a
+//! server takes it when it is free or expired, keeps it by renewing, and its
+//! term grows by one whenever the holder changes. The reconciler's writes
+//! name their term and PostgreSQL refuses them once it is over (fencing); a
+//! leader that cannot renew stops before anyone else may take over.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::auth::Caller;
+use crate::leader::{Elector, Timing};
+use crate::reconcile::Reconciler;
+use crate::repl::ReplHub;
+use crate::store::{Fence, PostgresStore, StoreError};
+
+/// Sent by a server that forwards a call: the cluster's shared secret.
+pub const PEER_SECRET_HEADER: &str = "x-livy-peer-secret";
+/// Sent with [`PEER_SECRET_HEADER`]: who called the forwarding server.
+pub const FORWARDED_USER_HEADER: &str = "x-livy-forwarded-user";
+/// On a forwarded answer: which server answered.
+pub const ANSWERED_BY_HEADER: &str = "x-livy-answered-by";
+
+/// A server as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub identity: String,
+    /// Where its REST API is reached, e.g. `http://10.0.0.5:8998`.
+    pub rest_url: String,
+    /// Where its drivers dial, `host:port`.
+    pub callback: String,
+}
+
+/// What this server knows of the servers sharing its store.
+pub struct Cluster {
+    pub me: Peer,
+    /// The secret servers show each other when forwarding.
+    peer_secret: String,
+    /// This server's term while it leads, and the token that ends with it.
+    term: Mutex<Option<(u64, CancellationToken)>>,
+    /// The leader, as last read (`None`: no unexpired lease).
+    leader: Mutex<Option<Peer>>,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long a forwarded call may take (statements answer within their own
+/// waits, far shorter).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Cluster {
+    pub fn new(me: Peer, peer_secret: String) -> Result<Arc<Self>, String> {
+        let http = crate::cluster::http::client(Duration::from_secs(5), FORWARD_TIMEOUT)?;
+        Ok(Arc::new(Self {
+            me,
+            peer_secret,
+            term: Mutex::default(),
+            leader: Mutex::default(),
+            http,
+        }))
+    }
+
+    /// The term this server leads in, if it leads now.
+    pub fn leading(&self) -> Option<u64> {
+        lock(&self.term)
+            .as_ref()
+            .filter(|(_, token)| !token.is_cancelled())
+            .map(|(term, _)| *term)
+    }
+
+    pub fn leader(&self) -> Option<Peer> {
+        lock(&self.leader).clone()
+    }
+
+    /// Whether `offered` is the cluster's peer secret (constant time).
+    pub fn is_peer(&self, offered: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.peer_secret.as_bytes().ct_eq(offered))
+    }
+
+    /// Runs elections until `cancel`; while this server leads, `reconciler`
+    /// runs and `hub` serves drivers.
+    pub async fn run(
+        self: Arc<Self>,
+        store: Arc<PostgresStore>,
+        lease: Duration,
+        reconciler: Arc<Reconciler>,
+        hub: Arc<ReplHub>,
+        cancel: CancellationToken,
+    ) {
+        hub.stand_by();
+        let client = loop {
+            match store.side_connection().await {
+                Ok(client) => break client,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot connect for leader election; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        let elector = RowElector {
+            client,
+            cluster: self.clone(),
+            hub: hub.clone(),
+            lease,
+        };
+        let cluster = self.clone();
+        crate::leader::lead(
+            elector,
+            Timing::for_lease(lease),
+            cancel,
+            move |token, term| {
+                let (cluster, reconciler, hub) = (cluster.clone(), reconciler.clone(), hub.clone());
+                async move {
+                    *lock(&cluster.term) = Some((term, token.clone()));
+                    hub.begin_term(token.clone());
+                    reconciler.run_term(token, Fence { term }).await;
+                    hub.end_term();
+                    *lock(&cluster.term) = None;
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// The lease row, contended for through one connection of its own.
+struct RowElector {
+    client: Client,
+    cluster: Arc<Cluster>,
+    hub: Arc<ReplHub>,
+    lease: Duration,
+}
+
+fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> String {
+    move |e| crate::error_chain(&StoreError::Postgres { action, source: e })
+}
+
+#[async_trait::async_trait]
+impl Elector for RowElector {
+    fn name(&self) -> String {
+        "PostgreSQL lease livy_leader".to_owned()
+    }
+
+    async fn attempt(&mut self) -> Result<Option<u64>, String> {
+        let me = &self.cluster.me;
+        let lease = self.lease.as_secs_f64();
+        // Take the row when it is ours, free or expired; the term grows
+        // with every change of holder.
+        let term = self
+            .client
+            .query_opt(
+                "INSERT INTO livy_leader (id, holder, term, expires_at, rest_url, callback)
+                 VALUES (1, $1, 1, now() + make_interval(secs => $2), $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET
+                     term = CASE WHEN livy_leader.holder = excluded.holder
+                                 THEN livy_leader.term ELSE livy_leader.term + 1 END,
+                     holder = excluded.holder,
+                     expires_at = excluded.expires_at,
+                     rest_url = excluded.rest_url,
+                     callback = excluded.callback
+                 WHERE livy_leader.holder = excluded.holder OR livy_leader.expires_at < now()
+                 RETURNING term",
+                &[&me.identity, &lease, &me.rest_url, &me.callback],
+            )
+            .await
+            .map_err(pg("acquire or renew the lease"))?
+            .map(|row| row.get::<_, i64>(0) as u64);
+        self.client
+            .execute(
+                "INSERT INTO livy_servers (identity, rest_url, callback, seen_at)
+                 VALUES ($1, $2, $3, now())
+                 ON CONFLICT (identity) DO UPDATE SET
+                     rest_url = excluded.rest_url, callback = excluded.callback, seen_at = now()",
+                &[&me.identity, &me.rest_url, &me.callback],
+            )
+            .await
+            .map_err(pg("announce this server"))?;
+        // Servers not seen for four leases are gone (killed, not stopped).
+        self.client
+            .execute(
+                "DELETE FROM livy_servers WHERE seen_at < now() - make_interval(secs => $1)",
+                &[&(lease * 4.0)],
+            )
+            .await
+            .map_err(pg("forget servers that are gone"))?;
+        let mut servers = vec![me.callback.clone()];
+        for row in self
+            .client
+            .query("SELECT callback FROM livy_servers ORDER BY identity", &[])
+            .await
+            .map_err(pg("list the servers"))?
+        {
+            let callback: String = row.get(0);
+            if !servers.contains(&callback) {
+                servers.push(callback);
+            }
+        }
+        self.hub.set_servers(servers);
+        let leader = self
+            .client
+            .query_opt(
+                "SELECT holder, rest_url, callback FROM livy_leader
+                 WHERE id = 1 AND expires_at > now()",
+                &[],
+            )
+            .await
+            .map_err(pg("read the lease"))?
+            .map(|row| Peer {
+                identity: row.get(0),
+                rest_url: row.get(1),
+                callback: row.get(2),
+            });
+        *lock(&self.cluster.leader) = leader;
+        Ok(term)
+    }
+
+    async fn release(&mut self) -> Result<(), String> {
+        let me = &self.cluster.me.identity;
+        self.client
+            .execute(
+                "UPDATE livy_leader SET expires_at = now() - interval '1 second' WHERE holder = $1",
+                &[me],
+            )
+            .await
+            .map_err(pg("release the lease"))?;
+        self.client
+            .execute("DELETE FROM livy_servers WHERE identity = $1", &[me])
+            .await
+            .map_err(pg("leave the list of servers"))?;
+        Ok(())
+    }
+}
+
+/// Whether a call needs the session's driver, which only the leader holds.
+fn needs_driver(path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("sessions"), Some(_), Some("statements" | "completion"))
+    )
+}
+
+/// Middleware (after authentication): a call that needs a session's driver
+/// goes to the leader when this server does not lead.
+pub async fn forward(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(cluster) = state.cluster.as_ref() else {
+        return next.run(req).await;
+    };
+    if !needs_driver(req.uri().path()) || cluster.leading().is_some() {
+        return next.run(req).await;
+    }
+    let leader = cluster
+        .leader()
+        .filter(|l| l.identity != cluster.me.identity);
+    let Some(leader) = leader else {
+        return unavailable(
+            "no server leads right now (a failover is under way); retry in a few seconds",
+        );
+    };
+    match relay(cluster, &leader, req, state.config.max_body).await {
+        Ok(resp) => resp,
+        Err(why) => {
+            tracing::warn!(leader = %leader.rest_url, error = %why, "could not forward a session call to the leader");
+            unavailable(&format!(
+                "the leading server ({}) cannot be reached: {why}; retry in a few seconds",
+                leader.rest_url
+            ))
+        }
+    }
+}
+
+fn unavailable(msg: &str) -> Response {
+    let mut resp = ApiError::Unavailable(msg.to_owned()).into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    resp
+}
+
+/// Sends `req` to `leader` as its caller, and its answer back.
+async fn relay(
+    cluster: &Cluster,
+    leader: &Peer,
+    req: Request,
+    limit: usize,
+) -> Result<Response, String> {
+    let caller = req.extensions().get::<Caller>().and_then(|c| c.0.clone());
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let url = format!("{}{path}", leader.rest_url);
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| format!("cannot read the request body: {e}"))?;
+    let mut out = cluster
+        .http
+        .request(parts.method.clone(), &url)
+        .header(PEER_SECRET_HEADER, &cluster.peer_secret)
+        .body(body);
+    for name in [header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(v) = parts.headers.get(&name) {
+            out = out.header(name, v);
+        }
+    }
+    if let Some(v) = parts.headers.get("x-requested-by") {
+        out = out.header("x-requested-by", v);
+    }
+    if let Some(user) = caller {
+        out = out.header(FORWARDED_USER_HEADER, user);
+    }
+    let answer = out.send().await.map_err(|e| crate::error_chain(&e))?;
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = answer.bytes().await.map_err(|e| crate::error_chain(&e))?;
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    if let Some(v) = content_type {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&leader.identity) {
+        resp.headers_mut().insert(ANSWERED_BY_HEADER, v);
+    }
+    Ok(resp)
+}
+
+/// The REST address other servers forward to (`advertised`, else this
+/// server's launcher address and port).
+pub fn rest_url(advertised: Option<&str>, tls: bool, host: &str, port: u16) -> String {
+    match advertised {
+        Some(url) => url.to_owned(),
+        None => {
+            let scheme = if tls { "https" } else { "http" };
+            match host.parse::<std::net::Ipv6Addr>() {
+                Ok(v6) => format!("{scheme}://[{v6}]:{port}"),
+                Err(_) => format!("{scheme}://{host}:{port}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_calls_that_need_a_driver_are_forwarded() {
+        for path in [
+            "/sessions/3/statements",
+            "/sessions/3/statements/7",
+            "/sessions/3/statements/7/cancel",
+            "/sessions/3/completion",
+        ] {
+            assert!(needs_driver(path), "{path}");
+        }
+        for path in [
+            "/sessions",
+            "/sessions/3",
+            "/sessions/3/log",
+            "/sessions/3/state",
+            "/batches/3",
+            "/statements",
+        ] {
+            assert!(!needs_driver(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_rest_url_brackets_ipv6_hosts() {
+        assert_eq!(
+            rest_url(None, false, "10.0.0.5", 8998),
+            "http://10.0.0.5:8998"
+        );
+        assert_eq!(rest_url(None, true, "::1", 8998), "https://[::1]:8998");
+        assert_eq!(
+            rest_url(Some("https://livy.example:443"), false, "x", 1),
+            "https://livy.example:443"
+        );
+    }
+}
