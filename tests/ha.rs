@@ -96,11 +96,17 @@ impl Ha {
         let apps = tmp.path().join("apps");
         std::fs::create_dir_all(&apps).unwrap();
         std::fs::write(apps.join("pi.py"), common::PI_PY).unwrap();
-        std::fs::write(
-            apps.join("fail.py"),
-            "import sys\nfrom pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\nsys.exit(3)\n",
-        )
-        .unwrap();
+        // Both take a Spark context, hold it for argv[1] seconds, then end
+        // in success or failure.
+        let script = |end: &str| {
+            format!(
+                "import sys, time\nfrom pyspark.sql import SparkSession\n\
+                 spark = SparkSession.builder.getOrCreate()\n\
+                 time.sleep(float(sys.argv[1]))\nprint('COUNT', spark.range(100).count())\n{end}\n"
+            )
+        };
+        std::fs::write(apps.join("ok.py"), script("spark.stop()")).unwrap();
+        std::fs::write(apps.join("fail.py"), script("sys.exit(3)")).unwrap();
         let log = tmp.path().join("submissions.log");
         let home = counting_spark_home(tmp.path(), &spark, &log);
         let conf = vec![
@@ -333,4 +339,109 @@ async fn two_servers_share_records_ids_and_sessions() {
         Some(&1),
         "{counts:?}"
     );
+}
+
+/// `kill -9` of the leader while real Spark batches run and a session's
+/// statement is in flight: the follower leads within the lease + 5 s, the
+/// batches end in their true states, nothing is submitted twice, and the
+/// session keeps its id, statements and SparkContext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaders_death_loses_no_batch_and_no_session() {
+    let _slot = common::spark_slot().await;
+    let ha = Ha::new(false).await;
+    let mut a = ha.start(common::free_port());
+    leader_of(&[&a], Duration::from_secs(30)).await;
+    let b = ha.start(common::free_port());
+
+    let (code, session) = common::post_json(&b.url("/sessions"), &json!({"kind": "pyspark"})).await;
+    assert_eq!(code, 201, "{session}");
+    let sid = session["id"].as_u64().unwrap();
+    common::wait_state(
+        &b.url(&format!("/sessions/{sid}")),
+        &["idle"],
+        Duration::from_secs(300),
+    )
+    .await;
+    let first =
+        common::run_statement(&b, sid, json!({"code": "x = 20\nprint(sc.applicationId)"})).await;
+    let app_id = common::text(&first).trim().to_owned();
+    assert!(app_id.starts_with("local-"), "{first}");
+
+    let mut batches = Vec::new();
+    for (file, want) in [("ok.py", "success"), ("fail.py", "dead")] {
+        let (code, batch) = common::post_json(
+            &b.url("/batches"),
+            &json!({"file": ha.file(file), "args": ["25"], "conf": {"spark.ui.enabled": "false"}}),
+        )
+        .await;
+        assert_eq!(code, 201, "{batch}");
+        batches.push((batch["id"].as_u64().unwrap(), want));
+    }
+    for (id, _) in &batches {
+        common::wait_state(
+            &b.url(&format!("/batches/{id}")),
+            &["running"],
+            Duration::from_secs(300),
+        )
+        .await;
+    }
+    // In flight on the leader when it dies.
+    let (code, slow) = common::post_json(
+        &a.url(&format!("/sessions/{sid}/statements")),
+        &json!({"code": "import time\ntime.sleep(10)\nx + 1"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{slow}");
+    let slow = slow["id"].as_u64().unwrap();
+    common::wait_statement(&a, sid, slow, &["running"], Duration::from_secs(60)).await;
+
+    a.crash();
+    let killed = Instant::now();
+    leader_of(&[&b], Duration::from_secs(LEASE_SECS + 5)).await;
+    let leaderless = killed.elapsed();
+    eprintln!("the follower led {leaderless:?} after the leader's kill -9");
+
+    let st = common::wait_statement(&b, sid, slow, &["available"], Duration::from_secs(180)).await;
+    assert_eq!(common::text(&st).trim(), "21", "{st}");
+    let after =
+        common::run_statement(&b, sid, json!({"code": "print(x + 2, sc.applicationId)"})).await;
+    assert_eq!(
+        common::text(&after).trim(),
+        format!("22 {app_id}"),
+        "the same SparkContext"
+    );
+    let (_, list) = common::get_json(&b.url(&format!("/sessions/{sid}/statements"))).await;
+    let states: Vec<&str> = list["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["available"; 3], "{list}");
+    let (_, session) = common::get_json(&b.url(&format!("/sessions/{sid}"))).await;
+    assert_eq!(session["appId"], app_id.as_str(), "{session}");
+
+    for (id, want) in &batches {
+        common::wait_state(
+            &b.url(&format!("/batches/{id}")),
+            &[want],
+            Duration::from_secs(300),
+        )
+        .await;
+    }
+    let counts = submissions(&ha.log);
+    let mut expected: BTreeMap<String, usize> = batches
+        .iter()
+        .map(|(id, _)| (format!("livy-batch-{id}"), 1))
+        .collect();
+    expected.insert(format!("livy-session-{sid}"), 1);
+    assert_eq!(counts, expected, "each application submitted once");
+
+    // The killed server comes back as a follower and serves the session too.
+    let a = ha.start(common::free_port());
+    assert_eq!(leads(&a).await, Some(false));
+    let again = common::run_statement(&a, sid, json!({"code": "x + 3"})).await;
+    assert_eq!(common::text(&again).trim(), "23");
+    let (code, _) = common::delete(&a.url(&format!("/sessions/{sid}"))).await;
+    assert_eq!(code, 200);
 }
