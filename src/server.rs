@@ -128,6 +128,10 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
 
     let hub = ReplHub::new(wake.clone(), tasks.clone());
+    if postgres.is_some() {
+        // No driver is served before this server is elected.
+        hub.stand_by();
+    }
     let callback = hub
         .listen(
             &callback_host(&config),
@@ -179,7 +183,6 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             };
             tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
             let peers = crate::ha::Cluster::new(me, secret).map_err(ServeError::Peers)?;
-            hub.stand_by();
             tasks.spawn(peers.clone().run(
                 store,
                 config.ha.lease_duration,

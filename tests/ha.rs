@@ -75,11 +75,14 @@ fn submissions(log: &Path) -> BTreeMap<String, usize> {
 /// Servers on one database, one data directory (their applications' files
 /// are shared, as on one host), one counting Spark home.
 struct Ha {
-    pg: Postgres,
+    _pg: Postgres,
     tmp: tempfile::TempDir,
     apps: PathBuf,
     conf: Vec<String>,
     log: PathBuf,
+    /// Each server's driver callback port, kept across its restarts (as a
+    /// configured port would be), by REST port.
+    callbacks: std::sync::Mutex<BTreeMap<u16, u16>>,
 }
 
 impl Ha {
@@ -115,19 +118,29 @@ impl Ha {
             "livy.server.recovery.state-store=postgres".to_owned(),
             format!("livy.server.recovery.state-store.url={}", pg.url("ha")),
             format!("livy.server.ha.lease-duration={LEASE_SECS}s"),
-            "livy.rsc.launcher.port.range=0~0".to_owned(),
         ];
         Ha {
-            pg,
+            _pg: pg,
             tmp,
             apps,
             conf,
             log,
+            callbacks: Default::default(),
         }
     }
 
     fn start(&self, port: u16) -> Server {
-        Server::start_on(port, &self.tmp.path().join("data"), &self.conf)
+        let callback = *self
+            .callbacks
+            .lock()
+            .unwrap()
+            .entry(port)
+            .or_insert_with(common::free_port);
+        let mut conf = self.conf.clone();
+        conf.push(format!(
+            "livy.rsc.launcher.port.range={callback}~{callback}"
+        ));
+        Server::start_on(port, &self.tmp.path().join("data"), &conf)
     }
 
     fn file(&self, name: &str) -> String {
@@ -444,4 +457,326 @@ async fn the_leaders_death_loses_no_batch_and_no_session() {
     assert_eq!(common::text(&again).trim(), "23");
     let (code, _) = common::delete(&a.url(&format!("/sessions/{sid}"))).await;
     assert_eq!(code, 200);
+}
+
+/// What the chaos traffic saw accepted.
+#[derive(Default)]
+struct Ledger {
+    /// Batch id → the state it must end in.
+    batches: BTreeMap<u64, &'static str>,
+    deleted: BTreeSet<u64>,
+    /// Deletes whose answer was lost (the server died): either way.
+    maybe_deleted: BTreeSet<u64>,
+    /// Statements accepted (201): id → code (each code unique).
+    statements: BTreeMap<u64, String>,
+}
+
+/// 20 random `kill -9`s of either of two servers (each restarted after),
+/// under mixed traffic to both with the stand-in spark-submit: batches
+/// created (ending in success or failure), listed, read and deleted, and a
+/// session's statements. Reports records lost, applications submitted
+/// twice, and the longest time without a leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_twenty_random_kills() {
+    use rand::Rng;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let ha = Ha::new(true).await;
+    let ports = [common::free_port(), common::free_port()];
+    let mut servers = [Some(ha.start(ports[0])), Some(ha.start(ports[1]))];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    {
+        let live: Vec<&Server> = servers.iter().flatten().collect();
+        leader_of(&live, Duration::from_secs(30)).await;
+    }
+    let any = servers[0].as_ref().unwrap();
+    let (code, session) =
+        common::post_json(&any.url("/sessions"), &json!({"kind": "pyspark"})).await;
+    assert_eq!(code, 201, "{session}");
+    let sid = session["id"].as_u64().unwrap();
+    common::wait_state(
+        &any.url(&format!("/sessions/{sid}")),
+        &["idle"],
+        Duration::from_secs(60),
+    )
+    .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Who leads, every 100 ms: the longest stretch with no leader.
+    let watcher = {
+        let (stop, urls, http) = (stop.clone(), urls.clone(), http.clone());
+        tokio::spawn(async move {
+            let (mut last_led, mut longest) = (Instant::now(), Duration::ZERO);
+            while !stop.load(Ordering::Relaxed) {
+                let mut led = false;
+                for u in &urls {
+                    let r = http
+                        .get(format!("{u}/metrics"))
+                        .timeout(Duration::from_secs(1))
+                        .send()
+                        .await;
+                    if let Ok(r) = r
+                        && let Ok(text) = r.text().await
+                    {
+                        led |= text.lines().any(|l| l == "livy_leader 1");
+                    }
+                }
+                if led {
+                    last_led = Instant::now();
+                }
+                longest = longest.max(last_led.elapsed());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            longest
+        })
+    };
+
+    // Mixed traffic against either server; failures while one is down are
+    // expected, and only what was accepted is in the ledger.
+    let traffic = {
+        let (stop, urls, http, ledger) = (stop.clone(), urls.clone(), http.clone(), ledger.clone());
+        let (ok, fail) = (ha.file("pi.py"), ha.file("pi.py"));
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (pick, op, exit, secs) = {
+                    let mut rng = rand::rng();
+                    (
+                        rng.random_range(0..urls.len()),
+                        rng.random_range(0..10),
+                        rng.random_range(0..2),
+                        rng.random_range(0..4),
+                    )
+                };
+                let base = &urls[pick];
+                match op {
+                    0..=3 => {
+                        let file = if exit == 0 { &ok } else { &fail };
+                        let body = json!({"file": file, "conf": {
+                            "spark.livy.fake.seconds": secs.to_string(),
+                            "spark.livy.fake.exit": exit.to_string(),
+                        }});
+                        if let Ok(r) = http
+                            .post(format!("{base}/batches"))
+                            .json(&body)
+                            .send()
+                            .await
+                            && r.status().as_u16() == 201
+                            && let Ok(b) = r.json::<Value>().await
+                        {
+                            let want = if exit == 0 { "success" } else { "dead" };
+                            ledger
+                                .lock()
+                                .unwrap()
+                                .batches
+                                .insert(b["id"].as_u64().unwrap(), want);
+                        }
+                    }
+                    4..=5 => {
+                        let text = format!("statement {}", rand::random::<u64>());
+                        let code = json!({ "code": text });
+                        if let Ok(r) = http
+                            .post(format!("{base}/sessions/{sid}/statements"))
+                            .json(&code)
+                            .send()
+                            .await
+                            && r.status().as_u16() == 201
+                            && let Ok(st) = r.json::<Value>().await
+                        {
+                            ledger
+                                .lock()
+                                .unwrap()
+                                .statements
+                                .insert(st["id"].as_u64().unwrap(), text);
+                        }
+                    }
+                    6 => {
+                        let victim = {
+                            let l = ledger.lock().unwrap();
+                            let live: Vec<u64> = l
+                                .batches
+                                .keys()
+                                .filter(|i| !l.deleted.contains(i))
+                                .copied()
+                                .collect();
+                            (!live.is_empty())
+                                .then(|| live[rand::rng().random_range(0..live.len())])
+                        };
+                        if let Some(id) = victim {
+                            match http.delete(format!("{base}/batches/{id}")).send().await {
+                                Ok(r) if r.status().as_u16() == 200 => {
+                                    ledger.lock().unwrap().deleted.insert(id);
+                                }
+                                Ok(_) => {}
+                                Err(_) => {
+                                    ledger.lock().unwrap().maybe_deleted.insert(id);
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        let _ = http.get(format!("{base}/batches?size=1000")).send().await;
+                        let _ = http.get(format!("{base}/sessions/{sid}")).send().await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    let mut leader_kills = 0;
+    for _ in 0..20 {
+        let (victim, pause, rest) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(0..2),
+                rng.random_range(200..2500),
+                rng.random_range(1000..4000),
+            )
+        };
+        let mut server = servers[victim].take().unwrap();
+        if leads(&server).await == Some(true) {
+            leader_kills += 1;
+        }
+        server.crash();
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        servers[victim] = Some(tokio::task::block_in_place(|| ha.start(ports[victim])));
+        tokio::time::sleep(Duration::from_millis(rest)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    let longest = watcher.await.unwrap();
+
+    // Everything settles: every batch accepted and not deleted ends in its
+    // true state on both servers; deleted ones are gone.
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    let live: Vec<&Server> = servers.iter().flatten().collect();
+    leader_of(&live, Duration::from_secs(30)).await;
+    let mut lost = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for s in &live {
+        let list =
+            until(
+                &s.url("/batches?size=10000"),
+                Duration::from_secs(120),
+                |l| {
+                    l["sessions"].as_array().unwrap().iter().all(|b| {
+                        ["success", "dead", "killed"].contains(&b["state"].as_str().unwrap())
+                    }) && ids(l).is_disjoint(&ledger.deleted)
+                },
+            )
+            .await;
+        let states: BTreeMap<u64, String> = list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["id"].as_u64().unwrap(),
+                    b["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for (id, want) in &ledger.batches {
+            if ledger.deleted.contains(id) || ledger.maybe_deleted.contains(id) {
+                continue;
+            }
+            match states.get(id) {
+                None => {
+                    lost.insert(*id);
+                }
+                Some(state) if state != want => wrong.push((*id, state.clone(), *want)),
+                Some(_) => {}
+            }
+        }
+    }
+    let (code, session) = common::get_json(&live[0].url(&format!("/sessions/{sid}"))).await;
+    if code != 200 {
+        lost.insert(sid);
+    }
+    let (_, list) =
+        common::get_json(&live[0].url(&format!("/sessions/{sid}/statements?size=100000"))).await;
+    // Kept: the same id with the same code (an id given twice would show).
+    let kept: BTreeMap<u64, String> = list["statements"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["id"].as_u64().unwrap(),
+                        s["code"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // A session retains its last 100 statements (livy.rsc.retained-statements):
+    // those older than the first kept are gone by design.
+    let window = kept.keys().next().copied().unwrap_or(0);
+    let statements_lost = ledger
+        .statements
+        .iter()
+        .filter(|(id, code)| **id >= window && kept.get(id) != Some(code))
+        .count();
+    let statements_checked = ledger.statements.range(window..).count();
+    let duplicates: Vec<(String, usize)> = submissions(&ha.log)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    eprintln!(
+        "chaos: 20 kill -9s ({leader_kills} of the leader); {} batches accepted, {} deleted; \
+         records lost: {}; wrong final states: {}; duplicate applications: {}; \
+         statements lost: {statements_lost} of the {statements_checked} retained \
+         ({} accepted); session now {}; \
+         longest time without a leader: {:.1} s",
+        ledger.batches.len(),
+        ledger.deleted.len(),
+        lost.len(),
+        wrong.len(),
+        duplicates.len(),
+        ledger.statements.len(),
+        session["state"],
+        longest.as_secs_f64(),
+    );
+    if session["state"] != "idle" || statements_lost > 0 {
+        eprintln!(
+            "session log: {:#?}",
+            common::full_log(&live[0].url(&format!("/sessions/{sid}"))).await
+        );
+        for s in &live {
+            for line in s
+                .log()
+                .lines()
+                .filter(|l| l.contains("session") || l.contains("driver"))
+            {
+                eprintln!("{}: {line}", s.port);
+            }
+        }
+    }
+    assert!(lost.is_empty(), "records lost: {lost:?}");
+    assert_eq!(
+        session["state"], "idle",
+        "the session survived every failover"
+    );
+    assert!(
+        wrong.is_empty(),
+        "batches in a wrong final state: {wrong:?}"
+    );
+    assert!(
+        duplicates.is_empty(),
+        "applications submitted twice: {duplicates:?}"
+    );
+    assert!(
+        longest <= Duration::from_secs(LEASE_SECS + 5),
+        "no leader for {longest:?}"
+    );
 }
