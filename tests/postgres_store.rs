@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livy_server::records::{Kind, Meta};
-use livy_server::store::{Durability, PostgresStore, RawChange, RawStore, StoreError};
+use livy_server::store::{Durability, Fence, PostgresStore, RawChange, RawStore, StoreError};
 use postgres::Postgres;
 use serde_json::json;
 
@@ -231,7 +231,7 @@ async fn one_servers_changes_reach_the_others_watch_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "migrations/postgres holds two, each applied once");
 }
 
 /// The real server on the PostgreSQL store: a real Spark batch runs to
@@ -287,4 +287,91 @@ async fn a_server_on_postgres_runs_a_batch_and_keeps_it_across_a_crash() {
     assert_eq!(next["id"], 1, "ids continue: {next}");
     let (code, _) = common::delete(&server.url("/batches/1")).await;
     assert_eq!(code, 200);
+}
+
+/// Fencing: a write made under a leader's term is refused by PostgreSQL
+/// once the term is over (lease expired or taken by another server), or
+/// when the writer never held it, and the record is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_under_a_term_are_refused_once_it_is_over() {
+    let pg = Postgres::start();
+    let (a, b) = two_stores(&pg, "fencing").await;
+    let sql = a.side_connection().await.unwrap();
+    let lease = |holder: String, term: i64, secs: f64| {
+        let sql = &sql;
+        async move {
+            sql.execute(
+                "INSERT INTO livy_leader (id, holder, term, expires_at, rest_url, callback)
+                 VALUES (1, $1, $2, now() + make_interval(secs => $3), '', '')
+                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder,
+                     term = excluded.term, expires_at = excluded.expires_at",
+                &[&holder, &term, &secs],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let rec = a
+        .create(
+            Kind::Batch,
+            meta(None),
+            json!({}),
+            json!({"state": "starting"}),
+        )
+        .await
+        .unwrap();
+    fn fenced<T>(r: Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Fenced { .. }))
+    }
+
+    lease(a.identity().to_owned(), 1, 30.0).await;
+    let mut running = rec.clone();
+    running.status = json!({"state": "running"});
+    let v = a
+        .update_fenced(&running, Durability::Disk, Fence { term: 1 })
+        .await
+        .unwrap();
+    let mut done = v.clone();
+    done.status = json!({"state": "success"});
+    assert!(fenced(
+        a.update_fenced(&done, Durability::Disk, Fence { term: 2 })
+            .await
+    ));
+    assert!(
+        fenced(
+            b.update_fenced(&done, Durability::Observed, Fence { term: 1 })
+                .await
+        ),
+        "only the holder writes under its term"
+    );
+
+    // The lease ran out: even its holder is refused, deletes too.
+    lease(a.identity().to_owned(), 1, -1.0).await;
+    assert!(fenced(
+        a.update_fenced(&done, Durability::Observed, Fence { term: 1 })
+            .await
+    ));
+    assert!(fenced(
+        a.delete_fenced(Kind::Batch, rec.id, v.version, Fence { term: 1 })
+            .await
+    ));
+    // Another server took over in term 2: the deposed one stays refused.
+    lease(b.identity().to_owned(), 2, 30.0).await;
+    assert!(fenced(
+        a.update_fenced(&done, Durability::Disk, Fence { term: 1 })
+            .await
+    ));
+    let kept = b.get(Kind::Batch, rec.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.version, &kept.status),
+        (v.version, &json!({"state": "running"})),
+        "refused writes change nothing"
+    );
+    b.update_fenced(&done, Durability::Disk, Fence { term: 2 })
+        .await
+        .unwrap();
+    b.delete_fenced(Kind::Batch, rec.id, v.version + 1, Fence { term: 2 })
+        .await
+        .unwrap();
+    assert!(a.get(Kind::Batch, rec.id).await.unwrap().is_none());
 }
