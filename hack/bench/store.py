@@ -1,16 +1,20 @@
-"""Store benchmark: the same server on the embedded store and on the
-PostgreSQL store, in one run, with a stand-in spark-submit (exits at once).
+"""Store benchmark: the server on the embedded store, one server on the
+PostgreSQL store, and two servers sharing one PostgreSQL database (leader
+election, one reconciles), in one run, with a stand-in spark-submit (exits
+at once).
 
-For each store: POST /batches creates/s over 4 connections (every batch
-launched and finished alongside), then GET /batches/{id} requests/s over 4
-connections and GET /batches?size=100 p50/p99 once all have finished. Prints
-each figure for both stores and the PostgreSQL/embedded ratio.
+For each setup: POST /batches creates/s over 4 connections (spread over the
+servers; every batch launched and finished alongside), then GET
+/batches/{id} requests/s over 4 connections (spread likewise) and GET
+/batches?size=100 p50/p99 (on the last server: a follower when there are
+two) once all have finished. Prints each figure for every setup and its
+ratio to the embedded store.
 
 PostgreSQL is Debian's (initdb and pg_ctl, as the postgres user when run as
 root), started in a temporary directory on loopback with its default
 durability (fsync on), like the embedded store's fsynced commits.
 """
-import argparse, glob, os, shutil, subprocess, sys, tempfile, threading, time
+import argparse, collections, glob, os, shutil, subprocess, sys, tempfile, threading, time
 
 from benchlib import Client, start_server
 from scale import STAND_IN, create, free_port, latencies, rate, settle
@@ -60,12 +64,13 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def get_rate(port, ids, threads, seconds):
-    """GET /batches/{id} requests/s over `threads` connections for `seconds`."""
+def get_rate(ports, ids, threads, seconds):
+    """GET /batches/{id} requests/s over `threads` connections (spread over
+    `ports`) for `seconds`."""
     stop, counts = time.monotonic() + seconds, [0] * threads
 
     def work(k):
-        c = Client(port)
+        c = Client(ports[k % len(ports)])
         i = k
         while time.monotonic() < stop:
             status, _ = c.request("GET", f"/batches/{ids[i % len(ids)]}")
@@ -82,26 +87,50 @@ def get_rate(port, ids, threads, seconds):
     return sum(counts) / (time.monotonic() - t0)
 
 
-def measure(work, name, extra, args, app):
-    port = free_port()
-    server = start_server(work, name, port, extra, os.path.join(work, f"{name}.log"))
+def create_on(ports, threads, n, app):
+    """`n` creates over `threads` connections spread over `ports`, all at
+    once; the answers of every server, merged in time order."""
+    share = [threads // len(ports) + (k < threads % len(ports)) for k in range(len(ports))]
+    results = [None] * len(ports)
+
+    def run(k):
+        items = [(i, {"file": app}) for i in range(k, n, len(ports))]
+        results[k] = create(ports[k], share[k], items)
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(len(ports))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    done = sorted(d for r in results for d in r[0])
+    failed = sum((r[1] for r in results), collections.Counter())
+    return done, failed
+
+
+def measure(work, name, extra, args, app, servers=1):
+    ports = [free_port() for _ in range(servers)]
+    # One data directory for all: the servers share the applications' files.
+    procs = [start_server(work, name, p, extra, os.path.join(work, f"{name}-{p}.log")) for p in ports]
     try:
-        done, failed = create(port, args.threads, [(i, {"file": app}) for i in range(args.batches)])
+        done, failed = create_on(ports, args.threads, args.batches, app)
         if failed:
             sys.exit(f"{name}: failed creates: {dict(failed)}")
-        c = Client(port)
+        c = Client(ports[-1])
         settle(c, len(done), set(), 600)
         ids = [bid for _, _, bid in done]
+        if len(set(ids)) != len(ids):
+            sys.exit(f"{name}: an id was given twice")
         errors = {}
         return {
             "creates/s": rate(done),
-            "GET by id req/s": get_rate(port, ids, args.threads, args.seconds),
-            "list p50 ms": latencies(port, ["/batches?size=100"] * 300, errors)[0],
-            "list p99 ms": latencies(port, ["/batches?size=100"] * 300, errors)[1],
+            "GET by id req/s": get_rate(ports, ids, args.threads, args.seconds),
+            "list p50 ms": latencies(ports[-1], ["/batches?size=100"] * 300, errors)[0],
+            "list p99 ms": latencies(ports[-1], ["/batches?size=100"] * 300, errors)[1],
         }
     finally:
-        server.terminate()
-        server.wait()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
 
 
 def main():
@@ -122,24 +151,29 @@ def main():
               "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
     pg = Postgres()
     try:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "livy", "-d", "postgres",
-                        "-qc", "CREATE DATABASE livy"], check=True)
+        for db in ("livy", "livy2"):
+            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "livy", "-d",
+                            "postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
+
+        def on(db):
+            return common + ["livy.server.recovery.state-store=postgres",
+                             f"livy.server.recovery.state-store.url={pg.url(db)}"]
         res = {
             "embedded": measure(work, "embedded", common, args, app),
-            "postgres": measure(work, "postgres", common + [
-                "livy.server.recovery.state-store=postgres",
-                f"livy.server.recovery.state-store.url={pg.url('livy')}"], args, app),
+            "postgres": measure(work, "postgres", on("livy"), args, app),
+            "postgres x2": measure(work, "postgres2", on("livy2"), args, app, servers=2),
         }
     finally:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nstore bench: {args.batches} batches over {args.threads} connections, stand-in spark-submit")
-    print(f"{'figure':<22}{'embedded':>12}{'postgres':>12}{'pg/embedded':>14}")
+    setups = list(res)
+    print(f"{'figure':<22}" + "".join(f"{s:>14}" for s in setups)
+          + "".join(f"{s + '/embedded':>24}" for s in setups[1:]))
     for k in res["embedded"]:
-        e, p = res["embedded"][k], res["postgres"][k]
-        print(f"{k:<22}{e:>12.2f}{p:>12.2f}{p / e:>13.2f}x")
-    print("Several servers on one database need leader election (issue 12, not built yet): "
-          "only one server per store is measured.")
+        e = res["embedded"][k]
+        print(f"{k:<22}" + "".join(f"{res[s][k]:>14.2f}" for s in setups)
+              + "".join(f"{res[s][k] / e:>23.2f}x" for s in setups[1:]))
 
 
 if __name__ == "__main__":
