@@ -1,16 +1,18 @@
-//! Several servers on one PostgreSQL store. Every server serves the REST
-//! API from its own index; one, elected through a lease row, reconciles and
-//! serves the session drivers. Session calls that need a driver (statements,
+//! Several servers on one store (PostgreSQL, or Kubernetes custom resources
+//! with leader election on). Every server serves the REST API from its own
+//! index; one, elected through a lease (a row in PostgreSQL, a `Lease` in
+//! Kubernetes), reconciles and serves the session drivers. Session calls that need a driver (statements,
 //! cancel, completion) are forwarded to the leader with the caller's
 //! identity. Drivers are told every server's callback address, and dial the
 //! next one when theirs goes away; only the leader welcomes them.
 //!
-//! The lease is a row (`livy_leader`) judged by the database's clock: a
+//! In PostgreSQL the lease is a row (`livy_leader`) judged by the database's clock: a
 //! server takes it when it is free or expired, keeps it by renewing, and its
 //! term grows by one whenever the holder changes. The reconciler's writes
 //! name their term and PostgreSQL refuses them once it is over (fencing); a
 //! leader that cannot renew stops before anyone else may take over.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
-use crate::leader::{Elector, Timing};
+use crate::leader::{Elector, LeaseElector, Timing};
 use crate::reconcile::Reconciler;
 use crate::repl::ReplHub;
 use crate::store::{Fence, PostgresStore, StoreError};
@@ -36,6 +38,10 @@ pub const PEER_SECRET_HEADER: &str = "x-livy-peer-secret";
 pub const FORWARDED_USER_HEADER: &str = "x-livy-forwarded-user";
 /// On a forwarded answer: which server answered.
 pub const ANSWERED_BY_HEADER: &str = "x-livy-answered-by";
+
+/// Annotations a `Lease` holder writes so the other replicas can reach it.
+pub const REST_URL_ANNOTATION: &str = "livy-server.dev/rest-url";
+pub const CALLBACK_ANNOTATION: &str = "livy-server.dev/callback";
 
 /// A server as the others see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +61,10 @@ pub struct Cluster {
     /// This server's term while it leads, and the token that ends with it.
     term: Mutex<Option<(u64, CancellationToken)>>,
     /// The leader, as last read (`None`: no unexpired lease).
-    leader: Mutex<Option<Peer>>,
+    leader: tokio::sync::watch::Sender<Option<Peer>>,
+    /// Further addresses drivers may dial (e.g. a Service in front of every
+    /// server), after the known servers.
+    also: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -68,15 +77,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Cluster {
-    pub fn new(me: Peer, peer_secret: String) -> Result<Arc<Self>, String> {
+    pub fn new(me: Peer, peer_secret: String, also: Vec<String>) -> Result<Arc<Self>, String> {
         let http = crate::cluster::http::client(Duration::from_secs(5), FORWARD_TIMEOUT)?;
         Ok(Arc::new(Self {
             me,
             peer_secret,
             term: Mutex::default(),
-            leader: Mutex::default(),
+            leader: tokio::sync::watch::Sender::new(None),
+            also,
             http,
         }))
+    }
+
+    /// Records who leads now and tells the drivers where to dial: the
+    /// leader first, then this server, the other known servers and the
+    /// further addresses.
+    fn observed(&self, leader: Option<Peer>, others: Vec<String>, hub: &ReplHub) {
+        let mut servers: Vec<String> = Vec::new();
+        let first = leader.as_ref().map(|l| l.callback.clone());
+        for addr in first
+            .into_iter()
+            .chain([self.me.callback.clone()])
+            .chain(others)
+            .chain(self.also.iter().cloned())
+        {
+            if !servers.contains(&addr) {
+                servers.push(addr);
+            }
+        }
+        self.leader.send_if_modified(|known| {
+            let changed = *known != leader;
+            *known = leader;
+            changed
+        });
+        hub.set_servers(servers);
     }
 
     /// The term this server leads in, if it leads now.
@@ -88,7 +122,18 @@ impl Cluster {
     }
 
     pub fn leader(&self) -> Option<Peer> {
-        lock(&self.leader).clone()
+        self.leader.borrow().clone()
+    }
+
+    /// The leader once one is known, waiting up to `within` (a server just
+    /// started, or a failover under way).
+    pub async fn leader_within(&self, within: Duration) -> Option<Peer> {
+        let mut rx = self.leader.subscribe();
+        let found = tokio::time::timeout(within, rx.wait_for(Option::is_some)).await;
+        match found {
+            Ok(Ok(leader)) => leader.clone(),
+            _ => None,
+        }
     }
 
     /// Whether `offered` is the cluster's peer secret (constant time).
@@ -97,9 +142,8 @@ impl Cluster {
         bool::from(self.peer_secret.as_bytes().ct_eq(offered))
     }
 
-    /// Runs elections until `cancel`; while this server leads, `reconciler`
-    /// runs and `hub` serves drivers.
-    pub async fn run(
+    /// Runs elections on the PostgreSQL lease row until `cancel`.
+    pub async fn run_on_postgres(
         self: Arc<Self>,
         store: Arc<PostgresStore>,
         lease: Duration,
@@ -126,10 +170,43 @@ impl Cluster {
             hub: hub.clone(),
             lease,
         };
+        self.lead(elector, Timing::for_lease(lease), reconciler, hub, cancel)
+            .await;
+    }
+
+    /// Runs elections on a Kubernetes `Lease` until `cancel`; the holder
+    /// writes where it is reached as the Lease's annotations.
+    pub async fn run_on_lease(
+        self: Arc<Self>,
+        elector: LeaseElector,
+        timing: Timing,
+        reconciler: Arc<Reconciler>,
+        hub: Arc<ReplHub>,
+        cancel: CancellationToken,
+    ) {
+        hub.stand_by();
+        let elector = LeaseDirectory {
+            inner: elector,
+            cluster: self.clone(),
+            hub: hub.clone(),
+        };
+        self.lead(elector, timing, reconciler, hub, cancel).await;
+    }
+
+    /// Runs elections until `cancel`; while this server leads, `reconciler`
+    /// runs (its writes fenced by the term) and `hub` serves drivers.
+    async fn lead<E: Elector>(
+        self: Arc<Self>,
+        elector: E,
+        timing: Timing,
+        reconciler: Arc<Reconciler>,
+        hub: Arc<ReplHub>,
+        cancel: CancellationToken,
+    ) {
         let cluster = self.clone();
         crate::leader::lead(
             elector,
-            Timing::for_lease(lease),
+            timing,
             cancel,
             move |token, term| {
                 let (cluster, reconciler, hub) = (cluster.clone(), reconciler.clone(), hub.clone());
@@ -206,19 +283,14 @@ impl Elector for RowElector {
             )
             .await
             .map_err(pg("forget servers that are gone"))?;
-        let mut servers = vec![me.callback.clone()];
-        for row in self
+        let others = self
             .client
             .query("SELECT callback FROM livy_servers ORDER BY identity", &[])
             .await
             .map_err(pg("list the servers"))?
-        {
-            let callback: String = row.get(0);
-            if !servers.contains(&callback) {
-                servers.push(callback);
-            }
-        }
-        self.hub.set_servers(servers);
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
         let leader = self
             .client
             .query_opt(
@@ -233,7 +305,7 @@ impl Elector for RowElector {
                 rest_url: row.get(1),
                 callback: row.get(2),
             });
-        *lock(&self.cluster.leader) = leader;
+        self.cluster.observed(leader, others, &self.hub);
         Ok(term)
     }
 
@@ -251,6 +323,43 @@ impl Elector for RowElector {
             .await
             .map_err(pg("leave the list of servers"))?;
         Ok(())
+    }
+}
+
+/// A Kubernetes `Lease`, whose holder's annotations say where it is reached.
+struct LeaseDirectory {
+    inner: LeaseElector,
+    cluster: Arc<Cluster>,
+    hub: Arc<ReplHub>,
+}
+
+/// The leader as its `Lease` annotations describe it.
+pub fn peer_from_lease(holder: &str, annotations: &BTreeMap<String, String>) -> Option<Peer> {
+    Some(Peer {
+        identity: holder.to_owned(),
+        rest_url: annotations.get(REST_URL_ANNOTATION)?.clone(),
+        callback: annotations.get(CALLBACK_ANNOTATION)?.clone(),
+    })
+}
+
+#[async_trait::async_trait]
+impl Elector for LeaseDirectory {
+    fn name(&self) -> String {
+        Elector::name(&self.inner)
+    }
+
+    async fn attempt(&mut self) -> Result<Option<u64>, String> {
+        let term = Elector::attempt(&mut self.inner).await;
+        let leader = self
+            .inner
+            .holder()
+            .and_then(|(holder, annotations)| peer_from_lease(holder, annotations));
+        self.cluster.observed(leader, Vec::new(), &self.hub);
+        term
+    }
+
+    async fn release(&mut self) -> Result<(), String> {
+        Elector::release(&mut self.inner).await
     }
 }
 
@@ -272,14 +381,18 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
     if !needs_driver(req.uri().path()) || cluster.leading().is_some() {
         return next.run(req).await;
     }
-    let leader = cluster
-        .leader()
-        .filter(|l| l.identity != cluster.me.identity);
+    // While no leader is known (a failover, or this server just started),
+    // the call waits for one, as a statement waits for a recovering driver.
+    let leader = cluster.leader_within(state.config.statement_recovery_wait).await;
     let Some(leader) = leader else {
         return unavailable(
             "no server leads right now (a failover is under way); retry in a few seconds",
         );
     };
+    if leader.identity == cluster.me.identity {
+        // Elected meanwhile: the hub serves it (or says the session recovers).
+        return next.run(req).await;
+    }
     match relay(cluster, &leader, req, state.config.max_body).await {
         Ok(resp) => resp,
         Err(why) => {
@@ -386,6 +499,45 @@ mod tests {
         ] {
             assert!(!needs_driver(path), "{path}");
         }
+    }
+
+    fn peer(name: &str) -> Peer {
+        Peer {
+            identity: name.to_owned(),
+            rest_url: format!("http://{name}:8998"),
+            callback: format!("{name}:10000"),
+        }
+    }
+
+    #[test]
+    fn drivers_dial_the_leader_first_then_this_server_then_the_others() {
+        let hub = ReplHub::new(
+            Arc::new(crate::reconcile::Wake::new()),
+            tokio_util::task::TaskTracker::new(),
+        );
+        let cluster = Cluster::new(peer("b"), "s".into(), vec!["svc:10000".into()]).unwrap();
+        let others = ["b:10000", "a:10000", "c:10000"].map(String::from).to_vec();
+        cluster.observed(Some(peer("a")), others, &hub);
+        assert_eq!(
+            hub.servers(),
+            ["a:10000", "b:10000", "c:10000", "svc:10000"]
+        );
+        assert_eq!(cluster.leader(), Some(peer("a")));
+        cluster.observed(None, Vec::new(), &hub);
+        assert_eq!(hub.servers(), ["b:10000", "svc:10000"]);
+        assert_eq!(cluster.leader(), None);
+    }
+
+    #[test]
+    fn a_lease_names_its_holder_only_with_both_addresses() {
+        let full = BTreeMap::from([
+            (REST_URL_ANNOTATION.to_owned(), "http://a:8998".to_owned()),
+            (CALLBACK_ANNOTATION.to_owned(), "a:10000".to_owned()),
+        ]);
+        assert_eq!(peer_from_lease("a", &full), Some(peer("a")));
+        let mut partial = full.clone();
+        partial.remove(CALLBACK_ANNOTATION);
+        assert_eq!(peer_from_lease("a", &partial), None);
     }
 
     #[test]

@@ -2,23 +2,39 @@
 //! `k8s://` cluster manager and leader election. `server` asks [`connect`]
 //! and uses what it returns; nothing here runs unless configured.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
+use kube::api::PostParams;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::{ClusterManager, K8sManager, K8sOptions};
 use crate::config::Config;
+use crate::crd::MANAGED_BY;
 use crate::launcher::Launcher;
 use crate::leader::{LeaseElector, LeaseOptions};
-use crate::reconcile::Reconciler;
-use crate::store::{KubeStore, KubeStoreOptions, SharedStore};
+use crate::store::{KubeStore, KubeStoreOptions, MANAGED_BY_LABEL, SharedStore};
+
+/// The data key of the replicas' shared secret.
+const PEER_SECRET_KEY: &str = "secret";
 
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
     #[error("failed to configure the Kubernetes client (in-cluster service account or kubeconfig)")]
     Client(#[source] kube::Error),
+    #[error("Secret {name} exists but holds no `secret` key; delete it so a replica can create it")]
+    PeerSecretEmpty { name: String },
+    #[error("failed to read or create Secret {name} (the replicas' shared secret)")]
+    PeerSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// A connected Kubernetes mode.
@@ -109,24 +125,77 @@ impl K8sMode {
         )))
     }
 
-    /// Runs the reconciler: always, or only while this replica holds the Lease.
-    pub async fn reconcile(
-        self: Arc<Self>,
-        reconciler: Arc<Reconciler>,
-        cancel: CancellationToken,
-    ) {
+    /// Whether replicas elect one to reconcile through a Lease.
+    pub fn elects(&self) -> bool {
+        self.config.kubernetes.leader_election
+    }
+
+    /// This replica's name (its pod's).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The elector on the configured Lease, writing `annotations` there
+    /// while this replica holds it.
+    pub fn lease_elector(&self, annotations: BTreeMap<String, String>) -> LeaseElector {
         let k = &self.config.kubernetes;
-        if !k.leader_election {
-            return reconciler.run(cancel).await;
-        }
-        let opts = LeaseOptions::new(
+        let mut opts = LeaseOptions::new(
             k.lease_name.clone(),
             self.identity.clone(),
             k.lease_duration,
         );
-        let api = kube::Api::namespaced(self.client.clone(), &self.namespace);
-        LeaseElector::new(api, opts)
-            .run(cancel, move |token| reconciler.clone().run(token))
-            .await;
+        opts.annotations = annotations;
+        LeaseElector::new(kube::Api::namespaced(self.client.clone(), &self.namespace), opts)
+    }
+
+    /// The secret replicas show each other when forwarding, kept in the
+    /// Secret `<lease name>-peers` (created by the first replica to need it).
+    pub async fn peer_secret(&self) -> Result<String, K8sError> {
+        let name = format!("{}-peers", self.config.kubernetes.lease_name);
+        let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), &self.namespace);
+        let err = |source| K8sError::PeerSecret {
+            name: name.clone(),
+            source,
+        };
+        let read = |secret: Secret| {
+            secret
+                .data
+                .and_then(|d| d.get(PEER_SECRET_KEY).map(|v| v.0.clone()))
+                .and_then(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.is_empty())
+        };
+        // Two tries: a replica that loses the race to create it reads the winner's.
+        for _ in 0..2 {
+            if let Some(secret) = api.get_opt(&name).await.map_err(err)?.and_then(read) {
+                return Ok(secret);
+            }
+            let fresh = crate::reconcile::random_token(32);
+            let secret = Secret {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    labels: Some(BTreeMap::from([(
+                        MANAGED_BY_LABEL.to_owned(),
+                        MANAGED_BY.to_owned(),
+                    )])),
+                    ..ObjectMeta::default()
+                },
+                type_: Some("Opaque".to_owned()),
+                data: Some(BTreeMap::from([(
+                    PEER_SECRET_KEY.to_owned(),
+                    ByteString(fresh.clone().into_bytes()),
+                )])),
+                ..Secret::default()
+            };
+            match api.create(&PostParams::default(), &secret).await {
+                Ok(_) => return Ok(fresh),
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(source) => return Err(err(source)),
+            }
+        }
+        api.get_opt(&name)
+            .await
+            .map_err(err)?
+            .and_then(read)
+            .ok_or(K8sError::PeerSecretEmpty { name })
     }
 }

@@ -10,6 +10,7 @@
 //! kube-leader-election was considered: it needs kube 4 and acquires with an
 //! unconditional merge patch, which lets two racing replicas both lead.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ pub struct LeaseOptions {
     pub renew_deadline: Duration,
     /// Pause between attempts to acquire or renew.
     pub retry_period: Duration,
+    /// Written on the Lease by its holder (e.g. where other replicas reach it).
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl LeaseOptions {
@@ -44,6 +47,7 @@ impl LeaseOptions {
             renew_deadline: timing.renew_deadline,
             retry_period: timing.retry_period,
             lease_duration,
+            annotations: BTreeMap::new(),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct LeaseElector {
     observed: Option<(String, Instant)>,
     /// `leaseTransitions` as last written by this replica: its term.
     transitions: u64,
+    /// The live holder as last seen, with its annotations.
+    holder: Option<(String, BTreeMap<String, String>)>,
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -90,7 +96,38 @@ impl LeaseElector {
             opts,
             observed: None,
             transitions: 0,
+            holder: None,
         }
+    }
+
+    /// The replica that held the Lease, unexpired, at the last attempt
+    /// (this one included), and the annotations it wrote there.
+    pub fn holder(&self) -> Option<&(String, BTreeMap<String, String>)> {
+        self.holder.as_ref()
+    }
+
+    fn mine(&self) -> (String, BTreeMap<String, String>) {
+        (self.opts.identity.clone(), self.opts.annotations.clone())
+    }
+
+    /// `meta` with this replica's annotations added.
+    fn annotate(&self, meta: &mut ObjectMeta) {
+        if !self.opts.annotations.is_empty() {
+            meta.annotations
+                .get_or_insert_with(BTreeMap::new)
+                .extend(self.opts.annotations.clone());
+        }
+    }
+
+    /// One attempt, remembering who holds the Lease afterwards.
+    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, LeaderError> {
+        let held = self.attempt_once().await;
+        match &held {
+            Ok(true) => self.holder = Some(self.mine()),
+            Ok(false) => {}
+            Err(_) => self.holder = None,
+        }
+        held
     }
 
     fn spec_now(&self, acquired: bool, transitions: i32) -> LeaseSpec {
@@ -106,7 +143,7 @@ impl LeaseElector {
     }
 
     /// One attempt: `Ok(true)` when this replica holds the Lease afterwards.
-    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, LeaderError> {
+    async fn attempt_once(&mut self) -> Result<bool, LeaderError> {
         let name = self.opts.name.clone();
         let current = self
             .api
@@ -117,20 +154,24 @@ impl LeaseElector {
                 source,
             })?;
         let Some(mut lease) = current else {
-            let lease = Lease {
+            let mut lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(self.spec_now(true, 0)),
             };
+            self.annotate(&mut lease.metadata);
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => {
                     self.transitions = 0;
                     Ok(true)
                 }
                 // Another replica created it first.
-                Err(e) if is_conflict(&e) => Ok(false),
+                Err(e) if is_conflict(&e) => {
+                    self.holder = None;
+                    Ok(false)
+                }
                 Err(source) => Err(LeaderError::Create { name, source }),
             };
         };
@@ -155,11 +196,15 @@ impl LeaseElector {
                 .as_ref()
                 .map_or(Duration::ZERO, |(_, t)| t.elapsed());
             if !holder.is_empty() && unchanged_for < held_for {
+                let annotations = lease.metadata.annotations.clone().unwrap_or_default();
+                self.holder = Some((holder, annotations));
                 return Ok(false);
             }
+            self.holder = None;
             (self.spec_now(true, transitions + 1), transitions + 1)
         };
         lease.spec = Some(next);
+        self.annotate(&mut lease.metadata);
         // The resourceVersion read above is the precondition: 409 if anyone wrote since.
         match self
             .api
@@ -170,7 +215,10 @@ impl LeaseElector {
                 self.transitions = term.max(0) as u64;
                 Ok(true)
             }
-            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) if is_conflict(&e) => {
+                self.holder = None;
+                Ok(false)
+            }
             Err(source) => Err(LeaderError::Write { name, source }),
         }
     }

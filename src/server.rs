@@ -5,6 +5,7 @@
 mod listener;
 mod refusal;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::api::{self, App};
 use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::index::Index;
+use crate::leader::Timing;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
 use crate::reconcile::{Deps, Reconciler, Wake};
@@ -128,7 +130,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
 
     let hub = ReplHub::new(wake.clone(), tasks.clone());
-    if postgres.is_some() {
+    if postgres.is_some() || k8s.as_ref().is_some_and(|k| k.elects()) {
         // No driver is served before this server is elected.
         hub.stand_by();
     }
@@ -161,29 +163,58 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     }));
     let mut auth =
         crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?;
+    // Under leader election: this server as the others reach it.
+    let shared = advertised_callback(&config.launcher_address, callback.port());
+    let me = |identity: &str| {
+        let me = crate::ha::Peer {
+            identity: identity.to_owned(),
+            rest_url: crate::ha::rest_url(
+                config.ha.advertised_url.as_deref(),
+                tls.is_some(),
+                &config.launcher_address,
+                local.port(),
+            ),
+            callback: config
+                .ha
+                .advertised_callback
+                .clone()
+                .unwrap_or_else(|| shared.clone()),
+        };
+        tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
+        me
+    };
     let mut cluster = None;
     match (k8s, postgres) {
-        // Only the Lease holder reconciles when leader election is on.
-        (Some(k), _) => {
-            tasks.spawn(k.reconcile(reconciler, cancel.clone()));
+        // Replicas elect one through a Lease to reconcile and serve the
+        // drivers; the holder writes where it is reached on the Lease.
+        (Some(k), _) if k.elects() => {
+            let secret = k.peer_secret().await.map_err(ServeError::Kubernetes)?;
+            let me = me(k.identity());
+            let annotations = BTreeMap::from([
+                (crate::ha::REST_URL_ANNOTATION.to_owned(), me.rest_url.clone()),
+                (crate::ha::CALLBACK_ANNOTATION.to_owned(), me.callback.clone()),
+            ]);
+            let elector = k.lease_elector(annotations);
+            // The shared address (a Service) stays on the drivers' list.
+            let peers =
+                crate::ha::Cluster::new(me, secret, vec![shared]).map_err(ServeError::Peers)?;
+            tasks.spawn(peers.clone().run_on_lease(
+                elector,
+                Timing::for_lease(config.kubernetes.lease_duration),
+                reconciler,
+                hub.clone(),
+                cancel.clone(),
+            ));
+            auth = auth.with_peers(peers.clone());
+            cluster = Some(peers);
         }
         // Servers sharing a PostgreSQL store elect one to reconcile and
         // serve the drivers.
         (None, Some(store)) => {
             let secret = store.peer_secret().await.map_err(ServeError::Store)?;
-            let me = crate::ha::Peer {
-                identity: store.identity().to_owned(),
-                rest_url: crate::ha::rest_url(
-                    config.ha.advertised_url.as_deref(),
-                    tls.is_some(),
-                    &config.launcher_address,
-                    local.port(),
-                ),
-                callback: advertised_callback(&config.launcher_address, callback.port()),
-            };
-            tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
-            let peers = crate::ha::Cluster::new(me, secret).map_err(ServeError::Peers)?;
-            tasks.spawn(peers.clone().run(
+            let peers = crate::ha::Cluster::new(me(store.identity()), secret, vec![shared])
+                .map_err(ServeError::Peers)?;
+            tasks.spawn(peers.clone().run_on_postgres(
                 store,
                 config.ha.lease_duration,
                 reconciler,
@@ -193,7 +224,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             auth = auth.with_peers(peers.clone());
             cluster = Some(peers);
         }
-        (None, None) => {
+        _ => {
             tasks.spawn(reconciler.run(cancel.clone()));
         }
     };

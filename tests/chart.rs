@@ -214,6 +214,21 @@ fn chart_lints_renders_and_grants_only_what_the_server_uses() {
             .collect();
         assert_eq!(ports, [8998, 10000], "{case}: REST API and driver callback");
 
+        // Under leader election each replica says where it is reached.
+        let env: BTreeSet<&str> = container
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.as_str())
+            .collect();
+        for name in [
+            "POD_IP",
+            "LIVY_SERVER_HA_ADVERTISED_URL",
+            "LIVY_SERVER_HA_ADVERTISED_CALLBACK",
+        ] {
+            assert_eq!(env.contains(name), want_election == "true", "{case}: {name}");
+        }
+
         let conf = m.config_maps[0].data.as_ref().unwrap()["livy.conf"].clone();
         for line in [
             "livy.server.recovery.state-store = kubernetes".to_owned(),

@@ -317,7 +317,10 @@ impl Auth {
     /// peer secret is right, 401 when it is wrong (or no server shares the
     /// store), `None` for a call without one. The forwarding headers never
     /// reach the handlers.
-    fn forwarded(&self, headers: &mut HeaderMap) -> Result<Option<Identified>, Response> {
+    fn forwarded(
+        &self,
+        headers: &mut HeaderMap,
+    ) -> Result<Option<Identified>, (StatusCode, &'static str)> {
         let user = headers.remove(crate::ha::FORWARDED_USER_HEADER);
         let Some(secret) = headers.remove(crate::ha::PEER_SECRET_HEADER) else {
             return Ok(None);
@@ -328,7 +331,7 @@ impl Auth {
             .is_some_and(|c| c.is_peer(secret.as_bytes()));
         if !trusted {
             tracing::warn!("a call claimed to come from another server with a wrong peer secret");
-            return Err(json_error(
+            return Err((
                 StatusCode::UNAUTHORIZED,
                 "wrong peer secret: only servers sharing this server's store may forward calls",
             ));
@@ -336,7 +339,7 @@ impl Auth {
         let user = match user.map(|u| u.to_str().map(str::to_owned)) {
             Some(Ok(u)) => Some(u),
             Some(Err(_)) => {
-                return Err(json_error(
+                return Err((
                     StatusCode::BAD_REQUEST,
                     "the forwarded user name is not valid text",
                 ));
@@ -416,7 +419,7 @@ fn json_error(status: StatusCode, msg: &str) -> Response {
 pub async fn middleware(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     let forwarded = match auth.forwarded(req.headers_mut()) {
         Ok(forwarded) => forwarded,
-        Err(resp) => return resp,
+        Err((status, msg)) => return json_error(status, msg),
     };
     let id = match forwarded {
         Some(id) => id,

@@ -54,13 +54,17 @@ pub fn parse(
     Ok(Some(config))
 }
 
-/// Leader election among servers sharing a PostgreSQL store.
+/// Leader election among servers sharing a store (PostgreSQL, or Kubernetes
+/// with leader election on).
 #[derive(Debug, Clone)]
 pub struct HaConfig {
     pub lease_duration: std::time::Duration,
     /// This server's REST address as other servers should dial it; `None`:
     /// derived from the launcher address and the port.
     pub advertised_url: Option<String>,
+    /// Where drivers reach this server's callback listener, `host:port`;
+    /// `None`: the launcher address and the callback port.
+    pub advertised_callback: Option<String>,
 }
 
 pub fn parse_ha(get: &dyn Fn(&'static str) -> (String, String)) -> Result<HaConfig, ConfigError> {
@@ -91,9 +95,25 @@ pub fn parse_ha(get: &dyn Fn(&'static str) -> (String, String)) -> Result<HaConf
         }
         None => None,
     };
+    let advertised_callback = match super::text_value(get, keys::HA_ADVERTISED_CALLBACK) {
+        Some(addr) => {
+            let valid = addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            if !valid {
+                return Err(bad(
+                    keys::HA_ADVERTISED_CALLBACK,
+                    "must be host:port (IPv6 hosts in brackets)".to_owned(),
+                ));
+            }
+            Some(addr)
+        }
+        None => None,
+    };
     Ok(HaConfig {
         lease_duration,
         advertised_url,
+        advertised_callback,
     })
 }
 

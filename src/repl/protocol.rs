@@ -16,8 +16,12 @@ pub enum ToDriver {
         servers: Vec<String>,
     },
     /// This server does not serve the driver now (it does not lead, or does
-    /// not know the session yet): dial another, or again later.
-    Elsewhere,
+    /// not know the session yet): dial another, or again later. `servers`:
+    /// where to dial, the leader first when it is known.
+    Elsewhere {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        servers: Vec<String>,
+    },
     /// The servers sharing the records changed (one joined or left): every
     /// server's callback address, for the driver's next dial.
     Servers {

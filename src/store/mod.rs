@@ -11,7 +11,7 @@ mod kube;
 mod postgres;
 mod typed;
 
-pub use self::kube::{KubeStore, KubeStoreOptions, secret_name};
+pub use self::kube::{KubeStore, KubeStoreOptions, MANAGED_BY_LABEL, secret_name};
 pub use embedded::EmbeddedStore;
 pub use postgres::PostgresStore;
 pub use typed::{AnyRecord, Applied, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};

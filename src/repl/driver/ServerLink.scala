@@ -188,6 +188,7 @@ final class ServerLink(
           learnServers(msg)
           Welcomed(socket, reader)
         case Some("elsewhere") =>
+          learnServers(msg) // the leader first, when that server knows it
           socket.close()
           Failed("not serving this driver now")
         case _ =>

@@ -110,7 +110,7 @@ impl ReplHub {
         let term = match lead {
             Lead::Always => cancel.clone(),
             Lead::Term(term) => term,
-            Lead::Standby => return elsewhere(write, session, peer).await,
+            Lead::Standby => return elsewhere(write, session, peer, self.servers()).await,
         };
         let elected = !matches!(*lock(&self.lead), Lead::Always);
         let servers = self.servers();
@@ -140,7 +140,7 @@ impl ReplHub {
             Ok(generation) => generation,
             // A new leader learns its sessions in its first pass: the
             // driver comes back.
-            Err(true) => return elsewhere(write, session, peer).await,
+            Err(true) => return elsewhere(write, session, peer, self.servers()).await,
             Err(false) => {
                 tracing::warn!(%peer, session, "driver of an unknown session or with a wrong secret; closed");
                 return;
@@ -259,9 +259,14 @@ impl ReplHub {
 }
 
 /// Tells a driver to dial another server (or again later), and closes.
-async fn elsewhere(mut write: tokio::net::tcp::OwnedWriteHalf, session: u64, peer: SocketAddr) {
+async fn elsewhere(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    session: u64,
+    peer: SocketAddr,
+    servers: Vec<String>,
+) {
     tracing::debug!(%peer, session, "driver sent elsewhere: this server does not serve it now");
-    if let Ok(mut line) = serde_json::to_vec(&ToDriver::Elsewhere) {
+    if let Ok(mut line) = serde_json::to_vec(&ToDriver::Elsewhere { servers }) {
         line.push(b'\n');
         let _ = write.write_all(&line).await;
         let _ = write.shutdown().await;

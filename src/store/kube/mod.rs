@@ -37,6 +37,7 @@ use convert::{api_resource, finalizers_without_ours, object_name, to_object};
 use events::Events;
 use helpers::{classify, conditional_delete, is_status, same_meta};
 use ids::IdAllocator;
+pub use convert::MANAGED_BY_LABEL;
 pub use secrets::secret_name;
 
 /// Where the store keeps its resources.
