@@ -35,6 +35,7 @@ pub fn map_process(state: &ProcessState) -> AppObservation {
     };
     match state {
         ProcessState::NotFound => AppObservation::NotFound,
+        ProcessState::NeverLaunched => AppObservation::NeverLaunched,
         ProcessState::Running { .. } => AppObservation::Running {
             app_id: None,
             app_info: AppInfo::default(),
@@ -121,6 +122,7 @@ mod tests {
 
     #[rstest]
     #[case(ProcessState::NotFound, None)]
+    #[case(ProcessState::NeverLaunched, None)]
     #[case(ProcessState::Running { pid: 7 }, None)]
     #[case(exited(Some(0), None, None), Some((Outcome::Succeeded, Some(0), None)))]
     #[case(exited(Some(1), None, None), Some((Outcome::Failed, Some(1), Some("code 1"))))]
@@ -134,6 +136,9 @@ mod tests {
         let got = map_process(&state);
         match (got, want) {
             (AppObservation::NotFound, None) => assert_eq!(state, ProcessState::NotFound),
+            (AppObservation::NeverLaunched, None) => {
+                assert_eq!(state, ProcessState::NeverLaunched)
+            }
             (AppObservation::Running { .. }, None) => {
                 assert!(matches!(state, ProcessState::Running { .. }))
             }

@@ -41,6 +41,10 @@ pub enum Outcome {
 pub enum AppObservation {
     /// The cluster does not know the tag (yet).
     NotFound,
+    /// Certainly nothing was launched for the tag (the local launcher made
+    /// no directory for it): the server that wrote the submission stopped
+    /// before launching.
+    NeverLaunched,
     Starting {
         app_id: Option<String>,
         app_info: AppInfo,

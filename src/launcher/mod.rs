@@ -59,6 +59,9 @@ impl LaunchError {
 pub enum ProcessState {
     /// No supervisor has announced itself for this tag (yet).
     NotFound,
+    /// Not even the application's directory exists: nothing was launched
+    /// for this tag (the directory is made before the supervisor starts).
+    NeverLaunched,
     Running {
         pid: u32,
     },
@@ -189,10 +192,11 @@ impl Launcher {
         let files = self.files(tag);
         let cached = self.lock_supervisors().get(tag).cloned();
         let Some(sup) = cached.or_else(|| files.supervisor()) else {
-            return files
-                .exit()
-                .map(ProcessState::Exited)
-                .unwrap_or(ProcessState::NotFound);
+            return match files.exit() {
+                Some(exit) => ProcessState::Exited(exit),
+                None if !files.dir().exists() => ProcessState::NeverLaunched,
+                None => ProcessState::NotFound,
+            };
         };
         if procfs::is_alive(sup.pid, sup.start_time) {
             let pid = sup.pid;
@@ -303,5 +307,16 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, LaunchError::Spawn { .. }), "{err:?}");
         assert!(!err.is_permanent(), "{err:?}");
+    }
+
+    #[test]
+    fn a_tag_without_a_directory_was_never_launched() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = launcher(dir.path());
+        assert_eq!(l.observe("batch-1-c"), ProcessState::NeverLaunched);
+        // Its directory made (a launch under way, its supervisor not yet
+        // announced): no longer certain.
+        std::fs::create_dir_all(l.files("batch-1-c").dir()).unwrap();
+        assert_eq!(l.observe("batch-1-c"), ProcessState::NotFound);
     }
 }

@@ -103,7 +103,25 @@ pub fn decide_batch(
                 log: Some(line),
             };
         }
-        AppObservation::NotFound => return Step::Wait,
+        // The server that wrote the submission stopped before launching
+        // (a failover): once no launch under that submission can still
+        // happen, submit it again rather than give up on it.
+        AppObservation::NeverLaunched if age(sub.at) >= policy.lookup_timeout_ms => {
+            let line = format!(
+                "livy-server: {} was never launched (its server stopped first); submitting again",
+                sub.tag
+            );
+            // Not in the old tag's log: writing there would make its
+            // directory, and the next look would no longer be certain.
+            let mut next = with_state(status, SessionState::NotStarted, now);
+            next.submission = None;
+            next.message = Some(line);
+            return Step::Update {
+                status: next,
+                log: None,
+            };
+        }
+        AppObservation::NotFound | AppObservation::NeverLaunched => return Step::Wait,
         AppObservation::Starting { app_id, app_info } => {
             let mut next = with_state(status, SessionState::Starting, now);
             next.app_id = app_id.clone().or(next.app_id);
@@ -232,6 +250,18 @@ mod tests {
         status(SessionState::Starting, Some(31_000)),
         Some(AppObservation::NotFound),
         Want::State(SessionState::Dead)
+    )]
+    #[case::never_launched_waits_while_a_launch_could_still_come(
+        false,
+        status(SessionState::Starting, Some(10)),
+        Some(AppObservation::NeverLaunched),
+        Want::Wait
+    )]
+    #[case::never_launched_is_submitted_again(
+        false,
+        status(SessionState::Starting, Some(31_000)),
+        Some(AppObservation::NeverLaunched),
+        Want::State(SessionState::NotStarted)
     )]
     #[case::cluster_unreachable_keeps_state(
         false,

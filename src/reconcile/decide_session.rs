@@ -132,7 +132,21 @@ pub fn decide_session(
             };
             return finish(status, state, Some(why), now);
         }
-        Some(AppObservation::NotFound)
+        Some(AppObservation::NeverLaunched)
+            if age(sub.at) >= policy.lookup_timeout_ms && !chan.is_some_and(|c| c.connected) =>
+        {
+            // Its server stopped between writing the submission and the
+            // launch (a failover): launch it now.
+            // Not in the old tag's log: writing there would make its directory.
+            let mut next = with_state(status, SessionState::NotStarted, now);
+            next.submission = None;
+            next.message = Some(format!(
+                "livy-server: {} was never launched (its server stopped first); submitting again",
+                sub.tag
+            ));
+            return update(next, None);
+        }
+        Some(AppObservation::NotFound | AppObservation::NeverLaunched)
             if age(sub.at) >= policy.lookup_timeout_ms && !chan.is_some_and(|c| c.connected) =>
         {
             let why = format!(

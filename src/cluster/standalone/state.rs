@@ -183,7 +183,9 @@ pub fn observe_app(f: &Facts) -> Option<AppObservation> {
     }
     // Client mode: the local process is the driver, so it tells the outcome.
     match f.process {
-        ProcessState::NotFound => match app.and_then(|a| map_app_state(&a.state)) {
+        ProcessState::NotFound | ProcessState::NeverLaunched => match app
+            .and_then(|a| map_app_state(&a.state))
+        {
             Some(phase) => Some(phase.observation(app_id, app_info, None)),
             None => Some(AppObservation::NotFound),
         },

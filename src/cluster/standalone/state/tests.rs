@@ -95,7 +95,7 @@ enum Want {
 fn kind(o: Option<AppObservation>) -> Want {
     match o {
         None => Want::NoNews,
-        Some(AppObservation::NotFound) => Want::NotFound,
+        Some(AppObservation::NotFound | AppObservation::NeverLaunched) => Want::NotFound,
         Some(AppObservation::Starting { .. }) => Want::Starting,
         Some(AppObservation::Running { .. }) => Want::Running,
         Some(AppObservation::Finished { outcome, .. }) => Want::Finished(outcome),
