@@ -204,21 +204,16 @@ impl Cluster {
         cancel: CancellationToken,
     ) {
         let cluster = self.clone();
-        crate::leader::lead(
-            elector,
-            timing,
-            cancel,
-            move |token, term| {
-                let (cluster, reconciler, hub) = (cluster.clone(), reconciler.clone(), hub.clone());
-                async move {
-                    *lock(&cluster.term) = Some((term, token.clone()));
-                    hub.begin_term(token.clone());
-                    reconciler.run_term(token, Fence { term }).await;
-                    hub.end_term();
-                    *lock(&cluster.term) = None;
-                }
-            },
-        )
+        crate::leader::lead(elector, timing, cancel, move |token, term| {
+            let (cluster, reconciler, hub) = (cluster.clone(), reconciler.clone(), hub.clone());
+            async move {
+                *lock(&cluster.term) = Some((term, token.clone()));
+                hub.begin_term(token.clone());
+                reconciler.run_term(token, Fence { term }).await;
+                hub.end_term();
+                *lock(&cluster.term) = None;
+            }
+        })
         .await;
     }
 }
@@ -383,7 +378,9 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
     }
     // While no leader is known (a failover, or this server just started),
     // the call waits for one, as a statement waits for a recovering driver.
-    let leader = cluster.leader_within(state.config.statement_recovery_wait).await;
+    let leader = cluster
+        .leader_within(state.config.statement_recovery_wait)
+        .await;
     let Some(leader) = leader else {
         return unavailable(
             "no server leads right now (a failover is under way); retry in a few seconds",

@@ -145,7 +145,10 @@ impl K8sMode {
             k.lease_duration,
         );
         opts.annotations = annotations;
-        LeaseElector::new(kube::Api::namespaced(self.client.clone(), &self.namespace), opts)
+        LeaseElector::new(
+            kube::Api::namespaced(self.client.clone(), &self.namespace),
+            opts,
+        )
     }
 
     /// The secret replicas show each other when forwarding, kept in the

@@ -16,9 +16,9 @@ use crate::api::{self, App};
 use crate::cluster::ClusterManager;
 use crate::config::Config;
 use crate::index::Index;
-use crate::leader::Timing;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
+use crate::leader::Timing;
 use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
@@ -191,8 +191,14 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             let secret = k.peer_secret().await.map_err(ServeError::Kubernetes)?;
             let me = me(k.identity());
             let annotations = BTreeMap::from([
-                (crate::ha::REST_URL_ANNOTATION.to_owned(), me.rest_url.clone()),
-                (crate::ha::CALLBACK_ANNOTATION.to_owned(), me.callback.clone()),
+                (
+                    crate::ha::REST_URL_ANNOTATION.to_owned(),
+                    me.rest_url.clone(),
+                ),
+                (
+                    crate::ha::CALLBACK_ANNOTATION.to_owned(),
+                    me.callback.clone(),
+                ),
             ]);
             let elector = k.lease_elector(annotations);
             // The shared address (a Service) stays on the drivers' list.

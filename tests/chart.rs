@@ -226,7 +226,11 @@ fn chart_lints_renders_and_grants_only_what_the_server_uses() {
             "LIVY_SERVER_HA_ADVERTISED_URL",
             "LIVY_SERVER_HA_ADVERTISED_CALLBACK",
         ] {
-            assert_eq!(env.contains(name), want_election == "true", "{case}: {name}");
+            assert_eq!(
+                env.contains(name),
+                want_election == "true",
+                "{case}: {name}"
+            );
         }
 
         let conf = m.config_maps[0].data.as_ref().unwrap()["livy.conf"].clone();

@@ -231,7 +231,10 @@ async fn one_servers_changes_reach_the_others_watch_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 2, "migrations/postgres holds two, each applied once");
+    assert_eq!(
+        applied, 2,
+        "migrations/postgres holds two, each applied once"
+    );
 }
 
 /// The real server on the PostgreSQL store: a real Spark batch runs to

@@ -97,9 +97,9 @@ pub fn parse_ha(get: &dyn Fn(&'static str) -> (String, String)) -> Result<HaConf
     };
     let advertised_callback = match super::text_value(get, keys::HA_ADVERTISED_CALLBACK) {
         Some(addr) => {
-            let valid = addr
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
             if !valid {
                 return Err(bad(
                     keys::HA_ADVERTISED_CALLBACK,

@@ -233,7 +233,10 @@ fn annotated(client: kube::Client, me: &str, lease_secs: u64) -> (LeaseElector, 
         (CALLBACK_ANNOTATION.to_owned(), peer.callback.clone()),
     ]
     .into();
-    (LeaseElector::new(Api::namespaced(client, "livy"), opts), peer)
+    (
+        LeaseElector::new(Api::namespaced(client, "livy"), opts),
+        peer,
+    )
 }
 
 fn holder_peer(e: &LeaseElector) -> Option<Peer> {
@@ -272,10 +275,12 @@ async fn the_holder_says_where_it_is_reached_on_the_lease() {
         expect(
             "PUT",
             format!("{LEASE}?"),
-            Some(json!({"metadata": {"resourceVersion": "10", "annotations": {
+            Some(
+                json!({"metadata": {"resourceVersion": "10", "annotations": {
                     REST_URL_ANNOTATION: "http://livy-1.pods:8998",
                     CALLBACK_ANNOTATION: "livy-1.pods:10000"}},
-                "spec": {"holderIdentity": "livy-1", "leaseTransitions": 1}})),
+                "spec": {"holderIdentity": "livy-1", "leaseTransitions": 1}}),
+            ),
             annotated_lease("11", "livy-1", 1, 1),
         ),
         // A failed read: nobody is known to lead.
@@ -286,7 +291,11 @@ async fn the_holder_says_where_it_is_reached_on_the_lease() {
     assert!(zero.try_acquire_or_renew().await.unwrap());
     assert_eq!(holder_peer(&zero), Some(zero_peer.clone()));
     assert!(!one.try_acquire_or_renew().await.unwrap());
-    assert_eq!(holder_peer(&one), Some(zero_peer), "the follower knows the leader");
+    assert_eq!(
+        holder_peer(&one),
+        Some(zero_peer),
+        "the follower knows the leader"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(one.try_acquire_or_renew().await.unwrap(), "expired: taken");
     assert_eq!(holder_peer(&one), Some(one_peer));

@@ -183,12 +183,12 @@ pub fn observe_app(f: &Facts) -> Option<AppObservation> {
     }
     // Client mode: the local process is the driver, so it tells the outcome.
     match f.process {
-        ProcessState::NotFound | ProcessState::NeverLaunched => match app
-            .and_then(|a| map_app_state(&a.state))
-        {
-            Some(phase) => Some(phase.observation(app_id, app_info, None)),
-            None => Some(AppObservation::NotFound),
-        },
+        ProcessState::NotFound | ProcessState::NeverLaunched => {
+            match app.and_then(|a| map_app_state(&a.state)) {
+                Some(phase) => Some(phase.observation(app_id, app_info, None)),
+                None => Some(AppObservation::NotFound),
+            }
+        }
         ProcessState::Running { .. } => {
             // Starting until the master knows the application; without the
             // master, no news (rather than running → starting).

@@ -33,11 +33,11 @@ use tokio_util::task::TaskTracker;
 use super::{Durability, RawChange, RawStore, StoreError, StoredRecord};
 use crate::crd::LABEL_ID;
 use crate::records::{Kind, Meta};
+pub use convert::MANAGED_BY_LABEL;
 use convert::{api_resource, finalizers_without_ours, object_name, to_object};
 use events::Events;
 use helpers::{classify, conditional_delete, is_status, same_meta};
 use ids::IdAllocator;
-pub use convert::MANAGED_BY_LABEL;
 pub use secrets::secret_name;
 
 /// Where the store keeps its resources.
