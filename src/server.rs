@@ -148,8 +148,25 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         config.spark_home.clone(),
         config.r_command.clone(),
     ));
-    // Compile the session driver now, so the first session does not wait for it.
-    let _ = driver.poll(&tasks, || {});
+    // Compile the session driver now, so the first session does not wait for
+    // it; then, for drivers on this host, its class-data archive.
+    let archive =
+        config.driver_class_data_sharing && config.deploy_mode.as_deref() != Some("cluster");
+    let then = {
+        let (d, t) = (driver.clone(), tasks.clone());
+        let (spark_home, options) = (
+            config.spark_home.clone(),
+            config.driver_java_options.clone(),
+        );
+        move || {
+            if let Some(Ok(built)) = archive.then(|| d.poll(&t, || {})).flatten() {
+                t.spawn(crate::repl::class_data::build(
+                    spark_home, built.jar, options,
+                ));
+            }
+        }
+    };
+    let _ = driver.poll(&tasks, then);
     let reconciler = Arc::new(Reconciler::new(Deps {
         index: index.clone(),
         manager: manager.clone(),

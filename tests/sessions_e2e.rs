@@ -63,6 +63,45 @@ fn session_pids(server: &Server) -> Vec<u32> {
     pids
 }
 
+/// The JVM of the session's driver (spark-submit runs the driver in its
+/// own JVM in client mode).
+fn driver_jvm(server: &Server) -> u32 {
+    let jvms: Vec<u32> = session_pids(server)
+        .into_iter()
+        .filter(|p| cmdline(*p).contains("org.apache.spark.deploy.SparkSubmit"))
+        .collect();
+    assert_eq!(jvms.len(), 1, "one driver JVM: {jvms:?}");
+    jvms[0]
+}
+
+/// The class-data archive of the session driver, once a server built it
+/// in the shared driver cache.
+async fn class_data_archive(within: Duration) -> std::path::PathBuf {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("driver-cache");
+    let deadline = Instant::now() + within;
+    loop {
+        let expected = common::expected_spark_version();
+        let found = std::fs::read_dir(&cache).ok().and_then(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("driver.jsa"))
+                .find(|a| {
+                    a.exists()
+                        && std::fs::read_to_string(a.with_extension("jsa.log"))
+                            .is_ok_and(|l| l.contains(&expected))
+                })
+        });
+        if let Some(a) = found {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no class-data archive in {}",
+            cache.display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn assert_gone(pids: &[u32], within: Duration) {
     let deadline = Instant::now() + within;
     loop {
@@ -91,7 +130,17 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
     let mut conf = conf();
     conf.push("livy.server.statement.sync-wait=5s".into());
     let server = Server::start(&tmp.path().join("data"), &conf);
-    let id = create(&server, json!({"kind": "pyspark"})).await;
+    // The user's driver JVM options replace the server's (the archive).
+    let id = create(
+        &server,
+        json!({"kind": "pyspark", "conf": {"spark.driver.extraJavaOptions": "-Dlivy.test.mine=1"}}),
+    )
+    .await;
+    let jvm = cmdline(driver_jvm(&server));
+    assert!(
+        jvm.contains("-Dlivy.test.mine=1") && !jvm.contains("SharedArchiveFile"),
+        "{jvm}"
+    );
 
     // The POST itself answers the finished statement, output included.
     let (code, st) = post_json(
@@ -215,7 +264,18 @@ async fn sql_and_shared_sessions_share_one_spark_context() {
     let (code, _) = delete(&server.url(&format!("/sessions/{sql}"))).await;
     assert_eq!(code, 200);
 
+    // A driver on this host maps the class-data archive built in the
+    // background after the driver.
+    let archive = class_data_archive(Duration::from_secs(300)).await;
     let shared = create(&server, json!({})).await;
+    let jvm = driver_jvm(&server);
+    let maps = std::fs::read_to_string(format!("/proc/{jvm}/maps")).unwrap();
+    assert!(
+        maps.contains(&archive.display().to_string()),
+        "the driver JVM maps {}; its command: {}",
+        archive.display(),
+        cmdline(jvm)
+    );
     let (_, s) = get_json(&server.url(&format!("/sessions/{shared}"))).await;
     assert_eq!(s["kind"], "shared", "kind defaults to shared");
     let (code, body) = post_json(

@@ -108,6 +108,10 @@ pub struct Config {
     pub leak_timeout: Duration,
     /// Cache of the compiled session driver.
     pub driver_cache_dir: PathBuf,
+    /// JVM options for session drivers on this host (empty: none).
+    pub driver_java_options: String,
+    /// Whether session drivers on this host use a class-data archive.
+    pub driver_class_data_sharing: bool,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -319,6 +323,16 @@ impl Config {
                 d if !d.is_empty() => PathBuf::from(d),
                 _ => data_dir.join("driver"),
             },
+            driver_java_options: get(keys::DRIVER_JAVA_OPTIONS).0.trim().to_owned(),
+            driver_class_data_sharing: parse(
+                keys::DRIVER_CLASS_DATA_SHARING,
+                &|v| match v.trim() {
+                    "true" | "false" => Ok(()),
+                    _ => Err("expected true or false".to_owned()),
+                },
+            )?
+            .trim()
+                == "true",
             connect_timeout: duration(keys::CONNECT_TIMEOUT)?,
             launcher_address,
             launcher_ports,

@@ -11,7 +11,11 @@ use crate::launcher::files::AppFiles;
 use crate::launcher::r::r_launch;
 use crate::launcher::{submit_argv, with_properties_file};
 use crate::records::{Kind, SessionKind, SessionState, Submission};
+use crate::repl::class_data;
 use crate::store::{Record, StoreError};
+
+/// The Spark key of the driver JVM's options.
+const DRIVER_JAVA_OPTIONS: &str = "spark.driver.extraJavaOptions";
 
 /// The driver's main class (src/repl/driver/LivyReplDriver.scala).
 pub const DRIVER_CLASS: &str = "org.livyserver.repl.LivyReplDriver";
@@ -259,6 +263,20 @@ impl Reconciler {
         adds.conf.extend(driver_conf);
         let jar = artifacts.jar.display().to_string();
         let mut resources = rec.spec.resources.clone();
+        // A driver on this host starts with the fast-start JVM options (and
+        // the class-data archive) unless the user or spark-defaults chose.
+        if !cluster_mode
+            && !resources.conf.contains_key(DRIVER_JAVA_OPTIONS)
+            && !c.spark_defaults.contains_key(DRIVER_JAVA_OPTIONS)
+        {
+            let archive = c
+                .driver_class_data_sharing
+                .then(|| class_data::archive_for(&artifacts.jar));
+            let ready = archive.as_deref().and_then(class_data::ready);
+            if let Some(options) = class_data::java_options(&c.driver_java_options, ready) {
+                adds.conf.insert(DRIVER_JAVA_OPTIONS.to_owned(), options);
+            }
+        }
         let mut env: Vec<(String, String)> = vec![(SECRET_ENV.into(), secret.clone())];
         if let Some(Ok(r)) = &artifacts.r {
             let add = r_launch(r, &resources.conf, &settings.master, true);

@@ -6,6 +6,7 @@
 //! This module runs no user code and launches nothing; the reconciler starts
 //! drivers and registers their sessions here.
 
+pub mod class_data;
 pub mod driver_build;
 mod hub;
 pub mod protocol;

@@ -31,6 +31,7 @@ object LivyReplDriver {
     val t0 = System.nanoTime()
     def elapsed = f"${(System.nanoTime() - t0) / 1e9}%.2f s"
     val sparkConf = new SparkConf()
+    if (sparkConf.getBoolean("spark.livy.cds.training", false)) train(sparkConf)
     val conf = DriverConf.load(sparkConf)
     Log.info(s"session ${conf.sessionId}, kind ${conf.kind}, servers ${conf.callbacks.map { case (h, p) => s"$h:$p" }.mkString(",")}")
     Log.info(s"Spark ${org.apache.spark.SPARK_VERSION}, Scala ${scala.util.Properties.versionNumberString}, " +
@@ -124,6 +125,29 @@ object LivyReplDriver {
     // Our threads are daemons, and spark-submit stops the context when main returns: main
     // lives until shutdown, the idle timeout or a rejection ends the JVM with System.exit.
     new java.util.concurrent.CountDownLatch(1).await()
+  }
+
+  /**
+   * The class-data-sharing training run (spark.livy.cds.training): loads what a session's
+   * startup and first statements load (the Scala compiler, a SparkSession, a first job, SQL),
+   * then exits so that the JVM writes its archive (-XX:ArchiveClassesAtExit). No server.
+   */
+  private def train(sparkConf: SparkConf): Unit = {
+    Log.info(s"class-data training run: Spark ${org.apache.spark.SPARK_VERSION}, Scala ${scala.util.Properties.versionNumberString}")
+    val outputDir = replClassDir(sparkConf)
+    sparkConf.set("spark.repl.class.outputDir", outputDir.getAbsolutePath)
+    val si = new ScalaInterpreter(outputDir, Nil, Thread.currentThread().getContextClassLoader)
+    Thread.currentThread().setContextClassLoader(si.start())
+    val spark = SparkSession.builder().config(sparkConf).getOrCreate()
+    si.bindSpark(spark)
+    si.execute(1, "spark.range(1000).count()")
+    spark.range(1000).count()
+    spark.sql("SELECT 1 AS a").collect()
+    si.close()
+    spark.stop()
+    deleteRecursively(outputDir.toPath)
+    Log.info("class-data training run done")
+    sys.exit(0)
   }
 
   def hello(conf: DriverConf, spark: SparkSession): com.fasterxml.jackson.databind.node.ObjectNode = {
