@@ -261,6 +261,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         hub,
         wake,
         create_lock: Default::default(),
+        pool: Default::default(),
         cluster,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };

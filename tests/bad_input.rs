@@ -67,6 +67,7 @@ fn fixture(extra: &[&str]) -> Fixture {
         hub: livy_server::repl::ReplHub::new(wake.clone(), Default::default()),
         wake,
         create_lock: Default::default(),
+        pool: Default::default(),
         cluster: None,
     });
     Fixture {

@@ -518,19 +518,25 @@ async fn chaos_twenty_random_kills() {
         tokio::spawn(async move {
             let (mut last_led, mut longest) = (Instant::now(), Duration::ZERO);
             while !stop.load(Ordering::Relaxed) {
-                let mut led = false;
-                for u in &urls {
-                    let r = http
-                        .get(format!("{u}/metrics"))
-                        .timeout(Duration::from_secs(1))
-                        .send()
-                        .await;
-                    if let Ok(r) = r
-                        && let Ok(text) = r.text().await
-                    {
-                        led |= text.lines().any(|l| l == "livy_leader 1");
+                // Both asked at once: a server still starting (its port bound,
+                // not yet answering) does not delay the other's answer.
+                let asks = urls.iter().map(|u| {
+                    let http = http.clone();
+                    async move {
+                        let r = http
+                            .get(format!("{u}/metrics"))
+                            .timeout(Duration::from_millis(500))
+                            .send()
+                            .await
+                            .ok()?;
+                        let text = r.text().await.ok()?;
+                        Some(text.lines().any(|l| l == "livy_leader 1"))
                     }
-                }
+                });
+                let led = futures::future::join_all(asks)
+                    .await
+                    .into_iter()
+                    .any(|l| l == Some(true));
                 if led {
                     last_led = Instant::now();
                 }
@@ -643,6 +649,19 @@ async fn chaos_twenty_random_kills() {
                 rng.random_range(1000..4000),
             )
         };
+        // Both serve before each kill, so a kill never lands while the other
+        // server is still starting (that gap would be a double outage).
+        for s in servers.iter().flatten() {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while leads(s).await.is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "server {} did not come up",
+                    s.port
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         let mut server = servers[victim].take().unwrap();
         if leads(&server).await == Some(true) {
             leader_kills += 1;

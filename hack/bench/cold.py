@@ -39,6 +39,20 @@ VARIANTS = [
 ]
 
 
+def wait_archive(work):
+    """The class-data archive the server under work/data builds after its
+    driver (None if it never comes), and when it came."""
+    t = time.monotonic()
+    while time.monotonic() - t < 600:
+        found = glob.glob(os.path.join(work, "data", "driver", "*", "driver.jsa"))
+        if found:
+            print(f"class-data archive ready {time.monotonic() - t:.1f}s after the first session "
+                  f"({os.path.getsize(found[0]) / 1e6:.0f} MB)", flush=True)
+            return found[0]
+        time.sleep(0.5)
+    return None
+
+
 def bare_startup(script):
     t = time.monotonic()
     p = subprocess.Popen([PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -99,14 +113,8 @@ def main():
         # Warm-up: the first session waits for the driver build; then the
         # class-data archive, built in the background, is waited for.
         session(c, None)
-        t = time.monotonic()
-        archive = None
-        while archive is None and time.monotonic() - t < 600:
-            archive = next(iter(glob.glob(os.path.join(work, "data", "driver", "*", "driver.jsa"))), None)
-            time.sleep(0.5)
+        archive = wait_archive(work)
         if archive:
-            print(f"class-data archive ready {time.monotonic() - t:.1f}s after the first session "
-                  f"({os.path.getsize(archive) / 1e6:.0f} MB)", flush=True)
             cds = f"-XX:SharedArchiveFile={archive}"
             VARIANTS.append(("archive only", cds))
             VARIANTS.append(("archive + C1 + Serial", f"{cds} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"))

@@ -47,6 +47,36 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         c.writes.load(Ordering::Relaxed),
         state.wake.depth(),
     );
+    if state.config.pool_size > 0 {
+        let (_, pooled) =
+            state
+                .index
+                .page::<SessionStatus>(0, usize::MAX, true, Some(&super::pool::pooled));
+        let ready = pooled
+            .iter()
+            .filter(|r| super::pool::ready(&state, r))
+            .count();
+        let _ = write!(
+            out,
+            "# HELP livy_session_pool_size Pooled session drivers wanted.\n\
+             # TYPE livy_session_pool_size gauge\n\
+             livy_session_pool_size {}\n\
+             # HELP livy_session_pool_drivers Pooled session drivers, by readiness.\n\
+             # TYPE livy_session_pool_drivers gauge\n\
+             livy_session_pool_drivers{{ready=\"true\"}} {ready}\n\
+             livy_session_pool_drivers{{ready=\"false\"}} {}\n\
+             # HELP livy_session_pool_hits_total Sessions that adopted a pooled driver.\n\
+             # TYPE livy_session_pool_hits_total counter\n\
+             livy_session_pool_hits_total {}\n\
+             # HELP livy_session_pool_misses_total Sessions that started cold with the pool on.\n\
+             # TYPE livy_session_pool_misses_total counter\n\
+             livy_session_pool_misses_total {}\n",
+            state.config.pool_size,
+            pooled.len() - ready,
+            state.pool.hits.load(Ordering::Relaxed),
+            state.pool.misses.load(Ordering::Relaxed),
+        );
+    }
     if let Some(cluster) = &state.cluster {
         let term = cluster.leading();
         let _ = write!(

@@ -9,6 +9,7 @@ pub mod body;
 pub mod error;
 mod metrics;
 mod paging;
+pub mod pool;
 pub mod records;
 pub mod request;
 mod sessions;
@@ -53,6 +54,8 @@ pub struct App {
     pub auth: Arc<crate::auth::Auth>,
     /// The servers sharing a PostgreSQL store (`None`: this one alone).
     pub cluster: Option<Arc<crate::ha::Cluster>>,
+    /// Pool adoptions and cold starts.
+    pub pool: pool::PoolCounters,
 }
 
 pub type AppState = Arc<App>;

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::paging::{ListBody, list_body, list_window, log_window};
 use crate::index::{Keep, Kinded};
 use crate::launcher::logs::TailRequest;
-use crate::records::{BatchStatus, Kind, Meta, SessionState, SessionStatus, now_ms};
+use crate::records::{Kind, Meta, now_ms};
 use crate::store::{Durability, Record, StoreError};
 
 /// A record of kind `T`, shared with the index.
@@ -32,7 +32,7 @@ pub fn lookup<T: Kinded>(
     state
         .index
         .find::<T>(key)
-        .filter(|r| !(hide_deleting && r.meta.deletion_requested))
+        .filter(|r| !(T::hidden(&r.spec) || hide_deleting && r.meta.deletion_requested))
         .ok_or_else(|| ApiError::SessionNotFound(key.to_owned()))
 }
 
@@ -46,9 +46,12 @@ pub async fn list<T: Kinded, V: Serialize>(
     view: impl Fn(&Rec<T>, Vec<String>) -> V,
 ) -> Result<ListBody<V>, ApiError> {
     let (from, size) = list_window(q)?;
-    let visible =
-        |r: &Record<T::Spec, T>| who.may(state, Access::View, &r.meta, T::proxy_user(&r.spec));
-    let keep: Keep<'_, T::Spec, T> = (!who.may_view_all(state)).then_some(&visible);
+    let all = who.may_view_all(state);
+    let visible = |r: &Record<T::Spec, T>| {
+        !T::hidden(&r.spec)
+            && (all || who.may(state, Access::View, &r.meta, T::proxy_user(&r.spec)))
+    };
+    let keep: Keep<'_, T::Spec, T> = (T::HIDES || !all).then_some(&visible);
     let (total, page) = state.index.page::<T>(from, size, hide_deleting, keep);
     let logs = log_tails(state, &page).await;
     let views = page.iter().zip(logs).map(|(r, log)| view(r, log)).collect();
@@ -59,16 +62,7 @@ pub async fn list<T: Kinded, V: Serialize>(
 /// batch or session being launched, plus running batches where spark-submit
 /// is the application itself (local and client mode).
 fn creating_count(state: &AppState) -> usize {
-    let index = &state.index;
-    let launching = [SessionState::NotStarted, SessionState::Starting];
-    let mut n: usize = launching
-        .iter()
-        .map(|s| index.count::<BatchStatus>(*s) + index.count::<SessionStatus>(*s))
-        .sum();
-    if state.manager.submit_process_is_app() {
-        n += index.count::<BatchStatus>(SessionState::Running);
-    }
-    n
+    state.index.launching(state.manager.submit_process_is_app())
 }
 
 /// Creates admitted but not yet in the index. The `max-creation` and
@@ -95,7 +89,7 @@ impl CreateLock {
 
 /// One admitted create; withdrawn when dropped (stored and in the index by
 /// then, or failed, or its request abandoned).
-struct Admitted<'a> {
+pub(super) struct Admitted<'a> {
     lock: &'a CreateLock,
     name: Option<(Kind, String)>,
 }
@@ -110,16 +104,21 @@ impl Drop for Admitted<'_> {
     }
 }
 
-fn duplicate_name(name: &str) -> ApiError {
+pub(super) fn duplicate_name(name: &str) -> ApiError {
     ApiError::BadRequest(format!("name: Duplicate session name: {name}"))
 }
 
 /// Admits a create of kind `T` named `name` if the `max-creation` budget
-/// has room and no record or admitted create holds the name.
-fn admit<'a, T: Kinded>(state: &'a AppState, name: Option<&str>) -> Result<Admitted<'a>, ApiError> {
+/// has room (when it `launches` an application) and no record or admitted
+/// create holds the name.
+pub(super) fn admit<'a, T: Kinded>(
+    state: &'a AppState,
+    name: Option<&str>,
+    launches: bool,
+) -> Result<Admitted<'a>, ApiError> {
     let lock = &state.create_lock;
     let mut p = lock.lock();
-    if creating_count(state) + p.count >= state.config.max_creation {
+    if launches && creating_count(state) + p.count >= state.config.max_creation {
         return Err(ApiError::bad(
             "Rejected, too many sessions are being created!",
         ));
@@ -147,7 +146,7 @@ pub async fn create<T: Kinded>(
     spec: &T::Spec,
     status: &T,
 ) -> Result<Rec<T>, ApiError> {
-    let _admitted = admit::<T>(state, name.as_deref())?;
+    let _admitted = admit::<T>(state, name.as_deref(), true)?;
     let meta = Meta {
         name,
         owner,

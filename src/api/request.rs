@@ -251,6 +251,8 @@ impl CreateRequest {
             heartbeat_timeout_in_second: u64::from(heartbeat),
             ttl,
             stop_requested: false,
+            pooled: false,
+            from_pool: false,
         })
     }
 }

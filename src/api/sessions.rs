@@ -47,6 +47,8 @@ struct SessionView<'a> {
     files: &'a [String],
     archives: &'a [String],
     heartbeat_timeout_in_second: u64,
+    /// Whether the session adopted a warm pooled driver.
+    from_pool: bool,
 }
 
 /// The state clients see: while the driver is connected, its idle/busy; a
@@ -88,6 +90,7 @@ fn view(state: &AppState, rec: &SessionRecord, log: Vec<String>) -> serde_json::
         files: &r.files,
         archives: &r.archives,
         heartbeat_timeout_in_second: rec.spec.heartbeat_timeout_in_second,
+        from_pool: rec.spec.from_pool,
     };
     serde_json::to_value(v).unwrap_or_default()
 }
@@ -136,6 +139,12 @@ pub async fn create_session(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut spec = req.into_session(&Rules::of(&state.config))?;
     spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
+    if let Some(rec) = super::pool::adopt(&state, &spec, who.caller.clone()).await? {
+        return Ok(records::created(
+            format!("/sessions/{}", rec.id),
+            view_one(&state, rec).await,
+        ));
+    }
     let name = spec.resources.name.clone();
     let rec = records::create(
         &state,

@@ -75,6 +75,8 @@ keys! {
     DRIVER_CLASS_DATA_SHARING = "livy.rsc.driver.class-data-sharing", "true", "Build once per Spark version and driver build a class-data-sharing archive (AppCDS) of what a session driver loads, and start drivers on this host with it (with the `java-options` above, under the same condition).";
     DRIVER_CACHE_DIR = "livy.server.driver.cache-dir", "", "Where the session driver, compiled once per driver source and Spark version, is cached. Empty: `<data-dir>/driver`.";
     LEAK_TIMEOUT = "livy.server.app-leakage.check-timeout", "600s", "An application given up on (deleted, or not found in time) is watched this long and killed if it appears.";
+    POOL_SIZE = "livy.server.session.pool.size", "0", "Session drivers kept started and warm (every interpreter up, a first job run) for `POST /sessions` requests that ask for no launch settings of their own (no conf, jars, files, resources or proxy user); they count toward `max-creation` while they start. 0: no pool.";
+    POOL_TTL = "livy.server.session.pool.ttl", "1h", "A pooled driver unused this long is replaced by a fresh one.";
     SESSION_TIMEOUT = "livy.server.session.timeout", "1h", "An interactive session idle this long (no statement waiting or running, none submitted) is deleted. 0 disables.";
     CONNECT_TIMEOUT = "livy.rsc.server.connect.timeout", "90s", "A session whose driver has not called back this long after launch ends `error` and its application is killed.";
     LAUNCHER_ADDRESS = "livy.rsc.launcher.address", "", "Address drivers dial back to (advertised to the driver). Empty: 127.0.0.1 for local masters, else this host's name.";

@@ -87,6 +87,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub local_dir_whitelist: Vec<PathBuf>,
     pub max_creation: usize,
+    /// Warm session drivers kept ready (0: no pool).
+    pub pool_size: usize,
+    /// A pooled driver unused this long is replaced.
+    pub pool_ttl: Duration,
     pub state_retain: Duration,
     pub cache_log_size: usize,
     /// `livy.server.log.max-line-bytes`: longest log line kept.
@@ -350,6 +354,8 @@ impl Config {
             data_dir,
             local_dir_whitelist,
             max_creation,
+            pool_size: number(keys::POOL_SIZE)? as usize,
+            pool_ttl: duration(keys::POOL_TTL)?.max(Duration::from_secs(1)),
             state_retain: duration(keys::STATE_RETAIN)?,
             cache_log_size,
             poll_interval: duration(keys::POLL_INTERVAL)?.max(Duration::from_millis(50)),

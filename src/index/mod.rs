@@ -53,11 +53,16 @@ pub trait Kinded: Stated + Serialize + DeserializeOwned + Clone + Send + Sync + 
     fn wrap(rec: Record<Self::Spec, Self>) -> AnyRecord;
     /// The record, if `any` is of this kind.
     fn peek(any: &AnyRecord) -> Option<&Record<Self::Spec, Self>>;
+    /// Whether some records of this kind are kept from the API (pooled
+    /// session drivers waiting for a user).
+    const HIDES: bool;
+    /// Whether the API must not show this record.
+    fn hidden(spec: &Self::Spec) -> bool;
 }
 
 /// Both kinds' specs and statuses share these fields by name.
 macro_rules! kinded {
-    ($status:ty, $spec:ty, $kind:expr, $variant:ident, $table:ident) => {
+    ($status:ty, $spec:ty, $kind:expr, $variant:ident, $table:ident, $hides:literal, $hidden:expr) => {
         impl Stated for $status {
             fn state(&self) -> SessionState {
                 self.state
@@ -94,12 +99,33 @@ macro_rules! kinded {
                     _ => None,
                 }
             }
+            const HIDES: bool = $hides;
+            fn hidden(spec: &$spec) -> bool {
+                let hidden: fn(&$spec) -> bool = $hidden;
+                hidden(spec)
+            }
         }
     };
 }
 
-kinded!(BatchStatus, BatchSpec, Kind::Batch, Batch, batches);
-kinded!(SessionStatus, SessionSpec, Kind::Session, Session, sessions);
+kinded!(
+    BatchStatus,
+    BatchSpec,
+    Kind::Batch,
+    Batch,
+    batches,
+    false,
+    |_| false
+);
+kinded!(
+    SessionStatus,
+    SessionSpec,
+    Kind::Session,
+    Session,
+    sessions,
+    true,
+    |s| s.pooled
+);
 
 /// Store traffic, for `/metrics` and the scale benchmark.
 #[derive(Debug, Default)]
@@ -281,6 +307,22 @@ impl Index {
         } else {
             table.named(key)
         }
+    }
+
+    /// How many spark-submit processes run (the `max-creation` budget):
+    /// every batch or session being launched, plus running batches when
+    /// spark-submit is the application itself (`submit_is_app`: local and
+    /// client mode).
+    pub fn launching(&self, submit_is_app: bool) -> usize {
+        let launching = [SessionState::NotStarted, SessionState::Starting];
+        let mut n: usize = launching
+            .iter()
+            .map(|s| self.count::<BatchStatus>(*s) + self.count::<SessionStatus>(*s))
+            .sum();
+        if submit_is_app {
+            n += self.count::<BatchStatus>(SessionState::Running);
+        }
+        n
     }
 
     /// How many records of kind `T` are in `state`.

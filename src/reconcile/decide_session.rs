@@ -197,7 +197,9 @@ pub fn decide_session(
         let idle = status.state == SessionState::Idle
             && !chan.busy
             && chan.repl_state != Some(SessionState::Busy);
-        if idle && age(chan.last_activity) >= limit {
+        // A session adopted from the pool is idle from its adoption on
+        // (its record's creation time), not from when its driver warmed.
+        if idle && age(chan.last_activity.max(meta.created_at)) >= limit {
             return SessionStep::Expire {
                 reason: format!("idle for {} seconds", limit / 1000),
             };
@@ -260,6 +262,8 @@ mod tests {
             heartbeat_timeout_in_second: 0,
             ttl: None,
             stop_requested: false,
+            pooled: false,
+            from_pool: false,
         }
     }
 

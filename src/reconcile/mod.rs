@@ -11,6 +11,7 @@ mod batches;
 mod decide;
 mod decide_session;
 mod observe;
+pub mod pool;
 mod queue;
 mod sessions;
 
@@ -159,6 +160,7 @@ impl Reconciler {
                 _ = feed => {}
                 _ = self.d.wake.run_timers() => {}
                 _ = self.observe_loop() => {}
+                _ = self.keep_pool() => {}
             }
         };
         tokio::join!(workers, feeders);

@@ -258,6 +258,11 @@ impl Reconciler {
             ),
         ]
         .into_iter()
+        .chain(
+            rec.spec
+                .pooled
+                .then(|| ("spark.livy.pool", "true".to_owned())),
+        )
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         adds.conf.extend(driver_conf);

@@ -57,6 +57,13 @@ pub struct SessionSpec {
     /// `POST /sessions/{id}/stop`: stop the application, keep the record listed.
     #[serde(default)]
     pub stop_requested: bool,
+    /// A warm driver waiting in the pool for a user: not shown by the API
+    /// until a `POST /sessions` adopts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pooled: bool,
+    /// The session adopted a pooled driver.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_pool: bool,
 }
 
 /// What the server has observed of a session. The driver's secret is not

@@ -24,10 +24,12 @@ final case class DriverConf(
     idleTimeoutMs: Long,
     jobCancelTimeoutMs: Long,
     retainedStatements: Int,
-    secret: String) {
+    secret: String,
+    /** A pooled driver: every interpreter and the JIT warmed before "idle", for any kind. */
+    pooled: Boolean = false) {
 
   /** Session kinds whose first statements are Scala: the compiler is warmed before "idle". */
-  def scalaFirst: Boolean = kind == "spark" || kind == "shared"
+  def scalaFirst: Boolean = kind == "spark" || kind == "shared" || pooled
 }
 
 object DriverConf {
@@ -42,6 +44,7 @@ object DriverConf {
   // Not passed by the server today; Livy's defaults apply unless a user conf sets them.
   val JobCancelTimeout = "spark.livy.job-cancel.timeout"
   val RetainedStatements = "spark.livy.retained-statements"
+  val Pooled = "spark.livy.pool"
   val SecretEnv = "LIVY_SESSION_SECRET"
 
   def load(conf: SparkConf): DriverConf = {
@@ -68,7 +71,8 @@ object DriverConf {
       },
       jobCancelTimeoutMs = conf.getTimeAsMs(JobCancelTimeout, "30s"),
       retainedStatements = conf.getInt(RetainedStatements, 100),
-      secret = secret)
+      secret = secret,
+      pooled = conf.getBoolean(Pooled, false))
   }
 
   /** "host:port,host:port,...": every server that may serve this driver. */

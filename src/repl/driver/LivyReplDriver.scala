@@ -110,15 +110,31 @@ object LivyReplDriver {
         }
       case Left(_) => primaryFailed = true
     }
-    earlyPython.foreach { launched =>
+    // A pooled driver starts Python once Scala is bound: the Python child's
+    // first calls into the JVM, run while the compiler binds the session,
+    // made the compiler fail (scala 2.13: "cannot find T1 in Function2").
+    val pooledPython = if (conf.pooled && !primaryFailed) {
+      Some(try Right(interpreters.launchPython()) catch { case e: Exception => Left(e) })
+    } else None
+    var python: Option[PythonInterpreter] = None
+    (earlyPython ++ pooledPython).foreach { launched =>
       val ready = launched.flatMap(py => interpreters.startChild("python", py))
       interpreters.setPython(ready)
+      python = ready.toOption
       primaryFailed = ready.isLeft
     }
     earlyR.foreach { launched =>
       val ready = launched.flatMap { r => r.bind(); interpreters.startChild("R", r) }
       interpreters.setR(ready)
       primaryFailed = ready.isLeft
+    }
+    if (conf.pooled && !primaryFailed) {
+      // A pooled driver waits for its user warm: a first job through each
+      // interpreter, so that session's first statements find the JIT warm.
+      val warm = "spark.range(1000).count()"
+      earlyScala.flatMap(_.toOption).foreach(si => scala.util.Try(si.execute(-1, warm)))
+      python.foreach(py => scala.util.Try(py.execute(-2, warm)))
+      Log.info(s"pooled driver warmed after $elapsed")
     }
     session.markReady(if (primaryFailed) "error" else "idle")
     Log.info(s"ready after $elapsed")

@@ -267,6 +267,15 @@ impl ReplHub {
         })
     }
 
+    /// Restarts the session's idle clock (a pooled driver given to a user).
+    pub fn touch(&self, session: u64) {
+        if let Some(ch) = lock(&self.channels).get_mut(&session) {
+            let now = now_ms();
+            ch.last_activity = now;
+            ch.last_heartbeat = now;
+        }
+    }
+
     /// Records a client call on the session (heartbeat).
     pub fn heartbeat(&self, session: u64) {
         if let Some(ch) = lock(&self.channels).get_mut(&session) {
