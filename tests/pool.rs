@@ -130,6 +130,33 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     )
     .await;
     assert!(text(&st).contains("= 5"), "{st}");
+    // R, where installed, was started with the pool's driver too.
+    if std::process::Command::new("R")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let st = run_statement(&server, id, json!({"kind": "sparkr", "code": "1 + 1"})).await;
+        assert!(text(&st).contains("[1] 2"), "{st}");
+        // The whole driver log (the API keeps only its tail).
+        let log: String = std::fs::read_dir(server.data_dir.join("apps"))
+            .unwrap()
+            .flatten()
+            .filter(|d| {
+                d.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("livy-session-{id}-"))
+            })
+            .map(|d| std::fs::read_to_string(d.path().join("output.log")).unwrap_or_default())
+            .collect();
+        assert!(
+            log.contains("pooled driver: R ready"),
+            "R was not started with the pool's driver: {:?}",
+            log.lines()
+                .filter(|l| l.contains("LivyReplDriver"))
+                .collect::<Vec<_>>()
+        );
+    }
     assert!(
         server.log().contains("session adopted a pooled driver"),
         "the log says it came from the pool"

@@ -128,6 +128,16 @@ object LivyReplDriver {
       interpreters.setR(ready)
       primaryFailed = ready.isLeft
     }
+    if (conf.pooled && !primaryFailed && conf.rScript.nonEmpty && conf.rLib.nonEmpty) {
+      // R too, where the server has it; if it fails, R starts on first use as in any session.
+      val ready = (try Right(interpreters.launchR()) catch { case e: Exception => Left(e) }).flatMap { r =>
+        try { r.bind(); interpreters.startChild("R", r) } catch { case e: Exception => r.kill(); Left(e) }
+      }
+      ready match {
+        case Right(_) => interpreters.setR(ready); Log.info(s"pooled driver: R ready after $elapsed")
+        case Left(e) => Log.warn(s"pooled driver: R did not start ($e); it starts on first use")
+      }
+    }
     if (conf.pooled && !primaryFailed) {
       // A pooled driver waits for its user warm: a first job through each
       // interpreter, so that session's first statements find the JIT warm.
