@@ -525,7 +525,7 @@ async fn chaos_twenty_random_kills() {
                     async move {
                         let r = http
                             .get(format!("{u}/metrics"))
-                            .timeout(Duration::from_millis(500))
+                            .timeout(Duration::from_secs(2))
                             .send()
                             .await
                             .ok()?;
@@ -794,6 +794,17 @@ async fn chaos_twenty_random_kills() {
         duplicates.is_empty(),
         "applications submitted twice: {duplicates:?}"
     );
+    if longest > Duration::from_secs(LEASE_SECS + 5) {
+        for s in &live {
+            for line in s
+                .log()
+                .lines()
+                .filter(|l| l.contains("leader") || l.contains("lease") || l.contains("listening"))
+            {
+                eprintln!("{}: {line}", s.port);
+            }
+        }
+    }
     assert!(
         longest <= Duration::from_secs(LEASE_SECS + 5),
         "no leader for {longest:?}"

@@ -139,7 +139,16 @@ impl PostgresStore {
     /// A connection of its own (under this store's identity), for work that
     /// must not queue behind records: leader election.
     pub async fn side_connection(&self) -> Result<Client, StoreError> {
-        connect(&self.config, &self.me, None).await
+        let client = connect(&self.config, &self.me, None).await?;
+        // Lease renewals need not wait for the disk: a renewal lost in a
+        // database crash only ends a term early (the row is the truth every
+        // fenced write is checked against), and a loaded disk must not
+        // delay an election past the lease.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(pg("set up the election connection"))?;
+        Ok(client)
     }
 
     /// The secret the servers on this database show each other when one
