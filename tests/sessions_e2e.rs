@@ -74,29 +74,26 @@ fn driver_jvm(server: &Server) -> u32 {
     jvms[0]
 }
 
-/// The class-data archive of the session driver, once a server built it
-/// in the shared driver cache.
-async fn class_data_archive(within: Duration) -> std::path::PathBuf {
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("driver-cache");
+/// The class-data archive beside the driver jar `server` uses (its log
+/// names the jar), once built.
+async fn class_data_archive(server: &Server, within: Duration) -> std::path::PathBuf {
     let deadline = Instant::now() + within;
     loop {
-        let expected = common::expected_spark_version();
-        let found = std::fs::read_dir(&cache).ok().and_then(|dirs| {
-            dirs.flatten()
-                .map(|d| d.path().join("driver.jsa"))
-                .find(|a| {
-                    a.exists()
-                        && std::fs::read_to_string(a.with_extension("jsa.log"))
-                            .is_ok_and(|l| l.contains(&expected))
-                })
-        });
-        if let Some(a) = found {
-            return a;
+        let jar = server
+            .log()
+            .lines()
+            .filter(|l| l.contains("driver ready"))
+            .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("jar=")))
+            .map(std::path::PathBuf::from);
+        if let Some(archive) = jar.map(|j| j.with_file_name("driver.jsa"))
+            && archive.exists()
+        {
+            return archive;
         }
         assert!(
             Instant::now() < deadline,
-            "no class-data archive in {}",
-            cache.display()
+            "no class-data archive beside the driver jar; server log:\n{}",
+            server.log()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -266,7 +263,7 @@ async fn sql_and_shared_sessions_share_one_spark_context() {
 
     // A driver on this host maps the class-data archive built in the
     // background after the driver.
-    let archive = class_data_archive(Duration::from_secs(300)).await;
+    let archive = class_data_archive(&server, Duration::from_secs(300)).await;
     let shared = create(&server, json!({})).await;
     let jvm = driver_jvm(&server);
     let maps = std::fs::read_to_string(format!("/proc/{jvm}/maps")).unwrap();
