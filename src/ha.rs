@@ -16,21 +16,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
-use crate::api::error::ApiError;
-use crate::auth::Caller;
 use crate::leader::{Elector, LeaseElector, Timing};
 use crate::reconcile::Reconciler;
 use crate::repl::ReplHub;
 use crate::store::{Fence, PostgresStore, StoreError};
+
+mod forward;
+pub use forward::forward;
 
 /// Sent by a server that forwards a call: the cluster's shared secret.
 pub const PEER_SECRET_HEADER: &str = "x-livy-peer-secret";
@@ -358,105 +353,6 @@ impl Elector for LeaseDirectory {
     }
 }
 
-/// Whether a call needs the session's driver, which only the leader holds.
-fn needs_driver(path: &str) -> bool {
-    let mut parts = path.trim_matches('/').split('/');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some("sessions"), Some(_), Some("statements" | "completion"))
-    )
-}
-
-/// Middleware (after authentication): a call that needs a session's driver
-/// goes to the leader when this server does not lead.
-pub async fn forward(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(cluster) = state.cluster.as_ref() else {
-        return next.run(req).await;
-    };
-    if !needs_driver(req.uri().path()) || cluster.leading().is_some() {
-        return next.run(req).await;
-    }
-    // While no leader is known (a failover, or this server just started),
-    // the call waits for one, as a statement waits for a recovering driver.
-    let leader = cluster
-        .leader_within(state.config.statement_recovery_wait)
-        .await;
-    let Some(leader) = leader else {
-        return unavailable(
-            "no server leads right now (a failover is under way); retry in a few seconds",
-        );
-    };
-    if leader.identity == cluster.me.identity {
-        // Elected meanwhile: the hub serves it (or says the session recovers).
-        return next.run(req).await;
-    }
-    match relay(cluster, &leader, req, state.config.max_body).await {
-        Ok(resp) => resp,
-        Err(why) => {
-            tracing::warn!(leader = %leader.rest_url, error = %why, "could not forward a session call to the leader");
-            unavailable(&format!(
-                "the leading server ({}) cannot be reached: {why}; retry in a few seconds",
-                leader.rest_url
-            ))
-        }
-    }
-}
-
-fn unavailable(msg: &str) -> Response {
-    let mut resp = ApiError::Unavailable(msg.to_owned()).into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-    resp
-}
-
-/// Sends `req` to `leader` as its caller, and its answer back.
-async fn relay(
-    cluster: &Cluster,
-    leader: &Peer,
-    req: Request,
-    limit: usize,
-) -> Result<Response, String> {
-    let caller = req.extensions().get::<Caller>().and_then(|c| c.0.clone());
-    let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |p| p.as_str());
-    let url = format!("{}{path}", leader.rest_url);
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| format!("cannot read the request body: {e}"))?;
-    let mut out = cluster
-        .http
-        .request(parts.method.clone(), &url)
-        .header(PEER_SECRET_HEADER, &cluster.peer_secret)
-        .body(body);
-    for name in [header::CONTENT_TYPE, header::ACCEPT] {
-        if let Some(v) = parts.headers.get(&name) {
-            out = out.header(name, v);
-        }
-    }
-    if let Some(v) = parts.headers.get("x-requested-by") {
-        out = out.header("x-requested-by", v);
-    }
-    if let Some(user) = caller {
-        out = out.header(FORWARDED_USER_HEADER, user);
-    }
-    let answer = out.send().await.map_err(|e| crate::error_chain(&e))?;
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = answer.bytes().await.map_err(|e| crate::error_chain(&e))?;
-    let mut resp = Response::new(Body::from(bytes));
-    *resp.status_mut() = status;
-    if let Some(v) = content_type {
-        resp.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&leader.identity) {
-        resp.headers_mut().insert(ANSWERED_BY_HEADER, v);
-    }
-    Ok(resp)
-}
-
 /// The REST address other servers forward to (`advertised`, else this
 /// server's launcher address and port).
 pub fn rest_url(advertised: Option<&str>, tls: bool, host: &str, port: u16) -> String {
@@ -475,28 +371,6 @@ pub fn rest_url(advertised: Option<&str>, tls: bool, host: &str, port: u16) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_calls_that_need_a_driver_are_forwarded() {
-        for path in [
-            "/sessions/3/statements",
-            "/sessions/3/statements/7",
-            "/sessions/3/statements/7/cancel",
-            "/sessions/3/completion",
-        ] {
-            assert!(needs_driver(path), "{path}");
-        }
-        for path in [
-            "/sessions",
-            "/sessions/3",
-            "/sessions/3/log",
-            "/sessions/3/state",
-            "/batches/3",
-            "/statements",
-        ] {
-            assert!(!needs_driver(path), "{path}");
-        }
-    }
 
     fn peer(name: &str) -> Peer {
         Peer {
