@@ -54,3 +54,36 @@ def idle_session(c, kind="pyspark"):
         if st in ("dead", "error", "killed"):
             sys.exit(f"session ended {st}")
         time.sleep(0.1)
+
+
+# A bare PySpark session on the same master: the baseline of the session benchmarks.
+PYTHON = os.environ.get("PYSPARK_PYTHON", sys.executable)
+BARE = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.master("local[*]").appName("bare").getOrCreate()
+print("READY", flush=True)
+import sys; sys.stdin.read()
+"""
+
+
+def bare_startup(script):
+    t = time.monotonic()
+    p = subprocess.Popen([PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    elapsed = time.monotonic() - t
+    p.stdin.close()
+    p.wait()
+    assert line.startswith("READY"), line
+    return elapsed
+
+
+def wait_state(c, sid, want):
+    while True:
+        s = c.call("GET", f"/sessions/{sid}/state")["state"]
+        if s == want:
+            return
+        if s in ("dead", "error", "killed"):
+            log = c.call("GET", f"/sessions/{sid}/log?size=200")
+            sys.exit(f"session {sid} ended {s}:\n" + "\n".join(log.get("log", [])))
+        time.sleep(0.02)

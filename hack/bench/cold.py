@@ -16,17 +16,10 @@ Usage: hack/bench/cold.sh [runs]
 """
 import glob, os, statistics, subprocess, sys, tempfile, time
 
-from benchlib import Client, start_server
+from benchlib import BARE, Client, bare_startup, start_server, wait_state
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-PYTHON = os.environ.get("PYSPARK_PYTHON", sys.executable)
 PORT = 18996
-BARE = """
-from pyspark.sql import SparkSession
-spark = SparkSession.builder.master("local[*]").appName("bare").getOrCreate()
-print("READY", flush=True)
-import sys; sys.stdin.read()
-"""
 FIRST = "spark.range(1000).count()"
 HEAVY = "spark.range(0, 30000000, numPartitions=2).selectExpr('sum(id * 7 % 13)').collect()"
 
@@ -51,29 +44,6 @@ def wait_archive(work):
             return found[0]
         time.sleep(0.5)
     return None
-
-
-def bare_startup(script):
-    t = time.monotonic()
-    p = subprocess.Popen([PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
-    line = p.stdout.readline()
-    elapsed = time.monotonic() - t
-    p.stdin.close()
-    p.wait()
-    assert line.startswith("READY"), line
-    return elapsed
-
-
-def wait_state(c, sid, want):
-    while True:
-        s = c.call("GET", f"/sessions/{sid}/state")["state"]
-        if s == want:
-            return
-        if s in ("dead", "error", "killed"):
-            log = c.call("GET", f"/sessions/{sid}/log?size=200")
-            sys.exit(f"session {sid} ended {s}:\n" + "\n".join(log.get("log", [])))
-        time.sleep(0.02)
 
 
 def run(c, sid, code):

@@ -13,8 +13,8 @@ Usage: hack/bench/pool.sh [runs]
 """
 import http.client, json, os, statistics, sys, tempfile, time
 
-from benchlib import Client, start_server
-from cold import BARE, FIRST, bare_startup, run, wait_archive, wait_state
+from benchlib import BARE, Client, bare_startup, start_server, wait_state
+from cold import FIRST, run, wait_archive
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 PORT = 18995

@@ -11,39 +11,11 @@ Usage: hack/bench/session.sh [runs]
 """
 import http.client, json, os, statistics, subprocess, sys, tempfile, time
 
-from benchlib import Client, start_server
+from benchlib import BARE, Client, bare_startup, start_server, wait_state
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-PYTHON = os.environ.get("PYSPARK_PYTHON", sys.executable)
-BARE = """
-from pyspark.sql import SparkSession
-spark = SparkSession.builder.master("local[*]").appName("bare").getOrCreate()
-print("READY", flush=True)
-import sys; sys.stdin.read()
-"""
 PORT = 18997
 
-
-
-def bare_startup(script):
-    t = time.monotonic()
-    p = subprocess.Popen([PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = p.stdout.readline()
-    elapsed = time.monotonic() - t
-    p.stdin.close()
-    p.wait()
-    assert line.startswith("READY"), line
-    return elapsed
-
-
-def wait_state(c, sid, want):
-    while True:
-        s = c.call("GET", f"/sessions/{sid}/state")["state"]
-        if s == want:
-            return
-        if s in ("dead", "error", "killed"):
-            sys.exit(f"session {sid} ended {s}")
-        time.sleep(0.02)
 
 
 def main():
