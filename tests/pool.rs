@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WARM: Duration = Duration::from_secs(300);
 
@@ -43,26 +43,6 @@ async fn wait_metric(server: &Server, name: &str, want: f64, within: Duration) {
 const READY: &str = "livy_session_pool_drivers{ready=\"true\"}";
 const NOT_READY: &str = "livy_session_pool_drivers{ready=\"false\"}";
 
-/// Every live supervisor (and its descendants) under the server's apps.
-fn app_pids(server: &Server) -> Vec<(String, Vec<u32>)> {
-    let mut out = vec![];
-    for dir in std::fs::read_dir(server.data_dir.join("apps"))
-        .unwrap()
-        .flatten()
-    {
-        if let Ok(bytes) = std::fs::read(dir.path().join("supervisor.json")) {
-            let sup: Value = serde_json::from_slice(&bytes).unwrap();
-            let pid = sup["pid"].as_u64().unwrap() as u32;
-            if pid_alive(pid) {
-                let mut pids = vec![pid];
-                pids.extend(descendants(pid));
-                out.push((dir.file_name().to_string_lossy().into_owned(), pids));
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     let _slot = spark_slot().await;
@@ -79,7 +59,7 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
         list["total"], 0,
         "pooled drivers are not users' sessions: {list}"
     );
-    let pooled = app_pids(&server);
+    let pooled = app_processes(&server);
     assert_eq!(pooled.len(), 1, "one pooled driver: {pooled:?}");
 
     // Adopted at once: idle in the POST's own answer.
@@ -194,7 +174,7 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
 
     // Deleted: every process of its driver is gone; the pooled one stays.
     let prefix = format!("livy-session-{id}-");
-    let before = app_pids(&server);
+    let before = app_processes(&server);
     let adopted: Vec<u32> = before
         .iter()
         .filter(|(dir, _)| dir.starts_with(&prefix))
@@ -215,7 +195,7 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let after = app_pids(&server);
+    let after = app_processes(&server);
     assert_eq!(after.len(), 1, "the pooled driver still runs: {after:?}");
     assert!(!after[0].0.starts_with(&prefix));
 }

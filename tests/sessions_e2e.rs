@@ -46,21 +46,10 @@ async fn create(server: &Server, body: Value) -> u64 {
 
 /// Every process of a session's application (supervisor and descendants).
 fn session_pids(server: &Server) -> Vec<u32> {
-    let mut pids = vec![];
-    for dir in std::fs::read_dir(server.data_dir.join("apps"))
-        .unwrap()
-        .flatten()
-    {
-        if let Ok(bytes) = std::fs::read(dir.path().join("supervisor.json")) {
-            let sup: Value = serde_json::from_slice(&bytes).unwrap();
-            let pid = sup["pid"].as_u64().unwrap() as u32;
-            if pid_alive(pid) {
-                pids.push(pid);
-                pids.extend(descendants(pid));
-            }
-        }
-    }
-    pids
+    app_processes(server)
+        .into_iter()
+        .flat_map(|(_, pids)| pids)
+        .collect()
 }
 
 /// The JVM of the session's driver (spark-submit runs the driver in its

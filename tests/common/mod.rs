@@ -223,6 +223,27 @@ pub fn pid_alive(pid: u32) -> bool {
 #[allow(unused_imports)] // not every test binary uses it
 pub use livy_server::launcher::procfs::descendants;
 
+/// Every live application under the server's apps dir: its directory (the
+/// tag) with its supervisor's PID and the supervisor's descendants.
+pub fn app_processes(server: &Server) -> Vec<(String, Vec<u32>)> {
+    let mut out = vec![];
+    for dir in std::fs::read_dir(server.data_dir.join("apps"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(bytes) = std::fs::read(dir.path().join("supervisor.json")) {
+            let sup: Value = serde_json::from_slice(&bytes).unwrap();
+            let pid = sup["pid"].as_u64().unwrap() as u32;
+            if pid_alive(pid) {
+                let mut pids = vec![pid];
+                pids.extend(descendants(pid));
+                out.push((dir.file_name().to_string_lossy().into_owned(), pids));
+            }
+        }
+    }
+    out
+}
+
 pub fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
