@@ -10,8 +10,9 @@
 # libkrb5-dev), Helm's engine for the chart test, matplotlib for %matplot,
 # and for the authentication tests an MIT Kerberos KDC, an OpenLDAP server
 # (both started by the tests on loopback, never as services), PostgreSQL for
-# the PostgreSQL store's tests (likewise) and Airflow's Livy provider in
-# .venv-airflow.
+# the PostgreSQL store's tests (likewise), Airflow's Livy provider in
+# .venv-airflow, prometheus-client (the metrics test's parser) and
+# schemathesis (in .venv-schemathesis, for the OpenAPI fuzz test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -117,4 +118,13 @@ if [ "${1:-}" = "--test" ]; then
     fi
     pip_if_missing .venv-airflow airflow.providers.apache.livy.hooks.livy \
         "apache-airflow==3.3.2" "apache-airflow-providers-apache-livy==4.6.4"
+    # The Prometheus text-format parser the metrics test reads /metrics with.
+    pip_if_missing .venv prometheus_client "prometheus-client==0.26.0"
+    # schemathesis, which fuzzes the server against its own /openapi.json
+    # (tests/openapi.rs), in its own virtualenv (it pins its own libraries).
+    if [ ! -x .venv-schemathesis/bin/python ]; then
+        echo "setup: creating .venv-schemathesis" >&2
+        python3 -m venv .venv-schemathesis
+    fi
+    pip_if_missing .venv-schemathesis schemathesis "schemathesis==4.32.5"
 fi

@@ -24,6 +24,7 @@ pub mod k8s;
 pub mod launcher;
 pub mod leader;
 pub mod logtext;
+pub mod metrics;
 pub mod reconcile;
 pub mod records;
 pub mod repl;

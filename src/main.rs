@@ -1,6 +1,7 @@
 //! The `livy-server` binary: serve (default), `supervise` (internal: the
-//! per-application supervisor), `config-keys` (the documented key table) and
-//! `crds` (the custom resource definitions for Kubernetes mode).
+//! per-application supervisor), `config-keys` (the documented key table),
+//! `crds` (the custom resource definitions for Kubernetes mode) and
+//! `openapi` (the REST API's OpenAPI document).
 
 use std::path::PathBuf;
 
@@ -40,6 +41,8 @@ enum Command {
     ConfigKeys,
     /// Print the LivyBatch and LivySession CustomResourceDefinitions as YAML.
     Crds,
+    /// Print the OpenAPI 3.1 document of the REST API (as served at /openapi.json).
+    Openapi,
     /// Read a password on standard input and print its salted hash, for the
     /// users file of `livy.server.auth.type = basic` (`user:<hash>`).
     HashPassword,
@@ -71,6 +74,10 @@ fn main() -> anyhow::Result<()> {
                 "{}",
                 livy_server::crd::crds_yaml().context("failed to render the CRDs")?
             );
+            Ok(())
+        }
+        Some(Command::Openapi) => {
+            print!("{}", livy_server::api::openapi::document_json());
             Ok(())
         }
         Some(Command::HashPassword) => {

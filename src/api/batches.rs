@@ -8,20 +8,22 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use serde::Serialize;
-use serde_json::json;
 
 use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
+use super::openapi::{BodyRefusals, ListQuery, LogQuery, RecordId, RecordRefusals, Refusals};
+use super::paging::ListBody;
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
+use super::wire::{LogPage, Msg, StateView};
 use crate::index::BatchRecord;
 use crate::logtext::Escaped;
 use crate::records::{AppInfo, BatchStatus, Kind, SessionState, now_ms};
 
 /// The Batch object of the wire contract.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchView {
     id: u64,
@@ -31,6 +33,7 @@ pub struct BatchView {
     state: SessionState,
     app_id: Option<String>,
     app_info: AppInfo,
+    /// The last lines of its log.
     log: Vec<String>,
 }
 
@@ -70,7 +73,18 @@ fn find(
     Ok(rec)
 }
 
-/// Only the batches the requester may view.
+/// The batches the caller may view, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/batches",
+    tag = "batches",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of batches (in `sessions`, as Livy names it).", body = ListBody<BatchView>),
+        (status = 400, description = "`from` or `size` is not a number.", body = Msg),
+        Refusals,
+    )
+)]
 pub async fn list_batches(
     State(state): State<AppState>,
     who: Requester,
@@ -81,6 +95,21 @@ pub async fn list_batches(
     Ok(Json(body))
 }
 
+/// Submits a batch application. Session-only fields (`kind`, `ttl`,
+/// `heartbeatTimeoutInSecond`) are refused.
+#[utoipa::path(
+    post,
+    path = "/batches",
+    tag = "batches",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "The batch, as created; `Location` names it.", body = BatchView,
+            headers(("Location" = String, description = "/batches/{id}"))),
+        (status = 400, description = "The request is invalid; `msg` says what to fix.", body = Msg),
+        BodyRefusals,
+        Refusals,
+    )
+)]
 pub async fn create_batch(
     State(state): State<AppState>,
     who: Requester,
@@ -109,6 +138,14 @@ pub async fn create_batch(
     ))
 }
 
+/// One batch.
+#[utoipa::path(
+    get,
+    path = "/batches/{id}",
+    tag = "batches",
+    params(RecordId),
+    responses((status = 200, description = "The batch.", body = BatchView), RecordRefusals, Refusals)
+)]
 pub async fn get_batch(
     State(state): State<AppState>,
     who: Requester,
@@ -118,27 +155,70 @@ pub async fn get_batch(
     Ok(Json(view_one(&state, rec).await))
 }
 
+/// A batch's state.
+#[utoipa::path(
+    get,
+    path = "/batches/{id}/state",
+    tag = "batches",
+    params(RecordId),
+    responses((status = 200, description = "Its id and state.", body = StateView), RecordRefusals, Refusals)
+)]
 pub async fn get_batch_state(
     State(state): State<AppState>,
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
-    Ok(Json(json!({ "id": rec.id, "state": rec.status.state })))
+    Ok(Json(StateView {
+        id: rec.id,
+        state: rec.status.state,
+    }))
 }
 
+/// A page of a batch's log.
+#[utoipa::path(
+    get,
+    path = "/batches/{id}/log",
+    tag = "batches",
+    params(RecordId, LogQuery),
+    responses((status = 200, description = "A page of its log.", body = LogPage), RecordRefusals, Refusals)
+)]
 pub async fn get_batch_log(
     State(state): State<AppState>,
     who: Requester,
     LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<LogPage>, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
     Ok(Json(records::log_page(&state, &rec, &q).await?))
 }
 
+/// The same as `/batches/{id}/log` (Livy serves both).
+#[utoipa::path(
+    get,
+    path = "/batches/{id}/logs",
+    tag = "batches",
+    params(RecordId, LogQuery),
+    responses((status = 200, description = "A page of its log.", body = LogPage), RecordRefusals, Refusals)
+)]
+pub async fn get_batch_logs(
+    state: State<AppState>,
+    who: Requester,
+    key: LivyPath<String>,
+    q: Query<HashMap<String, String>>,
+) -> Result<Json<LogPage>, ApiError> {
+    get_batch_log(state, who, key, q).await
+}
+
 /// Marks the batch for deletion and waits (bounded) until the reconciler has
 /// stopped its application and removed the record.
+#[utoipa::path(
+    delete,
+    path = "/batches/{id}",
+    tag = "batches",
+    params(RecordId),
+    responses((status = 200, description = "`{\"msg\": \"deleted\"}`", body = Msg), RecordRefusals, Refusals)
+)]
 pub async fn delete_batch(
     State(state): State<AppState>,
     who: Requester,
@@ -150,5 +230,5 @@ pub async fn delete_batch(
     })
     .await?;
     records::wait_for::<BatchStatus>(&state, id, |rec| rec.is_none()).await;
-    Ok(Json(json!({ "msg": "deleted" })))
+    Ok(Json(Msg::new("deleted")))
 }

@@ -1,52 +1,70 @@
-//! `GET /metrics`: the server's own figures in the Prometheus text format.
-//! For now what the index and the reconciler know (records by state, store
-//! traffic, queue depth).
+//! `GET /metrics`: the server's figures in the Prometheus text exposition
+//! format. Counters and histograms are recorded where things happen
+//! (`crate::metrics`); what the index, the queue, the pool and the election
+//! know is read into gauges at each scrape.
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{counter, gauge};
 
 use super::AppState;
 use crate::index::Kinded;
 use crate::records::{BatchStatus, SessionState, SessionStatus};
 
-fn records<T: Kinded>(state: &AppState, out: &mut String) {
+fn records<T: Kinded>(state: &AppState) {
     for s in SessionState::ALL {
         let n = state.index.count::<T>(s);
-        let _ = writeln!(
-            out,
-            "livy_records{{kind=\"{}\",state=\"{s}\"}} {n}",
-            T::KIND.as_str()
-        );
+        gauge!("livy_records", "kind" => T::KIND.as_str(), "state" => s.to_string()).set(n as f64);
     }
 }
 
+/// Counts and times every API request by its route template (never the
+/// path itself: ids would make a series each).
+pub async fn count_request(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::http(&route, method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// The server's metrics in the Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4.", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        super::openapi::Refusals,
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let handle = crate::metrics::handle();
+    records::<BatchStatus>(&state);
+    records::<SessionStatus>(&state);
     let c = &state.index.counters;
-    let mut out = String::new();
-    out.push_str(
-        "# HELP livy_records Records held, by kind and state.\n# TYPE livy_records gauge\n",
-    );
-    records::<BatchStatus>(&state, &mut out);
-    records::<SessionStatus>(&state, &mut out);
-    let _ = write!(
-        out,
-        "# HELP livy_store_records_read_total Records read from the store.\n\
-         # TYPE livy_store_records_read_total counter\n\
-         livy_store_records_read_total {}\n\
-         # HELP livy_store_writes_total Records created, updated or deleted in the store.\n\
-         # TYPE livy_store_writes_total counter\n\
-         livy_store_writes_total {}\n\
-         # HELP livy_reconcile_queue_depth Records waiting for the reconciler.\n\
-         # TYPE livy_reconcile_queue_depth gauge\n\
-         livy_reconcile_queue_depth {}\n",
-        c.records_read.load(Ordering::Relaxed),
-        c.writes.load(Ordering::Relaxed),
-        state.wake.depth(),
-    );
+    counter!("livy_store_records_read_total").absolute(c.records_read.load(Ordering::Relaxed));
+    counter!("livy_store_writes_total").absolute(c.writes.load(Ordering::Relaxed));
+    gauge!("livy_reconcile_queue_depth").set(state.wake.depth() as f64);
     if state.config.pool_size > 0 {
         let (_, pooled) =
             state
@@ -56,46 +74,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .iter()
             .filter(|r| super::pool::ready(&state, r))
             .count();
-        let _ = write!(
-            out,
-            "# HELP livy_session_pool_size Pooled session drivers wanted.\n\
-             # TYPE livy_session_pool_size gauge\n\
-             livy_session_pool_size {}\n\
-             # HELP livy_session_pool_drivers Pooled session drivers, by readiness.\n\
-             # TYPE livy_session_pool_drivers gauge\n\
-             livy_session_pool_drivers{{ready=\"true\"}} {ready}\n\
-             livy_session_pool_drivers{{ready=\"false\"}} {}\n\
-             # HELP livy_session_pool_hits_total Sessions that adopted a pooled driver.\n\
-             # TYPE livy_session_pool_hits_total counter\n\
-             livy_session_pool_hits_total {}\n\
-             # HELP livy_session_pool_misses_total Sessions that started cold with the pool on.\n\
-             # TYPE livy_session_pool_misses_total counter\n\
-             livy_session_pool_misses_total {}\n",
-            state.config.pool_size,
-            pooled.len() - ready,
-            state.pool.hits.load(Ordering::Relaxed),
-            state.pool.misses.load(Ordering::Relaxed),
-        );
+        gauge!("livy_session_pool_size").set(state.config.pool_size as f64);
+        gauge!("livy_session_pool_drivers", "ready" => "true").set(ready as f64);
+        gauge!("livy_session_pool_drivers", "ready" => "false").set((pooled.len() - ready) as f64);
+        counter!("livy_session_pool_hits_total").absolute(state.pool.hits.load(Ordering::Relaxed));
+        counter!("livy_session_pool_misses_total")
+            .absolute(state.pool.misses.load(Ordering::Relaxed));
     }
     if let Some(cluster) = &state.cluster {
         let term = cluster.leading();
-        let _ = write!(
-            out,
-            "# HELP livy_leader Whether this server leads (reconciles and serves the drivers).\n\
-             # TYPE livy_leader gauge\n\
-             livy_leader {}\n\
-             # HELP livy_leader_term The term this server leads in (0: it does not lead).\n\
-             # TYPE livy_leader_term gauge\n\
-             livy_leader_term {}\n",
-            u8::from(term.is_some()),
-            term.unwrap_or(0),
-        );
+        gauge!("livy_leader").set(f64::from(u8::from(term.is_some())));
+        gauge!("livy_leader_term").set(term.unwrap_or(0) as f64);
     }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        handle.render(),
     )
 }

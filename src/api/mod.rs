@@ -8,6 +8,7 @@ mod batches;
 pub mod body;
 pub mod error;
 mod metrics;
+pub mod openapi;
 mod paging;
 pub mod pool;
 pub mod records;
@@ -15,6 +16,7 @@ pub mod request;
 mod sessions;
 mod statements;
 pub mod validate;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -23,10 +25,10 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::json;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::cluster::ClusterManager;
 use crate::config::Config;
@@ -63,52 +65,39 @@ pub type AppState = Arc<App>;
 /// The Livy version clients gate features on (pylivy, Zeppelin).
 pub const LIVY_VERSION: &str = "0.8.0-incubating";
 
+/// Every API route with its OpenAPI entry (`openapi::document`): each
+/// handler's `#[utoipa::path]` names its path, and the router serves it there.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(version))
+        .routes(routes!(ping))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(batches::list_batches, batches::create_batch))
+        .routes(routes!(batches::get_batch, batches::delete_batch))
+        .routes(routes!(batches::get_batch_state))
+        .routes(routes!(batches::get_batch_log))
+        .routes(routes!(batches::get_batch_logs))
+        .routes(routes!(sessions::list_sessions, sessions::create_session))
+        .routes(routes!(sessions::get_session, sessions::delete_session))
+        .routes(routes!(sessions::get_session_state))
+        .routes(routes!(sessions::get_session_log))
+        .routes(routes!(sessions::get_session_logs))
+        .routes(routes!(sessions::stop_session))
+        .routes(routes!(sessions::interrupt_session))
+        .routes(routes!(
+            statements::list_statements,
+            statements::create_statement
+        ))
+        .routes(routes!(statements::get_statement))
+        .routes(routes!(statements::cancel_statement))
+        .routes(routes!(statements::complete))
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
-    let routes = Router::new()
-        .route("/version", get(version))
-        .route("/metrics/ping", get(|| async { "pong" }))
-        .route("/metrics", get(metrics::metrics))
-        .route(
-            "/batches",
-            get(batches::list_batches).post(batches::create_batch),
-        )
-        .route(
-            "/batches/{id}",
-            get(batches::get_batch).delete(batches::delete_batch),
-        )
-        .route("/batches/{id}/state", get(batches::get_batch_state))
-        .route("/batches/{id}/log", get(batches::get_batch_log))
-        .route("/batches/{id}/logs", get(batches::get_batch_log))
-        .route(
-            "/sessions",
-            get(sessions::list_sessions).post(sessions::create_session),
-        )
-        .route(
-            "/sessions/{id}",
-            get(sessions::get_session).delete(sessions::delete_session),
-        )
-        .route("/sessions/{id}/state", get(sessions::get_session_state))
-        .route("/sessions/{id}/log", get(sessions::get_session_log))
-        .route("/sessions/{id}/logs", get(sessions::get_session_log))
-        .route("/sessions/{id}/stop", post(sessions::stop_session))
-        .route(
-            "/sessions/{id}/interrupt",
-            post(sessions::interrupt_session),
-        )
-        .route(
-            "/sessions/{id}/statements",
-            get(statements::list_statements).post(statements::create_statement),
-        )
-        .route(
-            "/sessions/{id}/statements/{sid}",
-            get(statements::get_statement),
-        )
-        .route(
-            "/sessions/{id}/statements/{sid}/cancel",
-            post(statements::cancel_statement),
-        )
-        .route("/sessions/{id}/completion", post(statements::complete))
+    let (routes, _) = api_routes().split_for_parts();
+    let routes = routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
@@ -125,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(metrics::count_request))
         .with_state(state);
     // Around the whole router: a layer on the routes runs before axum adds
     // `Allow` to a 405.
@@ -183,19 +173,39 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
     out
 }
 
-/// Livy's version object, plus the Spark and Scala every application of this
-/// server runs on (extra fields; clients read only `version`).
-async fn version(State(state): State<AppState>) -> impl IntoResponse {
+/// Livy's version object, plus the Spark and Scala of this server's
+/// applications.
+#[utoipa::path(
+    get,
+    path = "/version",
+    tag = "server",
+    responses((status = 200, body = wire::VersionView), openapi::Refusals)
+)]
+async fn version(State(state): State<AppState>) -> axum::Json<wire::VersionView> {
     let install = state.config.spark_install.as_ref();
-    axum::Json(json!({
-        "version": LIVY_VERSION,
-        "user": "livy-server",
-        "revision": env!("CARGO_PKG_VERSION"),
-        "branch": "main",
-        "date": "",
-        "url": "https://github.com/livy-server/livy-server",
-        "server": format!("livy-server {}", env!("CARGO_PKG_VERSION")),
-        "sparkVersion": install.map(|i| i.spark_version.as_str()),
-        "scalaVersion": install.map(|i| i.scala_version.as_str()),
-    }))
+    axum::Json(wire::VersionView {
+        version: LIVY_VERSION,
+        user: "livy-server",
+        revision: env!("CARGO_PKG_VERSION"),
+        branch: "main",
+        date: "",
+        url: "https://github.com/livy-server/livy-server",
+        server: format!("livy-server {}", env!("CARGO_PKG_VERSION")),
+        spark_version: install.map(|i| i.spark_version.clone()),
+        scala_version: install.map(|i| i.scala_version.clone()),
+    })
+}
+
+/// Livy's health check.
+#[utoipa::path(
+    get,
+    path = "/metrics/ping",
+    tag = "server",
+    responses(
+        (status = 200, description = "The server answers.", body = String, content_type = "text/plain", example = "pong"),
+        openapi::Refusals,
+    )
+)]
+async fn ping() -> &'static str {
+    "pong"
 }

@@ -27,10 +27,13 @@ pub fn list_window(q: &HashMap<String, String>) -> Result<(usize, usize), ApiErr
 /// A list page in Livy's shape, `{"from","total","sessions"}` (batches use
 /// the `sessions` key too); `total` counts every record the caller may see.
 /// Serialised straight from the typed views (no JSON tree in between).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ListBody<V> {
+    /// Index of the first record of this page.
     from: usize,
+    /// Records the caller may view in all.
     total: usize,
+    /// This page's records (batches too are under `sessions`, as in Livy).
     sessions: Vec<V>,
 }
 

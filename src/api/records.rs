@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::access::{Access, Requester};
@@ -283,12 +282,17 @@ pub async fn log_page<T: Kinded>(
     state: &AppState,
     rec: &Rec<T>,
     q: &HashMap<String, String>,
-) -> Result<Value, ApiError> {
+) -> Result<super::wire::LogPage, ApiError> {
     let all = log_lines(state, std::slice::from_ref(rec), usize::MAX)
         .await
         .pop()
         .unwrap_or_default();
     let total = all.len();
     let (from, log) = log_window(q, all)?;
-    Ok(json!({ "id": rec.id, "from": from, "total": total, "log": log }))
+    Ok(super::wire::LogPage {
+        id: rec.id,
+        from,
+        total,
+        log,
+    })
 }

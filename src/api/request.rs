@@ -13,49 +13,71 @@ use super::validate;
 use crate::config::parse_duration;
 use crate::records::{BatchSpec, Resources, SessionKind, SessionSpec};
 
-#[derive(Debug, Deserialize)]
+/// `POST /batches` and `POST /sessions` (each refuses the other's fields).
+/// Text fields take numbers too, integer fields numeric strings, as Livy's
+/// Jackson does.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateRequest {
     // Batch only.
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     file: Option<String>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     class_name: Option<String>,
     #[serde(default, deserialize_with = "body::opt_list")]
+    #[schema(schema_with = super::openapi::text_list)]
     args: Option<Vec<String>>,
     // Session only.
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     kind: Option<String>,
     #[serde(default, deserialize_with = "body::opt_int")]
+    #[schema(schema_with = super::openapi::int)]
     heartbeat_timeout_in_second: Option<i64>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     ttl: Option<String>,
     // Both.
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     proxy_user: Option<String>,
     #[serde(default, deserialize_with = "body::text_list")]
+    #[schema(schema_with = super::openapi::text_list)]
     jars: Vec<String>,
     #[serde(default, deserialize_with = "body::text_list")]
+    #[schema(schema_with = super::openapi::text_list)]
     py_files: Vec<String>,
     #[serde(default, deserialize_with = "body::text_list")]
+    #[schema(schema_with = super::openapi::text_list)]
     files: Vec<String>,
     #[serde(default, deserialize_with = "body::text_list")]
+    #[schema(schema_with = super::openapi::text_list)]
     archives: Vec<String>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     driver_memory: Option<String>,
     #[serde(default, deserialize_with = "body::opt_int")]
+    #[schema(schema_with = super::openapi::int)]
     driver_cores: Option<i64>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     executor_memory: Option<String>,
     #[serde(default, deserialize_with = "body::opt_int")]
+    #[schema(schema_with = super::openapi::int)]
     executor_cores: Option<i64>,
     #[serde(default, deserialize_with = "body::opt_int")]
+    #[schema(schema_with = super::openapi::int)]
     num_executors: Option<i64>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     queue: Option<String>,
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     name: Option<String>,
     #[serde(default, deserialize_with = "body::conf_map")]
+    #[schema(schema_with = super::openapi::conf)]
     conf: BTreeMap<String, String>,
 }
 
@@ -86,6 +108,11 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 }
+
+/// Fields only `POST /batches` takes.
+pub const BATCH_ONLY: [&str; 3] = ["file", "className", "args"];
+/// Fields only `POST /sessions` takes.
+pub const SESSION_ONLY: [&str; 3] = ["kind", "heartbeatTimeoutInSecond", "ttl"];
 
 fn unknown(field: &str, endpoint: &str) -> ApiError {
     ApiError::BadRequest(format!(
@@ -176,14 +203,12 @@ impl CreateRequest {
 
     /// Validates a `POST /batches` body into a spec safe to put into an argv.
     pub fn into_batch(mut self, rules: &Rules) -> Result<BatchSpec, ApiError> {
-        for (field, given) in [
-            ("kind", self.kind.is_some()),
-            (
-                "heartbeatTimeoutInSecond",
-                self.heartbeat_timeout_in_second.is_some(),
-            ),
-            ("ttl", self.ttl.is_some()),
-        ] {
+        let given = [
+            self.kind.is_some(),
+            self.heartbeat_timeout_in_second.is_some(),
+            self.ttl.is_some(),
+        ];
+        for (field, given) in SESSION_ONLY.into_iter().zip(given) {
             if given {
                 return Err(unknown(field, "POST /batches"));
             }
@@ -216,11 +241,12 @@ impl CreateRequest {
 
     /// Validates a `POST /sessions` body.
     pub fn into_session(mut self, rules: &Rules) -> Result<SessionSpec, ApiError> {
-        for (field, given) in [
-            ("file", self.file.is_some()),
-            ("className", self.class_name.is_some()),
-            ("args", self.args.is_some()),
-        ] {
+        let given = [
+            self.file.is_some(),
+            self.class_name.is_some(),
+            self.args.is_some(),
+        ];
+        for (field, given) in BATCH_ONLY.into_iter().zip(given) {
             if given {
                 return Err(unknown(field, "POST /sessions"));
             }

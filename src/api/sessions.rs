@@ -9,30 +9,34 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
-use serde_json::json;
 
 use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{LivyJson, LivyPath};
 use super::error::ApiError;
+use super::openapi::{BodyRefusals, ListQuery, LogQuery, RecordId, RecordRefusals, Refusals};
+use super::paging::ListBody;
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
+use super::wire::{LogPage, Msg, StateView};
 pub use crate::index::SessionRecord;
 use crate::logtext::Escaped;
-use crate::records::{AppInfo, Kind, SessionState, SessionStatus, now_ms};
+use crate::records::{AppInfo, Kind, SessionKind, SessionState, SessionStatus, now_ms};
 
 /// The Session object (Livy 0.8: echoes the request settings).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SessionView<'a> {
+pub struct SessionView<'a> {
     id: u64,
     name: Option<&'a str>,
     app_id: Option<&'a str>,
     owner: Option<&'a str>,
     proxy_user: Option<&'a str>,
     state: SessionState,
+    #[schema(value_type = SessionKind)]
     kind: &'static str,
     app_info: &'a AppInfo,
+    /// The last lines of its log.
     log: Vec<String>,
     ttl: Option<&'a str>,
     driver_memory: Option<&'a str>,
@@ -48,6 +52,7 @@ struct SessionView<'a> {
     archives: &'a [String],
     heartbeat_timeout_in_second: u64,
     /// Whether the session adopted a warm pooled driver.
+    /// Whether the session adopted a warm driver from the pool.
     from_pool: bool,
 }
 
@@ -121,6 +126,18 @@ pub fn find(
 }
 
 /// Only the sessions the requester may view.
+/// The sessions the caller may view, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "sessions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of sessions.", body = ListBody<SessionView>),
+        (status = 400, description = "`from` or `size` is not a number.", body = Msg),
+        Refusals,
+    )
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     who: Requester,
@@ -132,6 +149,21 @@ pub async fn list_sessions(
     Ok(Json(body))
 }
 
+/// Starts an interactive session (or adopts a warm one from the pool).
+/// Batch-only fields (`file`, `className`, `args`) are refused.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "sessions",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "The session, as created; `Location` names it.", body = SessionView,
+            headers(("Location" = String, description = "/sessions/{id}"))),
+        (status = 400, description = "The request is invalid; `msg` says what to fix.", body = Msg),
+        BodyRefusals,
+        Refusals,
+    )
+)]
 pub async fn create_session(
     State(state): State<AppState>,
     who: Requester,
@@ -166,6 +198,14 @@ pub async fn create_session(
     ))
 }
 
+/// One session.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}",
+    tag = "sessions",
+    params(RecordId),
+    responses((status = 200, description = "The session.", body = SessionView), RecordRefusals, Refusals)
+)]
 pub async fn get_session(
     State(state): State<AppState>,
     who: Requester,
@@ -175,28 +215,70 @@ pub async fn get_session(
     Ok(Json(view_one(&state, rec).await))
 }
 
+/// A session's state.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/state",
+    tag = "sessions",
+    params(RecordId),
+    responses((status = 200, description = "Its id and state.", body = StateView), RecordRefusals, Refusals)
+)]
 pub async fn get_session_state(
     State(state): State<AppState>,
     who: Requester,
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
-    Ok(Json(
-        json!({ "id": rec.id, "state": live_state(&state, &rec) }),
-    ))
+    Ok(Json(StateView {
+        id: rec.id,
+        state: live_state(&state, &rec),
+    }))
 }
 
+/// A page of a session's log.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/log",
+    tag = "sessions",
+    params(RecordId, LogQuery),
+    responses((status = 200, description = "A page of its log.", body = LogPage), RecordRefusals, Refusals)
+)]
 pub async fn get_session_log(
     State(state): State<AppState>,
     who: Requester,
     LivyPath(key): LivyPath<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<LogPage>, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
     Ok(Json(records::log_page(&state, &rec, &q).await?))
 }
 
+/// The same as `/sessions/{id}/log` (Livy serves both).
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/logs",
+    tag = "sessions",
+    params(RecordId, LogQuery),
+    responses((status = 200, description = "A page of its log.", body = LogPage), RecordRefusals, Refusals)
+)]
+pub async fn get_session_logs(
+    state: State<AppState>,
+    who: Requester,
+    key: LivyPath<String>,
+    q: Query<HashMap<String, String>>,
+) -> Result<Json<LogPage>, ApiError> {
+    get_session_log(state, who, key, q).await
+}
+
 /// Marks the session deleted and waits (bounded) until it is stopped and gone.
+/// Stops the session's driver and removes the session.
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "sessions",
+    params(RecordId),
+    responses((status = 200, description = "`{\"msg\": \"deleted\"}`", body = Msg), RecordRefusals, Refusals)
+)]
 pub async fn delete_session(
     State(state): State<AppState>,
     who: Requester,
@@ -205,10 +287,18 @@ pub async fn delete_session(
     find(&state, &who, Access::Modify, &key)?;
     let id = request_stop(&state, &key, true).await?;
     records::wait_for::<SessionStatus>(&state, id, |rec| rec.is_none()).await;
-    Ok(Json(json!({ "msg": "deleted" })))
+    Ok(Json(Msg::new("deleted")))
 }
 
 /// `POST /sessions/{id}/stop`: stops the application; the session stays listed.
+/// Stops the session's driver; the session stays listed, finished.
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/stop",
+    tag = "sessions",
+    params(RecordId),
+    responses((status = 204, description = "Stopped."), RecordRefusals, Refusals)
+)]
 pub async fn stop_session(
     State(state): State<AppState>,
     who: Requester,
@@ -221,6 +311,14 @@ pub async fn stop_session(
 }
 
 /// `POST /sessions/{id}/interrupt`: in Livy this stops the session (Hue's "cancel").
+/// Livy's interrupt: stops the session's driver, as `stop`.
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/interrupt",
+    tag = "sessions",
+    params(RecordId),
+    responses((status = 200, description = "`{\"msg\": \"interrupted\"}`", body = Msg), RecordRefusals, Refusals)
+)]
 pub async fn interrupt_session(
     State(state): State<AppState>,
     who: Requester,
@@ -229,7 +327,7 @@ pub async fn interrupt_session(
     find(&state, &who, Access::Modify, &key)?;
     let id = request_stop(&state, &key, false).await?;
     records::wait_for::<SessionStatus>(&state, id, stopped).await;
-    Ok(Json(json!({ "msg": "interrupted" })))
+    Ok(Json(Msg::new("interrupted")))
 }
 
 /// Marks the session deleted (`delete`) or stopped; returns its id.

@@ -14,29 +14,73 @@ use super::AppState;
 use super::access::{Access, Requester};
 use super::body::{self, LivyJson, LivyPath};
 use super::error::ApiError;
+use super::openapi::{BodyRefusals, NotFoundBody, RecordId, RecordRefusals, Refusals, StatementId};
 use super::paging::int_param;
 use super::request::Rules;
 use super::sessions::{SessionRecord, find, live_state};
+use super::wire::{Candidates, Msg, StatementList};
 use crate::records::{SessionKind, SessionState};
+use crate::repl::protocol::Statement;
 
-#[derive(Debug, Deserialize)]
+/// `POST /sessions/{id}/statements`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatementRequest {
+    /// The code to run.
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::required_text, required = true)]
     code: Option<String>,
+    /// Its language; defaults to the session's kind (required for `shared`).
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(value_type = Option<StatementKind>)]
     kind: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /sessions/{id}/completion`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionRequest {
+    /// The code being typed.
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(schema_with = super::openapi::text)]
     code: Option<String>,
+    /// Its language; defaults to the session's kind (required for `shared`).
     #[serde(default, deserialize_with = "body::opt_text")]
+    #[schema(value_type = Option<StatementKind>)]
     kind: Option<String>,
+    /// Offset of the cursor in `code` (default: its end).
     #[serde(default, deserialize_with = "body::opt_int")]
+    #[schema(schema_with = super::openapi::int)]
     cursor: Option<i64>,
+}
+
+/// A statement's language (Livy's aliases `scala`, `python`, `r` too).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the kinds the handler parses from text
+#[serde(rename_all = "lowercase")]
+enum StatementKind {
+    Spark,
+    Pyspark,
+    Sparkr,
+    Sql,
+    Scala,
+    Python,
+    R,
+}
+
+/// Statement routes' answers for a session that is not running, and Livy's
+/// bare-string error bodies.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documents the answers built below
+enum NotRunning {
+    /// The session is not running: Livy's bare string
+    /// `"java.lang.IllegalStateException: Session is in state …"` (Zeppelin
+    /// and Hue match its text).
+    #[response(status = 500, content_type = "application/json")]
+    NotRunning(String),
+    /// The server leading the sessions cannot be reached now; retry.
+    #[response(status = 503)]
+    Unavailable(Msg),
 }
 
 /// Livy's 500 for statements on a session that is not running: Zeppelin and
@@ -82,6 +126,24 @@ fn statement_kind(
     Ok(kind.as_str())
 }
 
+/// A session's statements.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/statements",
+    tag = "statements",
+    params(
+        RecordId,
+        ("from" = Option<i64>, Query, description = "Index of the first statement (default 0)."),
+        ("size" = Option<String>, Query, description = "How many statements: a number, or `all` (default).",
+            pattern = r"^(all|\s*[+-]?[0-9]{1,18}\s*)$"),
+        ("order" = Option<String>, Query, description = "`desc`: newest first."),
+    ),
+    responses(
+        (status = 200, description = "Its statements.", body = StatementList),
+        RecordRefusals,
+        Refusals,
+    )
+)]
 pub async fn list_statements(
     State(state): State<AppState>,
     who: Requester,
@@ -100,11 +162,29 @@ pub async fn list_statements(
         Some(_) => int_param(&q, "size")?.unwrap_or(0).max(0) as usize,
     };
     let statements: Vec<_> = all.into_iter().skip(from).take(size).collect();
-    Ok(Json(
-        json!({ "total_statements": total, "statements": statements }),
-    ))
+    Ok(Json(StatementList {
+        total_statements: total,
+        statements,
+    }))
 }
 
+/// Runs code in the session. A statement that finishes within
+/// `livy.server.statement.sync-wait` is answered finished.
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/statements",
+    tag = "statements",
+    params(RecordId),
+    request_body = StatementRequest,
+    responses(
+        (status = 201, description = "The statement; `Location` names it.", body = Statement,
+            headers(("Location" = String, description = "/sessions/{id}/statements/{sid}"))),
+        RecordRefusals,
+        NotRunning,
+        BodyRefusals,
+        Refusals,
+    )
+)]
 pub async fn create_statement(
     State(state): State<AppState>,
     who: Requester,
@@ -138,6 +218,20 @@ pub async fn create_statement(
     ))
 }
 
+/// One statement.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/statements/{sid}",
+    tag = "statements",
+    params(StatementId),
+    responses(
+        (status = 200, description = "The statement.", body = Statement),
+        (status = 400, description = "The request is malformed.", body = Msg),
+        (status = 404, description = "No such session (`{\"msg\": …}`) or statement (the bare string `\"Statement not found\"`).",
+            body = NotFoundBody),
+        Refusals,
+    )
+)]
 pub async fn get_statement(
     State(state): State<AppState>,
     who: Requester,
@@ -155,6 +249,18 @@ pub async fn get_statement(
 }
 
 /// Always `{"msg":"canceled"}`, even for unknown or finished statements (Livy).
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/statements/{sid}/cancel",
+    tag = "statements",
+    params(StatementId),
+    responses(
+        (status = 200, description = "`{\"msg\": \"canceled\"}`", body = Msg),
+        RecordRefusals,
+        NotRunning,
+        Refusals,
+    )
+)]
 pub async fn cancel_statement(
     State(state): State<AppState>,
     who: Requester,
@@ -168,9 +274,24 @@ pub async fn cancel_statement(
     if let Ok(sid) = sid.parse::<u64>() {
         state.hub.cancel(rec.id, sid);
     }
-    Ok(Json(json!({ "msg": "canceled" })).into_response())
+    Ok(Json(Msg::new("canceled")).into_response())
 }
 
+/// Completion candidates for code at a cursor.
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/completion",
+    tag = "statements",
+    params(RecordId),
+    request_body = CompletionRequest,
+    responses(
+        (status = 200, description = "The candidates (none if the driver does not answer in time).", body = Candidates),
+        RecordRefusals,
+        NotRunning,
+        BodyRefusals,
+        Refusals,
+    )
+)]
 pub async fn complete(
     State(state): State<AppState>,
     who: Requester,
@@ -190,5 +311,5 @@ pub async fn complete(
         .complete(rec.id, kind, code, cursor)
         .await
         .unwrap_or_default();
-    Ok(Json(json!({ "candidates": candidates })).into_response())
+    Ok(Json(Candidates { candidates }).into_response())
 }

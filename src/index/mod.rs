@@ -383,7 +383,7 @@ impl Index {
             spec: spec.clone(),
             status: status.clone(),
         });
-        let stored = self.store.create(rec).await?;
+        let stored = timed("create", self.store.create(rec)).await?;
         self.written(stored)
     }
 
@@ -405,8 +405,10 @@ impl Index {
     ) -> Result<Arc<Record<T::Spec, T>>, StoreError> {
         let rec = T::wrap(rec.clone());
         let stored = match fence {
-            Some(fence) => self.store.update_fenced(&rec, durability, fence).await?,
-            None => self.store.update(&rec, durability).await?,
+            Some(fence) => {
+                timed("update", self.store.update_fenced(&rec, durability, fence)).await?
+            }
+            None => timed("update", self.store.update(&rec, durability)).await?,
         };
         self.written(stored)
     }
@@ -418,7 +420,7 @@ impl Index {
         &self,
         id: u64,
     ) -> Result<Option<Arc<Record<T::Spec, T>>>, StoreError> {
-        let Some(any) = self.store.get(T::KIND, id).await? else {
+        let Some(any) = timed("get", self.store.get(T::KIND, id)).await? else {
             if write(T::table(self)).remove(id) {
                 self.announce((T::KIND, id));
             }
@@ -443,11 +445,13 @@ impl Index {
     ) -> Result<(), StoreError> {
         match fence {
             Some(fence) => {
-                self.store
-                    .delete_fenced(T::KIND, id, version, fence)
-                    .await?
+                timed(
+                    "delete",
+                    self.store.delete_fenced(T::KIND, id, version, fence),
+                )
+                .await?
             }
-            None => self.store.delete(T::KIND, id, version).await?,
+            None => timed("delete", self.store.delete(T::KIND, id, version)).await?,
         }
         self.wrote();
         if write(T::table(self)).remove(id) {
@@ -455,6 +459,14 @@ impl Index {
         }
         Ok(())
     }
+}
+
+/// Runs one store operation, timing it for `/metrics`.
+async fn timed<F: std::future::Future>(op: &'static str, f: F) -> F::Output {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    crate::metrics::store(op, started.elapsed());
+    out
 }
 
 #[cfg(test)]

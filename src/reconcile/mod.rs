@@ -8,6 +8,7 @@
 //! [`decide_batch`] and [`decide_session`].
 
 mod batches;
+mod counted;
 mod decide;
 mod decide_session;
 mod observe;
@@ -37,6 +38,7 @@ use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
 use crate::store::{Durability, Fence, Record, StoreError};
+use counted::Counted;
 
 /// Records worked on at once (each one by one task only).
 const WORKERS: usize = 4;
@@ -194,6 +196,7 @@ impl Reconciler {
     /// One look at one record.
     pub async fn reconcile(&self, key: Key) {
         let now = now_ms();
+        let started = Instant::now();
         let (kind, id) = key;
         let result = match kind {
             Kind::Batch => match self.d.index.get::<BatchStatus>(id) {
@@ -211,6 +214,7 @@ impl Reconciler {
                 }
             },
         };
+        crate::metrics::reconciled(kind, started.elapsed());
         self.handle(key, result);
     }
 
@@ -330,24 +334,33 @@ impl Reconciler {
     }
 
     /// Writes `rec` (whose status or meta changed) back; its new version.
-    async fn write<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
-        Ok(self
+    async fn write<T: Counted>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
+        let from = self.d.index.get::<T>(rec.id).map(|r| r.status.state());
+        let version = self
             .d
             .index
             .update_under(rec, Durability::Disk, self.fence())
             .await?
-            .version)
+            .version;
+        if let Some(from) = from {
+            counted::transition(from, rec);
+        }
+        Ok(version)
     }
 
     /// Writes a status that mirrors what was observed of the application
     /// (observed again after a restart): committed, not waited on to
     /// reach the disk.
-    async fn write_observed<T: Kinded>(&self, rec: &Record<T::Spec, T>) -> Result<(), StoreError> {
+    async fn write_observed<T: Counted>(&self, rec: &Record<T::Spec, T>) -> Result<(), StoreError> {
+        let from = self.d.index.get::<T>(rec.id).map(|r| r.status.state());
         self.d
             .index
             .update_under(rec, Durability::Observed, self.fence())
-            .await
-            .map(|_| ())
+            .await?;
+        if let Some(from) = from {
+            counted::transition(from, rec);
+        }
+        Ok(())
     }
 
     /// Appends a line of the server's own to an application's log (off the
@@ -402,6 +415,7 @@ impl Reconciler {
             );
         }
         tracing::warn!(kind = kind.as_str(), id, error = %Escaped(&text), "launch failed");
+        crate::metrics::launch_failed(kind, crate::metrics::LaunchFailure::Spawn);
         self.append(tag, &text).await;
         let retry = !permanent && failures <= self.d.config.launch_retries;
         if retry {
@@ -432,7 +446,10 @@ impl Reconciler {
             self.d.wake.clone(),
         );
         self.d.tasks.spawn(async move {
-            match manager.kill(&app).await {
+            let started = Instant::now();
+            let killed = manager.kill(&app).await;
+            crate::metrics::cluster(manager.name(), "kill", killed.is_ok(), started.elapsed());
+            match killed {
                 Ok(()) => {
                     lock(&stopping).insert(key, Some(Instant::now()));
                 }

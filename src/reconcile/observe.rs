@@ -108,7 +108,14 @@ impl Reconciler {
             return;
         }
         let list: Vec<TrackedApp> = apps.iter().map(|(_, a)| a.clone()).collect();
+        let started = std::time::Instant::now();
         let result = self.d.manager.observe(&list).await;
+        crate::metrics::cluster(
+            self.d.manager.name(),
+            "observe",
+            result.is_ok(),
+            started.elapsed(),
+        );
         let mut failing = lock(&seen.failing);
         let map = match result {
             Ok(map) => {

@@ -18,7 +18,17 @@ pub struct BatchSpec {
 }
 
 /// Where the application's driver UI and logs are, when the cluster says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     pub driver_log_url: Option<String>,

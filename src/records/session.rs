@@ -7,7 +7,18 @@ use super::{AppInfo, Resources, SessionState, Submission};
 
 /// Session kinds (shared/livy-api.md §3). `Shared` lets every statement pick
 /// its own kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     Spark,

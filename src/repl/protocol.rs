@@ -85,7 +85,7 @@ pub enum FromDriver {
 }
 
 /// Statement states (shared/livy-api.md §2); Livy never emits `error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatementState {
     Waiting,
@@ -103,16 +103,25 @@ impl StatementState {
 }
 
 /// A statement as clients see it (shared/livy-api.md §1.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Statement {
     pub id: u64,
     pub code: String,
     pub state: StatementState,
+    /// `null` until it is `available`; then `{"status": "ok",
+    /// "execution_count", "data": {mime type: value}}` (`text/plain`,
+    /// `application/json`, `application/vnd.livy.table.v1+json`,
+    /// `image/png` as base64) or `{"status": "error", "ename", "evalue",
+    /// "traceback"}`.
+    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
+    /// 0 to 1, from the Spark jobs the statement runs.
     #[serde(default)]
     pub progress: f64,
+    /// Epoch ms it started running (0: not yet).
     #[serde(default)]
     pub started: u64,
+    /// Epoch ms it finished (0: not yet).
     #[serde(default)]
     pub completed: u64,
 }

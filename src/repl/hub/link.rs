@@ -213,6 +213,7 @@ impl ReplHub {
                 output,
             } => {
                 if let Some(e) = ch.entry_mut(id) {
+                    let was_final = e.st.state.is_final();
                     let st = &mut e.st;
                     // Output first, then state: never `available` without output.
                     if output.is_some() {
@@ -228,6 +229,9 @@ impl ReplHub {
                         st.progress = 1.0;
                     }
                     st.state = state;
+                    if !was_final && state.is_final() {
+                        statement_finished(&e.kind, st);
+                    }
                 }
                 ch.evict();
                 ch.last_activity = now_ms();
@@ -341,4 +345,19 @@ mod tests {
         assert!(!secret_matches("k3x9q2ab", "k3x9q2a"));
         assert!(!secret_matches("", ""));
     }
+}
+
+/// Counts a statement that just finished, with how long it ran.
+fn statement_finished(kind: &str, st: &Statement) {
+    let outcome = match (&st.state, &st.output) {
+        (StatementState::Cancelled, _) => "cancelled",
+        (_, Some(out)) if out.get("status").and_then(|s| s.as_str()) == Some("error") => "error",
+        _ => "ok",
+    };
+    // A statement cancelled before it started did not run.
+    let ran = match st.started {
+        0 => 0,
+        started => st.completed.saturating_sub(started),
+    };
+    crate::metrics::statement(kind, outcome, std::time::Duration::from_millis(ran));
 }

@@ -1,0 +1,110 @@
+//! What the reconciler's writes mean for the launch metrics: a record that
+//! reaches its serving state was launched; one that ends before it failed to
+//! launch, for a cause read off its status.
+
+use std::time::Duration;
+
+use crate::index::Kinded;
+use crate::metrics::LaunchFailure;
+use crate::records::{BatchStatus, SessionState, SessionStatus, now_ms};
+use crate::store::Record;
+
+pub(super) trait Counted: Kinded {
+    /// Why a record that never served ended as it is now.
+    fn failure_cause(&self) -> LaunchFailure;
+}
+
+impl Counted for BatchStatus {
+    fn failure_cause(&self) -> LaunchFailure {
+        if self.submission.is_none() {
+            LaunchFailure::Spawn
+        } else if self.exit_code.is_some() || self.app_id.is_some() {
+            LaunchFailure::Exited
+        } else {
+            LaunchFailure::NotFound
+        }
+    }
+}
+
+impl Counted for SessionStatus {
+    fn failure_cause(&self) -> LaunchFailure {
+        let message = self.message.as_deref().unwrap_or_default();
+        match &self.submission {
+            None if self.launch_failures > 0 => LaunchFailure::Spawn,
+            None => LaunchFailure::CannotStart,
+            Some(_) if message.starts_with("the driver did not connect") => {
+                LaunchFailure::ConnectTimeout
+            }
+            Some(_) if message.starts_with("the driver's interpreter failed") => {
+                LaunchFailure::Interpreter
+            }
+            Some(_) if message.starts_with("no application found") => LaunchFailure::NotFound,
+            Some(_) => LaunchFailure::Exited,
+        }
+    }
+}
+
+/// Counts `next` (just written) against the state it had before.
+pub(super) fn transition<T: Counted>(from: SessionState, next: &Record<T::Spec, T>) {
+    let since = next
+        .status
+        .submission()
+        .map(|s| Duration::from_millis(now_ms().saturating_sub(s.at)));
+    crate::metrics::transition(T::KIND, from, next.status.state(), since, || {
+        next.status.failure_cause()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Submission;
+
+    fn sub() -> Option<Submission> {
+        Some(Submission {
+            tag: "t".into(),
+            attempt: 1,
+            at: 1,
+        })
+    }
+
+    #[test]
+    fn batch_causes() {
+        let mut s = BatchStatus::new(0);
+        assert_eq!(s.failure_cause(), LaunchFailure::Spawn);
+        s.submission = sub();
+        assert_eq!(s.failure_cause(), LaunchFailure::NotFound);
+        s.exit_code = Some(1);
+        assert_eq!(s.failure_cause(), LaunchFailure::Exited);
+    }
+
+    #[test]
+    fn session_causes() {
+        let mut s = SessionStatus::new(0);
+        assert_eq!(s.failure_cause(), LaunchFailure::CannotStart);
+        s.launch_failures = 2;
+        assert_eq!(s.failure_cause(), LaunchFailure::Spawn);
+        s.submission = sub();
+        for (message, cause) in [
+            (
+                "the driver did not connect within 60 seconds; killing it",
+                LaunchFailure::ConnectTimeout,
+            ),
+            (
+                "the driver's interpreter failed",
+                LaunchFailure::Interpreter,
+            ),
+            (
+                "no application found with tag t in 60 seconds",
+                LaunchFailure::NotFound,
+            ),
+            (
+                "the driver ended before it connected",
+                LaunchFailure::Exited,
+            ),
+        ] {
+            s.message = Some(message.into());
+            assert_eq!(s.failure_cause(), cause, "{message}");
+        }
+    }
+}
