@@ -61,6 +61,8 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         Some(source) => Some(crate::tls::load(source).await.map_err(ServeError::Tls)?),
         None => None,
     };
+    // The metrics recorder, before anything records.
+    crate::metrics::handle();
     let config = Arc::new(config);
     std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
         path: config.apps_dir().display().to_string(),

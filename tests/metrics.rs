@@ -85,7 +85,8 @@ async fn counters_move_as_a_batch_and_a_session_run() {
         0.0
     );
 
-    // A batch that succeeds and one whose application fails before it runs.
+    // A batch that succeeds and one that fails (both launched: in local mode
+    // spark-submit is the application).
     let (code, _) = post_json(
         &server.url("/batches"),
         &json!({"file": apps.join("pi.py"), "args": ["2"]}),
@@ -114,11 +115,22 @@ async fn counters_move_as_a_batch_and_a_session_run() {
     let err = run_statement(&server, id, json!({"code": "1/0"})).await;
     assert_eq!(err["output"]["status"], "error", "{err}");
 
+    // A session whose driver JVM cannot start ("Too small maximum heap"):
+    // a launch failure.
+    let (code, bad) = post_json(
+        &server.url("/sessions"),
+        &json!({"kind": "pyspark", "driverMemory": "1k"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{bad}");
+    let bad_url = server.url(&format!("/sessions/{}", bad["id"]));
+    wait_state(&bad_url, &["dead", "error"], LONG).await;
+
     let after = scrape(&server).await;
     let batch = r#"{kind="batch"}"#;
     assert_eq!(
         grew(&before, &after, &format!("livy_launches_total{batch}")),
-        1.0
+        2.0
     );
     assert_eq!(
         grew(&before, &after, r#"livy_launches_total{kind="session"}"#),
@@ -130,17 +142,17 @@ async fn counters_move_as_a_batch_and_a_session_run() {
             &after,
             &format!("livy_launch_duration_seconds_count{batch}")
         ),
-        1.0
+        2.0
     );
     assert!(get(&after, &format!("livy_launch_duration_seconds_sum{batch}")) > 0.0);
     assert_eq!(
         grew(
             &before,
             &after,
-            r#"livy_launch_failures_total{cause="exited",kind="batch"}"#
+            r#"livy_launch_failures_total{cause="exited",kind="session"}"#
         ),
         1.0,
-        "the failing batch is a launch failure: {after:?}"
+        "the session whose driver never started is a launch failure: {after:?}"
     );
     for (outcome, n) in [("ok", 1.0), ("error", 1.0)] {
         let key = format!(
