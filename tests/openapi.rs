@@ -41,7 +41,8 @@ fn the_committed_document_is_the_generated_one() {
     );
 }
 
-/// A server on the stand-in spark-submit, with `sessions` sessions idle.
+/// A server on the stand-in spark-submit, with two batches and `sessions`
+/// sessions idle, each with a statement.
 async fn server_with_records(tmp: &Path, sessions: usize) -> Server {
     let home = fake_spark_home(tmp);
     let apps = tmp.join("apps");
@@ -67,6 +68,9 @@ async fn server_with_records(tmp: &Path, sessions: usize) -> Server {
         assert_eq!(code, 201, "{s}");
         let url = server.url(&format!("/sessions/{}", s["id"]));
         wait_state(&url, &["idle"], Duration::from_secs(60)).await;
+        // The stand-in driver answers with the code as its output.
+        let st = run_statement(&server, s["id"].as_u64().unwrap(), json!({"code": "1 + 1"})).await;
+        assert_eq!(text(&st), "1 + 1");
     }
     server
 }
