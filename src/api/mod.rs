@@ -14,6 +14,7 @@ pub mod records;
 pub mod request;
 mod sessions;
 mod statements;
+mod ui;
 pub mod validate;
 
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
             post(statements::cancel_statement),
         )
         .route("/sessions/{id}/completion", post(statements::complete))
+        .merge(ui::routes())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
