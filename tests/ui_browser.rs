@@ -41,8 +41,7 @@ for i in range(3):
 
 /// A statement whose job runs ~9 s in local mode (one core): long enough to
 /// see its progress bar.
-const SLOW: &str =
-    "print('ui-live-%d' % sc.parallelize(range(6), 6).map(lambda x: __import__('time').sleep(1.5) or x).count())";
+const SLOW: &str = "print('ui-live-%d' % sc.parallelize(range(6), 6).map(lambda x: __import__('time').sleep(1.5) or x).count())";
 
 /// chromedriver, stopped with the test.
 struct Chromedriver(Child);
@@ -129,7 +128,13 @@ async fn browser(dir: &Path) -> (Chromedriver, Client) {
 /// Runs `script` (with `args` as `arguments`) until it returns something
 /// other than null, false or "" and returns that; panics with the page's
 /// text after `timeout`.
-async fn wait_js(c: &Client, what: &str, script: &str, args: Vec<Value>, timeout: Duration) -> Value {
+async fn wait_js(
+    c: &Client,
+    what: &str,
+    script: &str,
+    args: Vec<Value>,
+    timeout: Duration,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let v = c.execute(script, args.clone()).await.unwrap();
@@ -141,7 +146,10 @@ async fn wait_js(c: &Client, what: &str, script: &str, args: Vec<Value>, timeout
                 .execute("return document.body.innerText", vec![])
                 .await
                 .unwrap_or_default();
-            panic!("timed out waiting for {what}; the page says:\n{}", page.as_str().unwrap_or(""));
+            panic!(
+                "timed out waiting for {what}; the page says:\n{}",
+                page.as_str().unwrap_or("")
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -207,7 +215,11 @@ async fn post(url: &str, body: &Value) -> (u16, Value) {
 
 /// Runs a statement through the API until it is available.
 async fn run(server: &Server, session: u64, body: Value) -> Value {
-    let (code, st) = post(&server.url(&format!("/sessions/{session}/statements")), &body).await;
+    let (code, st) = post(
+        &server.url(&format!("/sessions/{session}/statements")),
+        &body,
+    )
+    .await;
     assert_eq!(code, 201, "{st}");
     let id = st["id"].as_u64().unwrap();
     wait_statement(server, session, id, &["available"], START).await
@@ -264,11 +276,18 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
     .await;
     assert_eq!(final_state, "success");
     let log_text = c
-        .execute("return document.querySelector('pre.log-lines').textContent", vec![])
+        .execute(
+            "return document.querySelector('pre.log-lines').textContent",
+            vec![],
+        )
         .await
         .unwrap();
     let log_text = log_text.as_str().unwrap();
-    assert_eq!(log_text.matches("UI-LINE before-go").count(), 1, "{log_text}");
+    assert_eq!(
+        log_text.matches("UI-LINE before-go").count(),
+        1,
+        "{log_text}"
+    );
     assert!(
         log_text.find("UI-LINE before-go") < log_text.find("UI-LINE after-go 0"),
         "{log_text}"
@@ -332,7 +351,10 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
         UI_WAIT,
     )
     .await;
-    assert_eq!(row, json!([sid.to_string(), "ui-session", "pyspark", "idle"]));
+    assert_eq!(
+        row,
+        json!([sid.to_string(), "ui-session", "pyspark", "idle"])
+    );
     screenshot(&c, "sessions.png").await;
 
     // The session's page: a table, a SQL result as a table, a plot, an error.
@@ -340,7 +362,10 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
         .await
         .unwrap();
     let t = table_of(&c, id_of(&table)).await;
-    assert_eq!(t, json!({"heads": ["n", "s"], "cells": ["1", "a", "2", "b"]}));
+    assert_eq!(
+        t,
+        json!({"heads": ["n", "s"], "cells": ["1", "a", "2", "b"]})
+    );
     let t = table_of(&c, id_of(&sql)).await;
     assert_eq!(t, json!({"heads": ["one", "letter"], "cells": ["1", "x"]}));
     let width = wait_js(
@@ -445,6 +470,7 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
         UI_WAIT,
     )
     .await;
+    screenshot(&c, "session-log.png").await;
 
     c.close().await.unwrap();
     println!("browser test took {:?}", began.elapsed());
@@ -482,7 +508,10 @@ async fn root_redirects_to_the_ui_which_serves_its_files() {
         assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
         assert_eq!(header(&r, "cache-control"), "no-cache");
         let body = r.text().await.unwrap();
-        assert!(body.contains(r#"<script type="module" src="/ui/assets/app.js">"#), "{body}");
+        assert!(
+            body.contains(r#"<script type="module" src="/ui/assets/app.js">"#),
+            "{body}"
+        );
     }
     let r = get("/ui/assets/app.js").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -493,7 +522,10 @@ async fn root_redirects_to_the_ui_which_serves_its_files() {
     let r = get("/ui/assets/x").await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let body: Value = r.json().await.unwrap();
-    assert!(body["msg"].as_str().unwrap().contains("no file x"), "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().contains("no file x"),
+        "{body}"
+    );
 
     let r = get("/sessions").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

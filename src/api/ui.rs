@@ -28,7 +28,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("session.js", JS, include_str!("ui/session.js")),
     ("output.js", JS, include_str!("ui/output.js")),
     ("log.js", JS, include_str!("ui/log.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("ui/style.css")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("ui/style.css"),
+    ),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
