@@ -1,7 +1,9 @@
 //! The web UI in a real browser: Debian's headless Chromium driven through
 //! chromedriver (WebDriver), against the real binary on real Spark (local
 //! mode). One server, one batch, one pyspark session and one browser for
-//! the whole run. Screenshots go to `target/ui-screenshots/`.
+//! the whole run. Screenshots go to `target/ui-screenshots/`. Two quick
+//! tests without Spark: `/` and the UI's files, and the UI behind Basic
+//! authentication.
 //!
 //! Chromium and chromedriver come from `hack/setup.sh --test`; without them
 //! the browser test fails (it never skips).
@@ -531,4 +533,50 @@ async fn root_redirects_to_the_ui_which_serves_its_files() {
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["sessions"], json!([]));
+}
+
+/// The UI's files are behind the server's authentication like the API (the
+/// browser asks for a password on the first load, then sends the cookie).
+#[tokio::test]
+async fn the_ui_is_behind_the_servers_authentication() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livy-server"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "alice-password").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let users = tmp.path().join("users");
+    std::fs::write(
+        &users,
+        format!("alice:{}\n", String::from_utf8(out.stdout).unwrap().trim()),
+    )
+    .unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            pki::stand_in_spark_home(tmp.path()),
+            "livy.server.auth.type=basic".into(),
+            format!("livy.server.auth.basic.users-file={}", users.display()),
+        ],
+    );
+    for path in ["/ui", "/ui/assets/app.js"] {
+        let r = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+    }
+    let r = client()
+        .get(server.url("/ui"))
+        .basic_auth("alice", Some("alice-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().contains_key("set-cookie"), "{:?}", r.headers());
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
 }
