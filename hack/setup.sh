@@ -10,9 +10,10 @@
 # libkrb5-dev), Helm's engine for the chart test, matplotlib for %matplot,
 # and for the authentication tests an MIT Kerberos KDC, an OpenLDAP server
 # (both started by the tests on loopback, never as services), PostgreSQL for
-# the PostgreSQL store's tests (likewise), Airflow's Livy provider in
-# .venv-airflow, prometheus-client (the metrics test's parser) and
-# schemathesis (in .venv-schemathesis, for the OpenAPI fuzz test).
+# the PostgreSQL store's tests (likewise), Chromium and chromedriver for the
+# web UI's browser test, Airflow's Livy provider in .venv-airflow,
+# prometheus-client (the metrics test's parser) and schemathesis (in
+# .venv-schemathesis, for the OpenAPI fuzz test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +110,11 @@ if [ "${1:-}" = "--test" ]; then
     for tool in curl openssl; do
         command -v "$tool" >/dev/null 2>&1 || apt_install "$tool"
     done
+    # The web UI's browser test (tests/ui_browser.rs) drives Debian's headless
+    # Chromium through its chromedriver.
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        apt_install chromium chromium-driver
+    fi
     # requests-kerberos: the Python SPNEGO client most Livy scripts use.
     pip_if_missing .venv requests_kerberos "requests-kerberos==0.15.0"
     # Airflow's LivyHook, in its own virtualenv (Airflow pins many packages).

@@ -15,6 +15,7 @@ pub mod records;
 pub mod request;
 mod sessions;
 mod statements;
+mod ui;
 pub mod validate;
 pub mod wire;
 
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
     let (routes, _) = api_routes().split_for_parts();
     let routes = routes
+        .merge(ui::routes())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
