@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = "Global options", env = "LIVY_CONFIG", hide_env = true)]
     pub config: Option<PathBuf>,
     /// Print the server's JSON instead of tables and messages (for scripts)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     #[command(subcommand)]
     pub command: Noun,
@@ -120,10 +120,13 @@ pub struct Submit {
     /// YARN queue
     #[arg(long)]
     pub queue: Option<String>,
+    /// Driver memory, e.g. 1g
     #[arg(long)]
     pub driver_memory: Option<String>,
+    /// Executor memory, e.g. 2g
     #[arg(long)]
     pub executor_memory: Option<String>,
+    /// Number of executors
     #[arg(long)]
     pub num_executors: Option<u32>,
     /// A Python dependency; repeatable
