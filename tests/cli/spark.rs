@@ -230,6 +230,9 @@ async fn shell_runs_the_seed_python_pi_and_ctrl_c_cancels_a_running_statement() 
     sh.pty.send("never_run_this").unwrap();
     sh.pty.flush().unwrap();
     sh.pty.send_control('c').unwrap();
+    // Keys typed before the fresh prompt would be dropped (rustyline keeps
+    // no read-ahead after an interrupt): type as a user would, after it.
+    sh.pty.exp_string(&sh.prompt.clone()).unwrap();
     sh.input(&server, &["'after the cleared line'"]).await;
     sh.pty.exp_string("'after the cleared line'").unwrap();
     sh.exit(&server).await;
