@@ -57,7 +57,10 @@ fn assert_one_line_error(out: &(i32, String, String), code: i32, needle: &str) {
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
     assert!(err.starts_with("livy: "), "{err:?}");
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 fn stand_in_server(dir: &Path, extra: &[String]) -> Server {
@@ -71,21 +74,39 @@ fn help_names_every_subcommand_and_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, top, _) = livy(tmp.path(), &["--help"]);
     assert_eq!(code, 0);
-    for word in ["sessions", "batches", "--url", "--user", "--password", "--config", "--json", "Exit codes"] {
+    for word in [
+        "sessions",
+        "batches",
+        "--url",
+        "--user",
+        "--password",
+        "--config",
+        "--json",
+        "Exit codes",
+    ] {
         assert!(top.contains(word), "{word:?} not in livy --help:\n{top}");
     }
     let cases: [(&[&str], &[&str]); 5] = [
         (&["sessions", "--help"], &["list", "show", "kill", "shell"]),
         (&["batches", "--help"], &["list", "show", "submit", "kill"]),
-        (&["batch", "submit", "--help"], &["--follow", "--class", "--name", "--conf"]),
-        (&["session", "shell", "--help"], &["--kind", "--id", "--keep", "pyspark, spark, sql, sparkr"]),
+        (
+            &["batch", "submit", "--help"],
+            &["--follow", "--class", "--name", "--conf"],
+        ),
+        (
+            &["session", "shell", "--help"],
+            &["--kind", "--id", "--keep", "pyspark, spark, sql, sparkr"],
+        ),
         (&["batch", "show", "--help"], &["--lines"]),
     ];
     for (args, words) in cases {
         let (code, text, err) = livy(tmp.path(), args);
         assert_eq!(code, 0, "{args:?}: {err}");
         for word in words {
-            assert!(text.contains(word), "{word:?} not in livy {args:?}:\n{text}");
+            assert!(
+                text.contains(word),
+                "{word:?} not in livy {args:?}:\n{text}"
+            );
         }
     }
     // A usage mistake is clap's exit code 2.
@@ -105,11 +126,16 @@ fn a_bad_url_or_a_server_that_is_down_is_one_line_and_exit_1() {
         assert_one_line_error(&out, 1, "invalid server URL");
     }
     // The environment is read too, and a broken config file is named.
-    let out = run(livy_cmd(tmp.path()).env("LIVY_URL", &down).args(["batches", "list"]));
+    let out = run(livy_cmd(tmp.path())
+        .env("LIVY_URL", &down)
+        .args(["batches", "list"]));
     assert_one_line_error(&out, 1, "cannot reach");
     let conf = tmp.path().join("bad.toml");
     std::fs::write(&conf, "url = \n").unwrap();
-    let out = livy(tmp.path(), &["--config", conf.to_str().unwrap(), "batches", "list"]);
+    let out = livy(
+        tmp.path(),
+        &["--config", conf.to_str().unwrap(), "batches", "list"],
+    );
     assert_one_line_error(&out, 1, "bad config file");
 }
 
@@ -129,16 +155,25 @@ fn unknown_ids_give_the_servers_404_message_and_empty_lists_print() {
         let out = livy(tmp.path(), &all);
         assert_one_line_error(&out, 1, "Session '7' not found. (HTTP 404");
     }
-    let out = livy(tmp.path(), &["--url", url, "sessions", "show", "no-such-name"]);
+    let out = livy(
+        tmp.path(),
+        &["--url", url, "sessions", "show", "no-such-name"],
+    );
     assert_one_line_error(&out, 1, "not found");
 
     let (code, json, _) = livy(tmp.path(), &["--url", url, "--json", "sessions", "list"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!((v["total"].as_u64(), v["sessions"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert_eq!(
+        (v["total"].as_u64(), v["sessions"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
     let (code, table, _) = livy(tmp.path(), &["--url", url, "batches", "list"]);
     assert_eq!(code, 0);
-    assert!(table.contains("state") && table.contains("0 of 0 shown"), "{table}");
+    assert!(
+        table.contains("state") && table.contains("0 of 0 shown"),
+        "{table}"
+    );
 }
 
 /// A users file with `alice:alice-password`, made by the server binary.
@@ -154,7 +189,11 @@ fn users_file(dir: &Path) -> std::path::PathBuf {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let path = dir.join("users");
-    std::fs::write(&path, format!("alice:{}\n", String::from_utf8_lossy(&out.stdout).trim())).unwrap();
+    std::fs::write(
+        &path,
+        format!("alice:{}\n", String::from_utf8_lossy(&out.stdout).trim()),
+    )
+    .unwrap();
     path
 }
 
@@ -177,7 +216,10 @@ fn flags_beat_the_environment_which_beats_the_config_file() {
     std::fs::create_dir_all(default_conf.parent().unwrap()).unwrap();
     std::fs::write(
         &default_conf,
-        format!("url = \"{}\"\nuser = \"alice\"\npassword = \"alice-password\"\n", server.base),
+        format!(
+            "url = \"{}\"\nuser = \"alice\"\npassword = \"alice-password\"\n",
+            server.base
+        ),
     )
     .unwrap();
     let (code, out, err) = livy(home, &["--json", "sessions", "list"]);
@@ -196,24 +238,36 @@ fn flags_beat_the_environment_which_beats_the_config_file() {
     let (code, _, err) = run(wrong().args(["--password", "alice-password", "sessions", "list"]));
     assert_eq!(code, 0, "{err}");
     // The same for the URL: env beats file, flag beats env.
-    let out = run(livy_cmd(home).env("LIVY_URL", &down).args(["batches", "list"]));
+    let out = run(livy_cmd(home)
+        .env("LIVY_URL", &down)
+        .args(["batches", "list"]));
     assert_one_line_error(&out, 1, "cannot reach");
-    let (code, _, err) = run(
-        livy_cmd(home)
+    let (code, _, err) =
+        run(livy_cmd(home)
             .env("LIVY_URL", &down)
-            .args(["--url", &server.base, "batches", "list"]),
-    );
+            .args(["--url", &server.base, "batches", "list"]));
     assert_eq!(code, 0, "{err}");
     // --config replaces the default file; credentials missing → 401.
     let other = home.join("other.toml");
     std::fs::write(&other, format!("url = \"{}\"\n", server.base)).unwrap();
-    let out = livy(home, &["--config", other.to_str().unwrap(), "batches", "list"]);
+    let out = livy(
+        home,
+        &["--config", other.to_str().unwrap(), "batches", "list"],
+    );
     assert_one_line_error(&out, 1, "HTTP 401");
     // Authenticated and with X-Requested-By (CSRF is on): a kill reaches the
     // server and gets its 404, not a CSRF or auth refusal.
     let out = livy(home, &["batch", "kill", "3"]);
     assert_one_line_error(&out, 1, "Session '3' not found.");
-    let out = livy(home, &["--config", home.join("none.toml").to_str().unwrap(), "batches", "list"]);
+    let out = livy(
+        home,
+        &[
+            "--config",
+            home.join("none.toml").to_str().unwrap(),
+            "batches",
+            "list",
+        ],
+    );
     assert_one_line_error(&out, 1, "cannot read the config file");
 }
 

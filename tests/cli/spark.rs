@@ -25,13 +25,22 @@ async fn batch_submit_follow_streams_the_log_and_exits_by_the_final_state() {
 
     let (code, out, err) = livy(
         tmp.path(),
-        &["--url", url, "batch", "submit", pi, "10", "--name", "pi", "--follow"],
+        &[
+            "--url", url, "batch", "submit", pi, "10", "--name", "pi", "--follow",
+        ],
     );
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("batch 0 finished: success"), "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    let pis: Vec<&&str> = lines.iter().filter(|l| l.starts_with("Pi is roughly 3.")).collect();
-    assert_eq!(pis.len(), 1, "the result once, no line printed twice:\n{out}");
+    let pis: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("Pi is roughly 3."))
+        .collect();
+    assert_eq!(
+        pis.len(),
+        1,
+        "the result once, no line printed twice:\n{out}"
+    );
     assert!(lines.contains(&"ARGV [\"10\"]"), "{out}");
     // What was followed ends with the server's whole log window (the ring
     // buffer may have dropped older lines, never the follower).
@@ -47,7 +56,14 @@ async fn batch_submit_follow_streams_the_log_and_exits_by_the_final_state() {
     let fail = apps.join("fail.py");
     let (code, out, err) = livy(
         tmp.path(),
-        &["--url", url, "batches", "submit", fail.to_str().unwrap(), "-f"],
+        &[
+            "--url",
+            url,
+            "batches",
+            "submit",
+            fail.to_str().unwrap(),
+            "-f",
+        ],
     );
     assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("batch 1 finished: dead"), "{err}");
@@ -77,9 +93,15 @@ async fn batch_submit_follow_streams_the_log_and_exits_by_the_final_state() {
         .find(|l| l.contains(" pi "))
         .unwrap_or_else(|| panic!("no row for batch 0:\n{table}"));
     assert!(row.contains(" 0 ") && row.contains(" success "), "{row}");
-    let (code, show, _) = livy(tmp.path(), &["--url", url, "batch", "show", "pi", "-n", "500"]);
+    let (code, show, _) = livy(
+        tmp.path(),
+        &["--url", url, "batch", "show", "pi", "-n", "500"],
+    );
     assert_eq!(code, 0);
-    assert!(show.contains("success") && show.contains("Pi is roughly 3."), "{show}");
+    assert!(
+        show.contains("success") && show.contains("Pi is roughly 3."),
+        "{show}"
+    );
     let (code, out, _) = livy(tmp.path(), &["--url", url, "batch", "kill", "1"]);
     assert_eq!((code, out.trim()), (0, "batch 1: deleted"));
 }
@@ -131,7 +153,11 @@ impl Shell {
         self.statements += 1;
         let st = self.wait_statement(server, &["available"]).await;
         let want = lines.join("\n");
-        assert_eq!(st["code"].as_str().unwrap(), want.trim_end(), "one statement: {st}");
+        assert_eq!(
+            st["code"].as_str().unwrap(),
+            want.trim_end(),
+            "one statement: {st}"
+        );
         st
     }
 
@@ -159,7 +185,9 @@ impl Shell {
     async fn exit(mut self, server: &Server) {
         self.pty.exp_string(&self.prompt).unwrap();
         self.pty.send_control('d').unwrap();
-        self.pty.exp_string(&format!("deleting session {}", self.id)).unwrap();
+        self.pty
+            .exp_string(&format!("deleting session {}", self.id))
+            .unwrap();
         self.pty.exp_eof().unwrap();
         let status = self.pty.process().wait().unwrap();
         assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
@@ -201,7 +229,11 @@ async fn shell_runs_the_seed_python_pi_and_ctrl_c_cancels_a_running_statement() 
         ],
     )
     .await;
-    sh.input(&server, &["print(\"Pi is roughly %f\" % (4.0 * count / NUM_SAMPLES))"]).await;
+    sh.input(
+        &server,
+        &["print(\"Pi is roughly %f\" % (4.0 * count / NUM_SAMPLES))"],
+    )
+    .await;
     sh.pty.exp_regex(r"Pi is roughly 3\.1\d+").unwrap();
     // An open bracket continues too.
     sh.input(&server, &["sorted([3,", " 1,", " 2])"]).await;
@@ -212,13 +244,16 @@ async fn shell_runs_the_seed_python_pi_and_ctrl_c_cancels_a_running_statement() 
 
     // Ctrl-C while a long Spark job runs: cancelled on the server, and the
     // shell takes the next statement.
-    let slow = "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
+    let slow =
+        "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
     sh.pty.send(&format!("{slow}\r")).unwrap();
     sh.pty.flush().unwrap();
     sh.statements += 1;
     sh.wait_statement(&server, &["running"]).await;
     sh.pty.send_control('c').unwrap();
-    let st = sh.wait_statement(&server, &["cancelling", "cancelled"]).await;
+    let st = sh
+        .wait_statement(&server, &["cancelling", "cancelled"])
+        .await;
     assert_eq!(st["code"], slow);
     sh.pty.exp_string("cancelled").unwrap();
     sh.wait_statement(&server, &["cancelled"]).await;
@@ -260,7 +295,11 @@ async fn shell_runs_the_seed_scala_pi() {
     )
     .await;
     sh.pty.exp_string("count: Int = ").unwrap();
-    sh.input(&server, &["println(\"Pi is roughly \" + 4.0 * count / NUM_SAMPLES)"]).await;
+    sh.input(
+        &server,
+        &["println(\"Pi is roughly \" + 4.0 * count / NUM_SAMPLES)"],
+    )
+    .await;
     sh.pty.exp_regex(r"Pi is roughly 3\.1\d+").unwrap();
     sh.exit(&server).await;
 }
@@ -307,9 +346,18 @@ async fn shell_runs_the_seed_sparkr_pi() {
         ],
     )
     .await;
-    sh.input(&server, &["rdd <- parallelize(sc, 1:n, slices)"]).await;
-    sh.input(&server, &["count <- reduce(lapplyPartition(rdd, piFuncVec), sum)"]).await;
-    sh.input(&server, &["cat(\"Pi is roughly\", 4.0 * count / n, \"\\n\")"]).await;
+    sh.input(&server, &["rdd <- parallelize(sc, 1:n, slices)"])
+        .await;
+    sh.input(
+        &server,
+        &["count <- reduce(lapplyPartition(rdd, piFuncVec), sum)"],
+    )
+    .await;
+    sh.input(
+        &server,
+        &["cat(\"Pi is roughly\", 4.0 * count / n, \"\\n\")"],
+    )
+    .await;
     sh.pty.exp_regex(r"Pi is roughly 3\.1\d*").unwrap();
     sh.exit(&server).await;
 }

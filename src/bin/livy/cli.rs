@@ -11,16 +11,41 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "livy", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The server's URL [env: LIVY_URL; else `url` in the config file; else http://localhost:8998]
-    #[arg(long, global = true, help_heading = "Global options", env = "LIVY_URL", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LIVY_URL",
+        hide_env = true
+    )]
     pub url: Option<String>,
     /// User for HTTP Basic authentication [env: LIVY_USER]
-    #[arg(long, global = true, help_heading = "Global options", env = "LIVY_USER", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LIVY_USER",
+        hide_env = true
+    )]
     pub user: Option<String>,
     /// Password for HTTP Basic authentication [env: LIVY_PASSWORD]
-    #[arg(long, global = true, help_heading = "Global options", env = "LIVY_PASSWORD", hide_env = true, hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LIVY_PASSWORD",
+        hide_env = true,
+        hide_env_values = true
+    )]
     pub password: Option<String>,
     /// Config file (TOML: url, user, password) [default: ~/.config/livy/config.toml]
-    #[arg(long, global = true, help_heading = "Global options", env = "LIVY_CONFIG", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LIVY_CONFIG",
+        hide_env = true
+    )]
     pub config: Option<PathBuf>,
     /// Print the server's JSON instead of tables and messages (for scripts)
     #[arg(long, global = true, help_heading = "Global options")]
@@ -41,7 +66,7 @@ pub enum Noun {
     Sessions(SessionArgs),
     /// Batches: list, show, submit, kill
     #[command(alias = "batch")]
-    Batches(BatchArgs),
+    Batches(Box<BatchArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -83,7 +108,7 @@ pub enum BatchCmd {
         lines: usize,
     },
     /// Submit a batch (POST /batches); with --follow, stream its log to the end
-    Submit(Submit),
+    Submit(Box<Submit>),
     /// Delete a batch (kills its Spark application)
     #[command(alias = "delete")]
     Kill { id: String },

@@ -78,7 +78,11 @@ impl<'c> Follower<'c> {
         )?;
         let lines = v["log"]
             .as_array()
-            .map(|a| a.iter().map(|l| l.as_str().unwrap_or("").to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|l| l.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         let total = v["total"].as_u64().unwrap_or(0) as usize;
         let from = v["from"].as_u64().unwrap_or(from as u64) as usize;
@@ -100,7 +104,11 @@ impl<'c> Follower<'c> {
     pub fn drain(&mut self, out: &mut impl Write) -> Result<(), Error> {
         loop {
             // One line of overlap: the last one printed, to notice a shift.
-            let anchor = if self.printed.is_empty() { self.next } else { self.next - 1 };
+            let anchor = if self.printed.is_empty() {
+                self.next
+            } else {
+                self.next - 1
+            };
             let (lines, from, total) = self.page(anchor, PAGE as i64)?;
             if let Some(last) = self.printed.back()
                 && (from != anchor || lines.first() != Some(last))
@@ -147,7 +155,11 @@ pub fn follow(client: &Client, id: &str, out: &mut impl Write) -> Result<String,
 
 /// The exit code for a followed batch's final state.
 pub fn exit_code(state: &str) -> i32 {
-    if state == "success" { 0 } else { crate::EXIT_BATCH_FAILED }
+    if state == "success" {
+        0
+    } else {
+        crate::EXIT_BATCH_FAILED
+    }
 }
 
 /// `POST /batches` body from the submit flags.
@@ -171,7 +183,11 @@ pub fn batch_body(s: &crate::cli::Submit) -> Value {
             body.insert(k.into(), v);
         }
     }
-    for (k, v) in [("pyFiles", &s.py_files), ("jars", &s.jars), ("files", &s.files)] {
+    for (k, v) in [
+        ("pyFiles", &s.py_files),
+        ("jars", &s.jars),
+        ("files", &s.files),
+    ] {
         if !v.is_empty() {
             body.insert(k.into(), v.clone().into());
         }
@@ -207,10 +223,19 @@ mod tests {
     #[test]
     fn overlap_after_the_ring_buffer_shifted() {
         let printed: VecDeque<String> = v(&["1", "2", "3", "4"]).into();
-        assert_eq!(after_overlap(&printed, &v(&["3", "4", "5"])), v(&["5"]).as_slice());
+        assert_eq!(
+            after_overlap(&printed, &v(&["3", "4", "5"])),
+            v(&["5"]).as_slice()
+        );
         assert_eq!(after_overlap(&printed, &v(&["3", "4"])), &[] as &[String]);
-        assert_eq!(after_overlap(&printed, &v(&["7", "8"])), v(&["7", "8"]).as_slice());
-        assert_eq!(after_overlap(&VecDeque::new(), &v(&["1"])), v(&["1"]).as_slice());
+        assert_eq!(
+            after_overlap(&printed, &v(&["7", "8"])),
+            v(&["7", "8"]).as_slice()
+        );
+        assert_eq!(
+            after_overlap(&VecDeque::new(), &v(&["1"])),
+            v(&["1"]).as_slice()
+        );
     }
 
     #[test]

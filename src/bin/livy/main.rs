@@ -91,7 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let r = client.delete(&["sessions", id])?;
                 report(json, &r, &format!("session {id}"));
             }
-            SessionCmd::Shell(s) => return Ok(shell::run(&client, s)?),
+            SessionCmd::Shell(s) => return shell::run(&client, s),
         },
         Noun::Batches(a) => match &a.command {
             BatchCmd::List(p) => {
@@ -110,7 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 println!("{}", render::object_table(&b, false));
                 let log = client.get(&["batches", id, "log"], &[("size", lines.to_string())])?;
-                println!("log (last {lines} lines of {}):", render::cell(&log["total"]));
+                println!(
+                    "log (last {lines} lines of {}):",
+                    render::cell(&log["total"])
+                );
                 print_log(&log["log"]);
             }
             BatchCmd::Submit(s) => return submit(&client, s, json),

@@ -41,7 +41,11 @@ fn scan(kind: Kind, text: &str) -> Depth {
     let mut state = Scan::Code;
     let mut brackets = 0i64;
     let mut i = 0;
-    let triple_at = |i: usize, q: char| chars.get(i..i + 3).is_some_and(|s| s.iter().all(|&c| c == q));
+    let triple_at = |i: usize, q: char| {
+        chars
+            .get(i..i + 3)
+            .is_some_and(|s| s.iter().all(|&c| c == q))
+    };
     while i < chars.len() {
         let c = chars[i];
         match state {
@@ -174,7 +178,11 @@ mod tests {
     #[case(Kind::Pyspark, "x = 'unterminated", true)]
     #[case(Kind::Pyspark, "   ", true)]
     #[case(Kind::Spark, "val count = sc.parallelize(1 to 3).map { i =>", false)]
-    #[case(Kind::Spark, "val count = sc.parallelize(1 to 3).map { i =>\ni\n}.reduce(_ + _);", true)]
+    #[case(
+        Kind::Spark,
+        "val count = sc.parallelize(1 to 3).map { i =>\ni\n}.reduce(_ + _);",
+        true
+    )]
     #[case(Kind::Spark, "println(\"}\") // {", true)]
     #[case(Kind::Spark, "if (x) 1 else 0:", true)]
     #[case(Kind::Sparkr, "f <- function(e) {", false)]
@@ -189,6 +197,9 @@ mod tests {
     #[test]
     fn code_sent() {
         assert_eq!(code_to_send(Kind::Pyspark, "a \\\n b\n\n"), "a \\\n b");
-        assert_eq!(code_to_send(Kind::Spark, "val a = 1 +\\\n 2\n"), "val a = 1 +\n 2");
+        assert_eq!(
+            code_to_send(Kind::Spark, "val a = 1 +\\\n 2\n"),
+            "val a = 1 +\n 2"
+        );
     }
 }

@@ -189,7 +189,11 @@ pub fn print_output(st: &Value, image_dir: &std::path::Path) -> bool {
             true
         }
         _ => {
-            let _ = writeln!(std::io::stderr(), "(no output: statement {})", cell(&st["state"]));
+            let _ = writeln!(
+                std::io::stderr(),
+                "(no output: statement {})",
+                cell(&st["state"])
+            );
             true
         }
     }
@@ -216,7 +220,10 @@ mod tests {
     fn list_rows_show_ids_states_and_nulls() {
         let list = json!({"from":0,"total":1,"sessions":[{"id":4,"name":null,"owner":null,"proxyUser":null,"state":"success","appId":"local-1","kind":"pyspark"}]});
         let t = list_table(&list, false);
-        assert!(t.contains('4') && t.contains("success") && t.contains("local-1"), "{t}");
+        assert!(
+            t.contains('4') && t.contains("success") && t.contains("local-1"),
+            "{t}"
+        );
         assert!(!t.contains("pyspark"), "batches have no kind column: {t}");
         assert!(list_table(&list, true).contains("pyspark"));
         assert!(t.ends_with("1 of 1 shown"));
@@ -226,7 +233,10 @@ mod tests {
     fn livy_table_mime() {
         let v = json!({"headers":[{"name":"a","type":"INT_TYPE"},{"name":"b","type":"STRING_TYPE"}],"data":[[1,"x"],[2,null]]});
         let t = livy_table(&v);
-        assert!(t.contains(" a ") && t.contains(" x ") && t.contains(" - "), "{t}");
+        assert!(
+            t.contains(" a ") && t.contains(" x ") && t.contains(" - "),
+            "{t}"
+        );
     }
 
     #[test]

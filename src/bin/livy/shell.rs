@@ -98,7 +98,12 @@ pub fn run(client: &Client, args: &Shell) -> anyhow::Result<i32> {
         Ok(code)
     };
 
-    match wait_ready(client, &id, Duration::from_secs(args.start_timeout), &interrupted) {
+    match wait_ready(
+        client,
+        &id,
+        Duration::from_secs(args.start_timeout),
+        &interrupted,
+    ) {
         Ok(true) => {}
         Ok(false) => {
             eprintln!("livy: interrupted");
@@ -145,7 +150,10 @@ fn wait_ready(
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            bail!("session {id} is {state}; its last log lines:\n{}", log.join("\n"));
+            bail!(
+                "session {id} is {state}; its last log lines:\n{}",
+                log.join("\n")
+            );
         }
         if Instant::now() > deadline {
             pb.finish_and_clear();
@@ -187,11 +195,20 @@ fn repl(client: &Client, id: &str, kind: Kind, interrupted: &AtomicBool) -> anyh
             let _ = std::fs::create_dir_all(h.parent().unwrap_or(h));
             let _ = rl.append_history(h);
         }
-        match run_statement(client, id, kind, &code_to_send(kind, &input), interrupted, &images) {
+        match run_statement(
+            client,
+            id,
+            kind,
+            &code_to_send(kind, &input),
+            interrupted,
+            &images,
+        ) {
             Ok(()) => {}
             Err(e) => {
                 eprintln!("livy: {e:#}");
-                let state = client.get(&["sessions", id], &[]).map(|s| s["state"].clone());
+                let state = client
+                    .get(&["sessions", id], &[])
+                    .map(|s| s["state"].clone());
                 if let Ok(Value::String(s)) = &state
                     && GONE.contains(&s.as_str())
                 {
