@@ -271,5 +271,72 @@ fn flags_beat_the_environment_which_beats_the_config_file() {
     assert_one_line_error(&out, 1, "cannot read the config file");
 }
 
+/// `livy session shell` with piped input on the stand-in driver (which
+/// answers each statement with its code): --keep leaves the session, --id
+/// attaches to it and never deletes it; `sessions show` lists statements.
+#[test]
+fn shell_keeps_or_attaches_and_reads_piped_statements() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = common::fake_spark_home(tmp.path());
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            format!("livy.server.spark-home={}", home.display()),
+            "livy.rsc.launcher.port.range=0~0".into(),
+        ],
+    );
+    let shell = |args: &[&str], input: &str| {
+        let mut child = livy_cmd(tmp.path())
+            .args(["--url", &server.base, "session", "shell"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = shell(
+        &["--keep", "--kind", "spark", "--name", "kept"],
+        "first_statement\n",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("first_statement"), "{out}");
+    assert!(err.contains("session 0 kept"), "{err}");
+    let (code, out, err) = shell(&["--id", "kept"], "second_statement\n");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("second_statement") && !err.contains("deleting"),
+        "{err}"
+    );
+    let (code, show, _) = livy(tmp.path(), &["--url", &server.base, "session", "show", "0"]);
+    assert_eq!(code, 0);
+    assert!(
+        show.contains("kept") && show.contains("spark") && show.contains("statements (2)"),
+        "{show}"
+    );
+    assert!(
+        show.contains("first_statement") && show.contains("second_statement"),
+        "{show}"
+    );
+    let out = livy(
+        tmp.path(),
+        &["--url", &server.base, "session", "shell", "--id", "9"],
+    );
+    assert_one_line_error(&out, 1, "Session '9' not found.");
+}
+
 #[path = "cli/spark.rs"]
 mod spark;

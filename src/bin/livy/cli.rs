@@ -61,7 +61,7 @@ Exit codes: 0 ok; 1 error (server unreachable, refused, not found); 2 usage;
 
 #[derive(Subcommand, Debug)]
 pub enum Noun {
-    /// Interactive sessions: list, show, kill
+    /// Interactive sessions: list, show, kill, shell
     #[command(alias = "session")]
     Sessions(SessionArgs),
     /// Batches: list, show, submit, kill
