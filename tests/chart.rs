@@ -99,6 +99,8 @@ struct Manifests {
     config_maps: Vec<ConfigMap>,
     services: Vec<Service>,
     accounts: Vec<ServiceAccount>,
+    /// Prometheus Operator ServiceMonitors (no Rust type: its CRD is the operator's).
+    monitors: Vec<Value>,
 }
 
 fn parse(case: &str, templates: &BTreeMap<String, String>) -> Manifests {
@@ -117,6 +119,7 @@ fn parse(case: &str, templates: &BTreeMap<String, String>) -> Manifests {
                 "ConfigMap" => m.config_maps.push(typed(&doc, &what)),
                 "Service" => m.services.push(typed(&doc, &what)),
                 "ServiceAccount" => m.accounts.push(typed(&doc, &what)),
+                "ServiceMonitor" => m.monitors.push(doc),
                 other => {
                     panic!("{what}: unexpected kind {other} (cluster-wide rights or a new object?)")
                 }
@@ -213,6 +216,40 @@ fn chart_lints_renders_and_grants_only_what_the_server_uses() {
             .map(|p| p.port)
             .collect();
         assert_eq!(ports, [8998, 10000], "{case}: REST API and driver callback");
+
+        // Scrape annotations on the pods; a ServiceMonitor only when asked
+        // for (the HA values), selecting this Service's `http` port.
+        let annotations = spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .clone()
+            .unwrap();
+        assert_eq!(annotations["prometheus.io/scrape"], "true", "{case}");
+        assert_eq!(annotations["prometheus.io/port"], "8998", "{case}");
+        assert_eq!(annotations["prometheus.io/path"], "/metrics", "{case}");
+        match (case, &m.monitors[..]) {
+            ("default", []) => {}
+            ("chart-values-ha.yaml", [mon]) => {
+                assert_eq!(mon["apiVersion"], "monitoring.coreos.com/v1");
+                assert_eq!(mon["metadata"]["labels"]["release"], "prometheus");
+                let endpoint = &mon["spec"]["endpoints"][0];
+                assert_eq!(endpoint["port"], "http");
+                assert_eq!(endpoint["path"], "/metrics");
+                let wanted = mon["spec"]["selector"]["matchLabels"].as_object().unwrap();
+                let labels = svc.metadata.labels.clone().unwrap();
+                for (k, v) in wanted {
+                    assert_eq!(
+                        labels.get(k).map(String::as_str),
+                        v.as_str(),
+                        "{case}: selects the Service by {k}"
+                    );
+                }
+            }
+            (case, monitors) => panic!("{case}: {} ServiceMonitors", monitors.len()),
+        }
 
         // Under leader election each replica says where it is reached.
         let env: BTreeSet<&str> = container

@@ -303,12 +303,18 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
         "the batch's row",
         "const r = document.querySelector(`#batches-table tr[data-id=\"${arguments[0]}\"]`);
          return r && [r.querySelector('.c-id').textContent, r.querySelector('.c-name').textContent,
-                      r.querySelector('.c-state').textContent];",
+                      r.querySelector('.c-state').textContent, r.querySelector('.c-age').textContent];",
         vec![json!(bid)],
         UI_WAIT,
     )
     .await;
-    assert_eq!(row, json!([bid.to_string(), "ui-lines", "success"]));
+    // Its age: seconds or minutes since its creation (the test is that young).
+    let age = row[3].as_str().unwrap_or_default().to_owned();
+    assert!(age.ends_with(" s") || age.ends_with(" min"), "age {age:?}");
+    assert_eq!(
+        row.as_array().unwrap()[..3],
+        [json!(bid.to_string()), json!("ui-lines"), json!("success")]
+    );
     screenshot(&c, "batches.png").await;
 
     // The session's statements, run through the API.

@@ -35,6 +35,8 @@ pub struct BatchView {
     app_info: AppInfo,
     /// The last lines of its log.
     log: Vec<String>,
+    /// When it was created, in epoch milliseconds (not in Livy's object).
+    created_at: u64,
 }
 
 fn view(rec: &BatchRecord, log: Vec<String>) -> BatchView {
@@ -47,6 +49,7 @@ fn view(rec: &BatchRecord, log: Vec<String>) -> BatchView {
         app_id: rec.status.app_id.clone(),
         app_info: rec.status.app_info.clone(),
         log,
+        created_at: rec.meta.created_at,
     }
 }
 

@@ -54,6 +54,8 @@ pub struct SessionView<'a> {
     /// Whether the session adopted a warm pooled driver.
     /// Whether the session adopted a warm driver from the pool.
     from_pool: bool,
+    /// When it was created, in epoch milliseconds (not in Livy's object).
+    created_at: u64,
 }
 
 /// The state clients see: while the driver is connected, its idle/busy; a
@@ -96,6 +98,7 @@ fn view(state: &AppState, rec: &SessionRecord, log: Vec<String>) -> serde_json::
         archives: &r.archives,
         heartbeat_timeout_in_second: rec.spec.heartbeat_timeout_in_second,
         from_pool: rec.spec.from_pool,
+        created_at: rec.meta.created_at,
     };
     serde_json::to_value(v).unwrap_or_default()
 }

@@ -12,8 +12,8 @@ export function listView(root, what) {
   let lastSig = null;
 
   const cols = sessions
-    ? ["ID", "Name", "Owner", "Proxy user", "Kind", "State", "Application", "Links"]
-    : ["ID", "Name", "Owner", "Proxy user", "State", "Application", "Links"];
+    ? ["ID", "Name", "Owner", "Proxy user", "Kind", "State", "Age", "Application", "Links"]
+    : ["ID", "Name", "Owner", "Proxy user", "State", "Age", "Application", "Links"];
   const tbody = el("tbody");
   const summary = el("div", { class: "muted" });
   const pager = el("div", { class: "pager" });
@@ -49,15 +49,36 @@ export function listView(root, what) {
       el("td", { class: "c-proxy", text: orDash(r.proxyUser) }),
     ];
     if (sessions) cells.push(el("td", { class: "c-kind", text: orDash(r.kind) }));
-    cells.push(el("td", { class: "c-state" }, badge(r.state)), el("td", { class: "c-app" }, app), links);
+    cells.push(
+      el("td", { class: "c-state" }, badge(r.state)),
+      el("td", { class: "c-age", title: created(r.createdAt), text: age(r.createdAt) }),
+      el("td", { class: "c-app" }, app),
+      links,
+    );
     return el("tr", { "data-id": id }, cells);
+  }
+
+  // "42 s", "5 min", "3 h", "2 d" since `ms` (epoch milliseconds); "–" if unknown.
+  function age(ms) {
+    const t = Number(ms);
+    if (!t) return "–";
+    const s = Math.max(0, Math.floor((Date.now() - t) / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h`;
+    return `${Math.floor(s / 86400)} d`;
+  }
+
+  function created(ms) {
+    const t = Number(ms);
+    return t ? `created ${new Date(t).toISOString()}` : "";
   }
 
   function draw(body, start) {
     const items = Array.isArray(body.sessions) ? body.sessions : [];
     const total = Number(body.total) || items.length;
     // The list field `log` changes with every line: redraw only on a real change.
-    const sig = JSON.stringify([start, total, items.map((r) => [r.id, r.name, r.owner, r.proxyUser, r.kind, r.state, r.appId, r.appInfo])]);
+    const sig = JSON.stringify([start, total, items.map((r) => [r.id, r.name, r.owner, r.proxyUser, r.kind, r.state, age(r.createdAt), r.appId, r.appInfo])]);
     if (sig === lastSig) return;
     lastSig = sig;
     const rows = items.slice().reverse().map(row);
