@@ -334,19 +334,6 @@ fn secret_matches(expected: &str, offered: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(offered.as_bytes()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::secret_matches;
-
-    #[test]
-    fn only_the_session_secret_matches_and_never_an_empty_one() {
-        assert!(secret_matches("k3x9q2ab", "k3x9q2ab"));
-        assert!(!secret_matches("k3x9q2ab", "k3x9q2ac"));
-        assert!(!secret_matches("k3x9q2ab", "k3x9q2a"));
-        assert!(!secret_matches("", ""));
-    }
-}
-
 /// Counts a statement that just finished, with how long it ran.
 fn statement_finished(kind: &str, st: &Statement) {
     let outcome = match (&st.state, &st.output) {
@@ -360,4 +347,17 @@ fn statement_finished(kind: &str, st: &Statement) {
         started => st.completed.saturating_sub(started),
     };
     crate::metrics::statement(kind, outcome, std::time::Duration::from_millis(ran));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_matches;
+
+    #[test]
+    fn only_the_session_secret_matches_and_never_an_empty_one() {
+        assert!(secret_matches("k3x9q2ab", "k3x9q2ab"));
+        assert!(!secret_matches("k3x9q2ab", "k3x9q2ac"));
+        assert!(!secret_matches("k3x9q2ab", "k3x9q2a"));
+        assert!(!secret_matches("", ""));
+    }
 }
