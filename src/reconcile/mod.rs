@@ -8,13 +8,13 @@
 //! [`decide_batch`] and [`decide_session`].
 
 mod batches;
-mod counted;
 mod decide;
 mod decide_session;
 mod observe;
 pub mod pool;
 mod queue;
 mod sessions;
+mod writes;
 
 pub use decide::{Policy, Step, decide_batch};
 pub use decide_session::{SessionPolicy, SessionStep, decide_session};
@@ -37,8 +37,7 @@ use crate::logtext::Escaped;
 use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{Durability, Fence, Record, StoreError};
-use counted::Counted;
+use crate::store::{Fence, Record, StoreError};
 
 /// Records worked on at once (each one by one task only).
 const WORKERS: usize = 4;
@@ -331,36 +330,6 @@ impl Reconciler {
         };
         let backoff = Duration::from_millis(500 << failures.min(7)).min(MAX_RETRY);
         self.d.wake.after(key, backoff);
-    }
-
-    /// Writes `rec` (whose status or meta changed) back; its new version.
-    async fn write<T: Counted>(&self, rec: &Record<T::Spec, T>) -> Result<u64, StoreError> {
-        let from = self.d.index.get::<T>(rec.id).map(|r| r.status.state());
-        let version = self
-            .d
-            .index
-            .update_under(rec, Durability::Disk, self.fence())
-            .await?
-            .version;
-        if let Some(from) = from {
-            counted::transition(from, rec);
-        }
-        Ok(version)
-    }
-
-    /// Writes a status that mirrors what was observed of the application
-    /// (observed again after a restart): committed, not waited on to
-    /// reach the disk.
-    async fn write_observed<T: Counted>(&self, rec: &Record<T::Spec, T>) -> Result<(), StoreError> {
-        let from = self.d.index.get::<T>(rec.id).map(|r| r.status.state());
-        self.d
-            .index
-            .update_under(rec, Durability::Observed, self.fence())
-            .await?;
-        if let Some(from) = from {
-            counted::transition(from, rec);
-        }
-        Ok(())
     }
 
     /// Appends a line of the server's own to an application's log (off the

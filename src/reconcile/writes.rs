@@ -1,13 +1,51 @@
-//! What the reconciler's writes mean for the launch metrics: a record that
-//! reaches its serving state was launched; one that ends before it failed to
-//! launch, for a cause read off its status.
+//! The reconciler's record writes, and what they mean for the launch
+//! metrics: a record that reaches its serving state was launched; one that
+//! ends before it failed to launch, for a cause read off its status.
 
 use std::time::Duration;
 
+use super::Reconciler;
 use crate::index::Kinded;
 use crate::metrics::LaunchFailure;
 use crate::records::{BatchStatus, SessionState, SessionStatus, now_ms};
-use crate::store::Record;
+use crate::store::{Durability, Record, StoreError};
+
+impl Reconciler {
+    /// Writes `rec` (whose status or meta changed) back; its new version.
+    pub(super) async fn write<T: Counted>(
+        &self,
+        rec: &Record<T::Spec, T>,
+    ) -> Result<u64, StoreError> {
+        self.write_as(rec, Durability::Disk).await
+    }
+
+    /// Writes a status that mirrors what was observed of the application
+    /// (observed again after a restart): committed, not waited on to
+    /// reach the disk.
+    pub(super) async fn write_observed<T: Counted>(
+        &self,
+        rec: &Record<T::Spec, T>,
+    ) -> Result<(), StoreError> {
+        self.write_as(rec, Durability::Observed).await.map(|_| ())
+    }
+
+    async fn write_as<T: Counted>(
+        &self,
+        rec: &Record<T::Spec, T>,
+        durability: Durability,
+    ) -> Result<u64, StoreError> {
+        let from = self.d.index.get::<T>(rec.id).map(|r| r.status.state());
+        let stored = self
+            .d
+            .index
+            .update_under(rec, durability, self.fence())
+            .await?;
+        if let Some(from) = from {
+            transition(from, rec);
+        }
+        Ok(stored.version)
+    }
+}
 
 pub(super) trait Counted: Kinded {
     /// Why a record that never served ended as it is now.
@@ -45,7 +83,7 @@ impl Counted for SessionStatus {
 }
 
 /// Counts `next` (just written) against the state it had before.
-pub(super) fn transition<T: Counted>(from: SessionState, next: &Record<T::Spec, T>) {
+fn transition<T: Counted>(from: SessionState, next: &Record<T::Spec, T>) {
     let since = next
         .status
         .submission()
