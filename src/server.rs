@@ -62,7 +62,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         None => None,
     };
     // The metrics recorder, before anything records.
-    crate::metrics::handle();
+    if config.metrics {
+        crate::metrics::handle();
+    }
     let config = Arc::new(config);
     std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
         path: config.apps_dir().display().to_string(),

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -234,4 +236,28 @@ async fn counters_move_as_a_batch_and_a_session_run() {
         get(&gone, r#"livy_records{kind="session",state="idle"}"#),
         0.0
     );
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            pki::stand_in_spark_home(tmp.path()),
+            "livy.server.metrics.enabled=false".into(),
+        ],
+    );
+    let (code, body) = get_json(&server.url("/metrics")).await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        body["msg"],
+        "metrics are off (livy.server.metrics.enabled = false)"
+    );
+    let ping = client()
+        .get(server.url("/metrics/ping"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.text().await.unwrap(), "pong");
 }

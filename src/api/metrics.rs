@@ -54,10 +54,16 @@ pub async fn count_request(req: Request, next: Next) -> Response {
     responses(
         (status = 200, description = "Prometheus text format 0.0.4.", body = String,
             content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 404, description = "Metrics are off (`livy.server.metrics.enabled = false`).", body = super::wire::Msg),
         super::openapi::Refusals,
     )
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, super::error::ApiError> {
+    if !state.config.metrics {
+        return Err(super::error::ApiError::NotFound(
+            "metrics are off (livy.server.metrics.enabled = false)".into(),
+        ));
+    }
     let handle = crate::metrics::handle();
     records::<BatchStatus>(&state);
     records::<SessionStatus>(&state);
@@ -86,11 +92,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauge!("livy_leader").set(f64::from(u8::from(term.is_some())));
         gauge!("livy_leader_term").set(term.unwrap_or(0) as f64);
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         handle.render(),
     )
+        .into_response())
 }

@@ -115,9 +115,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
-        .layer(middleware::from_fn(metrics::count_request))
-        .with_state(state);
+        .layer(TraceLayer::new_for_http());
+    // Outermost, so it times authentication too.
+    let routes = match state.config.metrics {
+        true => routes.layer(middleware::from_fn(metrics::count_request)),
+        false => routes,
+    };
+    let routes = routes.with_state(state);
     // Around the whole router: a layer on the routes runs before axum adds
     // `Allow` to a 405.
     Router::new()

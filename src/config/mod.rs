@@ -116,6 +116,8 @@ pub struct Config {
     pub driver_java_options: String,
     /// Whether session drivers on this host use a class-data archive.
     pub driver_class_data_sharing: bool,
+    /// Whether metrics are recorded and served at `/metrics`.
+    pub metrics: bool,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -184,6 +186,13 @@ impl Config {
                     .map_err(|_| "expected a non-negative integer".to_owned())
             })?;
             Ok(v.parse().unwrap_or_default())
+        };
+        let flag = |key: &'static str| -> Result<bool, ConfigError> {
+            let v = parse(key, &|v| match v.trim() {
+                "true" | "false" => Ok(()),
+                _ => Err("expected true or false".to_owned()),
+            })?;
+            Ok(v.trim() == "true")
         };
         let duration = |key: &'static str| -> Result<Duration, ConfigError> {
             let v = parse(key, &|v| parse_duration(v).map(|_| ()))?;
@@ -328,15 +337,8 @@ impl Config {
                 _ => data_dir.join("driver"),
             },
             driver_java_options: get(keys::DRIVER_JAVA_OPTIONS).0.trim().to_owned(),
-            driver_class_data_sharing: parse(
-                keys::DRIVER_CLASS_DATA_SHARING,
-                &|v| match v.trim() {
-                    "true" | "false" => Ok(()),
-                    _ => Err("expected true or false".to_owned()),
-                },
-            )?
-            .trim()
-                == "true",
+            driver_class_data_sharing: flag(keys::DRIVER_CLASS_DATA_SHARING)?,
+            metrics: flag(keys::METRICS_ENABLED)?,
             connect_timeout: duration(keys::CONNECT_TIMEOUT)?,
             launcher_address,
             launcher_ports,

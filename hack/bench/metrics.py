@@ -1,0 +1,48 @@
+"""Metrics overhead benchmark: the same server with metrics on (the default:
+every API request counted and timed, store, reconcile and launch figures
+recorded) and off (`livy.server.metrics.enabled=false`), in one run, with a
+stand-in spark-submit (exits at once).
+
+For each: POST /batches creates/s over 4 connections (every batch launched
+and finished alongside), GET /batches/{id} requests/s over 4 connections,
+and GET /batches?size=100 p50/p99 once all have finished (store.py's
+measure). Prints each figure and its ratio on/off.
+"""
+import argparse, os, shutil, tempfile
+
+from scale import STAND_IN
+from store import measure
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batches", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=5, help="GET throughput sampling time")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="livy-bench-metrics-")
+    spark_home = os.path.join(work, "spark")
+    os.makedirs(os.path.join(spark_home, "bin"))
+    submit = os.path.join(spark_home, "bin", "spark-submit")
+    open(submit, "w").write(STAND_IN.replace("MARKER", "never").replace("PIDS", "/dev/null"))
+    os.chmod(submit, 0o755)
+    app = os.path.join(work, "app.py")
+    open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
+    common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
+              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
+    try:
+        res = {
+            "off": measure(work, "off", common + ["livy.server.metrics.enabled=false"], args, app),
+            "on": measure(work, "on", common, args, app),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nmetrics bench: {args.batches} batches over {args.threads} connections, stand-in spark-submit")
+    print(f"{'figure':<22}{'off':>14}{'on':>14}{'on/off':>12}")
+    for k in res["off"]:
+        off, on = res["off"][k], res["on"][k]
+        print(f"{k:<22}{off:>14.2f}{on:>14.2f}{on / off:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
