@@ -23,19 +23,11 @@ use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 
+mod schema;
+
 use super::{Durability, Fence, RawChange, RawStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
 
-/// The schema, in order; a database records which it has.
-const MIGRATIONS: &[(i32, &str)] = &[
-    (
-        1,
-        include_str!("../../migrations/postgres/0001_records.sql"),
-    ),
-    (2, include_str!("../../migrations/postgres/0002_leader.sql")),
-];
-/// The advisory lock held while migrating (any fixed number of ours).
-const MIGRATION_LOCK: i64 = 0x6c69_7679_0001;
 const CHANNEL: &str = "livy_records";
 /// The condition of a fenced write: `$term` is still the lease's, held by
 /// this server, and not expired by the database's clock.
@@ -99,7 +91,7 @@ impl PostgresStore {
             rand::random::<u64>()
         );
         let mut durable = connect(config, &me, None).await?;
-        migrate(&mut durable).await?;
+        schema::migrate(&mut durable).await?;
         let observed = connect(config, &me, None).await?;
         observed
             .batch_execute("SET synchronous_commit = off")
@@ -221,40 +213,6 @@ impl PostgresStore {
             Durability::Observed => &self.observed,
         }
     }
-}
-
-/// Applies the migrations the database lacks, each in its own transaction,
-/// under an advisory lock.
-async fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let tx = client
-        .transaction()
-        .await
-        .map_err(pg("begin the schema migration"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(pg("lock the schema for migration"))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS livy_schema (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .await
-    .map_err(pg("create the schema table"))?;
-    let have: Option<i32> = tx
-        .query_one("SELECT max(version) FROM livy_schema", &[])
-        .await
-        .map_err(pg("read the schema version"))?
-        .get(0);
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| Some(*v) > have) {
-        tx.batch_execute(sql)
-            .await
-            .map_err(pg("apply a migration"))?;
-        tx.execute("INSERT INTO livy_schema (version) VALUES ($1)", &[version])
-            .await
-            .map_err(pg("record a migration"))?;
-        tracing::info!(version, "PostgreSQL store schema migrated");
-    }
-    tx.commit().await.map_err(pg("commit the schema migration"))
 }
 
 fn from_row(kind: Kind, row: &Row) -> Result<StoredRecord, StoreError> {
