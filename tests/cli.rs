@@ -276,7 +276,6 @@ fn flags_beat_the_environment_which_beats_the_config_file() {
 /// attaches to it and never deletes it; `sessions show` lists statements.
 #[test]
 fn shell_keeps_or_attaches_and_reads_piped_statements() {
-    use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
     let home = common::fake_spark_home(tmp.path());
     let server = Server::start(
@@ -287,21 +286,12 @@ fn shell_keeps_or_attaches_and_reads_piped_statements() {
         ],
     );
     let shell = |args: &[&str], input: &str| {
-        let mut child = livy_cmd(tmp.path())
-            .args(["--url", &server.base, "session", "shell"])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_with_input(
+            livy_cmd(tmp.path())
+                .args(["--url", &server.base, "session", "shell"])
+                .args(args),
+            input,
+        );
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -37,21 +37,10 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         out["%s{%s}" % (s.name, labels)] = s.value
 print(json.dumps(out))
 "#;
-    let mut child = std::process::Command::new(client_python())
-        .args(["-c", parser])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        std::process::Command::new(client_python()).args(["-c", parser]),
+        &text,
+    );
     assert!(
         out.status.success(),
         "prometheus_client could not parse /metrics: {}\n{text}",

@@ -10,10 +10,9 @@ and finished alongside), GET /batches/{id} requests/s over 4 connections,
 and GET /batches?size=100 p50/p99 once all have finished (store.py's
 measure). Prints each figure and its ratio on/off.
 """
-import argparse, os, shutil, tempfile
+import argparse, shutil, tempfile
 
-from scale import STAND_IN
-from store import measure
+from store import measure, stand_in
 
 
 def main():
@@ -23,15 +22,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5, help="GET throughput sampling time")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="livy-bench-metrics-")
-    spark_home = os.path.join(work, "spark")
-    os.makedirs(os.path.join(spark_home, "bin"))
-    submit = os.path.join(spark_home, "bin", "spark-submit")
-    open(submit, "w").write(STAND_IN.replace("MARKER", "never").replace("PIDS", "/dev/null"))
-    os.chmod(submit, 0o755)
-    app = os.path.join(work, "app.py")
-    open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
-    common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
-              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
+    app, common = stand_in(work)
     try:
         setups = {"off": common + ["livy.server.metrics.enabled=false"], "on": common}
         # Off, on, on, off, each figure the mean of its setup's two runs: on

@@ -106,6 +106,21 @@ def create_on(ports, threads, n, app):
     return done, failed
 
 
+def stand_in(work):
+    """A Spark home under `work` whose spark-submit exits at once, an app
+    file, and the server settings every setup of a batch bench shares."""
+    spark_home = os.path.join(work, "spark")
+    os.makedirs(os.path.join(spark_home, "bin"))
+    submit = os.path.join(spark_home, "bin", "spark-submit")
+    open(submit, "w").write(STAND_IN.replace("MARKER", "never").replace("PIDS", "/dev/null"))
+    os.chmod(submit, 0o755)
+    app = os.path.join(work, "app.py")
+    open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
+    common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
+              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
+    return app, common
+
+
 def measure(work, name, extra, args, app, servers=1):
     ports = [free_port() for _ in range(servers)]
     # One data directory for all: the servers share the applications' files.
@@ -140,15 +155,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5, help="GET throughput sampling time")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="livy-bench-store-")
-    spark_home = os.path.join(work, "spark")
-    os.makedirs(os.path.join(spark_home, "bin"))
-    submit = os.path.join(spark_home, "bin", "spark-submit")
-    open(submit, "w").write(STAND_IN.replace("MARKER", "never").replace("PIDS", "/dev/null"))
-    os.chmod(submit, 0o755)
-    app = os.path.join(work, "app.py")
-    open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
-    common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
-              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
+    app, common = stand_in(work)
     pg = Postgres()
     try:
         for db in ("livy", "livy2"):

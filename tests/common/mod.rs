@@ -526,3 +526,22 @@ pub fn fake_spark_home(dir: &Path) -> PathBuf {
     std::os::unix::fs::symlink(spark_home().join("jars"), home.join("jars")).unwrap();
     home
 }
+
+/// Runs `cmd` with `input` on its standard input; its output once it exits.
+#[allow(dead_code)] // each test binary uses a part
+pub fn run_with_input(cmd: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
