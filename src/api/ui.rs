@@ -6,6 +6,8 @@
 //! authentication, access control and CSRF rules apply as to any client.
 //! It must not read records or answer with API data itself.
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -59,7 +61,8 @@ fn ui_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(&headers, "text/html; charset=utf-8", INDEX_HTML)
+    static TAG: LazyLock<String> = LazyLock::new(|| etag(INDEX_HTML));
+    serve(&headers, "text/html; charset=utf-8", INDEX_HTML, &TAG)
 }
 
 /// A page of the app (`/ui/sessions/3`): the same HTML, which routes by
@@ -72,8 +75,14 @@ async fn page(Path(page): Path<String>, headers: HeaderMap) -> Response {
 }
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => serve(&headers, content_type, body),
+    // Each file's tag, computed once.
+    static TAGS: LazyLock<Vec<String>> =
+        LazyLock::new(|| ASSETS.iter().map(|(_, _, body)| etag(body)).collect());
+    match ASSETS.iter().position(|(n, _, _)| *n == name) {
+        Some(i) => {
+            let (_, content_type, body) = ASSETS[i];
+            serve(&headers, content_type, body, &TAGS[i])
+        }
         None => no_asset(&name),
     }
 }
@@ -108,9 +117,13 @@ fn matches(headers: &HeaderMap, tag: &str) -> bool {
         .any(|t| t == tag || t == "*")
 }
 
-fn serve(headers: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
-    let tag = etag(body);
-    let mut resp = if matches(headers, &tag) {
+fn serve(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    body: &'static str,
+    tag: &str,
+) -> Response {
+    let mut resp = if matches(headers, tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
@@ -121,7 +134,7 @@ fn serve(headers: &HeaderMap, content_type: &'static str, body: &'static str) ->
     };
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(&tag) {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
     h.insert(
