@@ -197,7 +197,7 @@ pub fn transition(
     since_submit: Option<Duration>,
     cause: impl FnOnce() -> LaunchFailure,
 ) {
-    if from == to || !matches!(from, SessionState::NotStarted | SessionState::Starting) {
+    if from == to || !from.awaits_launch() {
         return;
     }
     let serving = match kind {

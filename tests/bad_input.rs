@@ -540,7 +540,7 @@ async fn statements_follow_livys_rules_before_the_driver_is_up() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{s}");
     assert_eq!(s["kind"], "pyspark", "aliases map to Livy kinds");
-    assert_eq!(s["state"], "not_started");
+    assert_eq!(s["state"], "starting", "created as Livy creates it");
     for key in [
         "id",
         "name",
@@ -569,7 +569,7 @@ async fn statements_follow_livys_rules_before_the_driver_is_up() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         reply,
-        json!("java.lang.IllegalStateException: Session is in state not_started")
+        json!("java.lang.IllegalStateException: Session is in state starting")
     );
     let (status, reply) = send(
         &f.app,

@@ -70,14 +70,20 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     .await;
     assert_eq!(code, 201, "{s}");
     assert_eq!(
-        (&s["state"], &s["fromPool"], &s["kind"], &s["name"]),
+        s.get("fromPool"),
+        None,
+        "Livy's keys only in a create's answer: {s}"
+    );
+    let (_, got) = get_json(&server.url(&format!("/sessions/{}", s["id"]))).await;
+    assert_eq!(
+        (&s["state"], &got["fromPool"], &s["kind"], &s["name"]),
         (
             &json!("idle"),
             &json!(true),
             &json!("pyspark"),
             &json!("warm")
         ),
-        "{s}"
+        "{s} {got}"
     );
     let id = s["id"].as_u64().unwrap();
     let (_, list) = get_json(&server.url("/sessions")).await;
@@ -153,7 +159,8 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     )
     .await;
     assert_eq!(code, 201, "{cold}");
-    assert_eq!(cold["fromPool"], false, "{cold}");
+    let (_, got) = get_json(&server.url(&format!("/sessions/{}", cold["id"]))).await;
+    assert_eq!(got["fromPool"], false, "{got}");
     assert_ne!(cold["state"], "idle", "{cold}");
     assert_eq!(
         metric(&server, "livy_session_pool_misses_total").await,

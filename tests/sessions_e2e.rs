@@ -289,6 +289,23 @@ async fn sql_and_shared_sessions_share_one_spark_context() {
     )
     .await;
     assert!(text(&st).contains("= 3"), "{st}");
+    // Zeppelin's Livy interpreter detects Spark 2+ by this echo of `spark`
+    // (on Spark 4 too, where the session's runtime class is
+    // `sql.classic.SparkSession`) ...
+    let st = run_statement(&server, shared, json!({"kind": "spark", "code": "spark"})).await;
+    assert!(
+        text(&st).contains("org.apache.spark.sql.SparkSession"),
+        "{st}"
+    );
+    // ... and user code still has the runtime class's members (not in the
+    // Spark 4 API class).
+    let st = run_statement(
+        &server,
+        shared,
+        json!({"kind": "spark", "code": "spark.sessionState.conf.numShufflePartitions + 1"}),
+    )
+    .await;
+    assert!(text(&st).contains(": Int = 201"), "{st}");
     // Compiler warnings are not output; what the code prints, to either
     // stream, is, in order.
     let st = run_statement(

@@ -17,7 +17,7 @@ use super::openapi::{BodyRefusals, ListQuery, LogQuery, RecordId, RecordRefusals
 use super::paging::ListBody;
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
-use super::wire::{LogPage, Msg, StateView};
+use super::wire::{LogPage, Msg, Shape, StateView};
 use crate::index::BatchRecord;
 use crate::logtext::Escaped;
 use crate::records::{AppInfo, BatchStatus, Kind, SessionState, now_ms};
@@ -35,11 +35,13 @@ pub struct BatchView {
     app_info: AppInfo,
     /// The last lines of its log.
     log: Vec<String>,
-    /// When it was created, in epoch milliseconds (not in Livy's object).
-    created_at: u64,
+    /// When it was created, in epoch milliseconds (not in Livy's object;
+    /// absent from `POST /batches` answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<u64>,
 }
 
-fn view(rec: &BatchRecord, log: Vec<String>) -> BatchView {
+fn view(rec: &BatchRecord, log: Vec<String>, shape: Shape) -> BatchView {
     BatchView {
         id: rec.id,
         name: rec.meta.name.clone(),
@@ -49,17 +51,17 @@ fn view(rec: &BatchRecord, log: Vec<String>) -> BatchView {
         app_id: rec.status.app_id.clone(),
         app_info: rec.status.app_info.clone(),
         log,
-        created_at: rec.meta.created_at,
+        created_at: (shape == Shape::Extended).then_some(rec.meta.created_at),
     }
 }
 
 /// The Batch object of one record, with its log tail.
-async fn view_one(state: &AppState, rec: Rec<BatchStatus>) -> BatchView {
+async fn view_one(state: &AppState, rec: Rec<BatchStatus>, shape: Shape) -> BatchView {
     let log = records::log_tails(state, std::slice::from_ref(&rec))
         .await
         .pop()
         .unwrap_or_default();
-    view(&rec, log)
+    view(&rec, log, shape)
 }
 
 /// Finds a batch by id or name (a batch being deleted is already gone) that
@@ -93,8 +95,10 @@ pub async fn list_batches(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body =
-        records::list::<BatchStatus, _>(&state, &who, &q, true, |r, log| view(r, log)).await?;
+    let body = records::list::<BatchStatus, _>(&state, &who, &q, true, |r, log| {
+        view(r, log, Shape::Extended)
+    })
+    .await?;
     Ok(Json(body))
 }
 
@@ -137,7 +141,7 @@ pub async fn create_batch(
     );
     Ok(records::created(
         format!("/batches/{}", rec.id),
-        view_one(&state, rec).await,
+        view_one(&state, rec, Shape::Livy).await,
     ))
 }
 
@@ -155,7 +159,7 @@ pub async fn get_batch(
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
-    Ok(Json(view_one(&state, rec).await))
+    Ok(Json(view_one(&state, rec, Shape::Extended).await))
 }
 
 /// A batch's state.

@@ -18,12 +18,13 @@ use super::openapi::{BodyRefusals, ListQuery, LogQuery, RecordId, RecordRefusals
 use super::paging::ListBody;
 use super::records::{self, Rec};
 use super::request::{CreateRequest, Rules};
-use super::wire::{LogPage, Msg, StateView};
+use super::wire::{LogPage, Msg, Shape, StateView};
 pub use crate::index::SessionRecord;
 use crate::logtext::Escaped;
 use crate::records::{AppInfo, Kind, SessionKind, SessionState, SessionStatus, now_ms};
 
-/// The Session object (Livy 0.8: echoes the request settings).
+/// The Session object (Livy 0.8: echoes the request settings). The last two
+/// keys are this server's own and only in [`Shape::Extended`] answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView<'a> {
@@ -51,11 +52,14 @@ pub struct SessionView<'a> {
     files: &'a [String],
     archives: &'a [String],
     heartbeat_timeout_in_second: u64,
-    /// Whether the session adopted a warm pooled driver.
-    /// Whether the session adopted a warm driver from the pool.
-    from_pool: bool,
-    /// When it was created, in epoch milliseconds (not in Livy's object).
-    created_at: u64,
+    /// Whether the session adopted a warm driver from the pool (not in
+    /// Livy's object; absent from `POST /sessions` answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_pool: Option<bool>,
+    /// When it was created, in epoch milliseconds (not in Livy's object;
+    /// absent from `POST /sessions` answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<u64>,
 }
 
 /// The state clients see: while the driver is connected, its idle/busy; a
@@ -72,8 +76,14 @@ pub fn live_state(state: &AppState, rec: &SessionRecord) -> SessionState {
     }
 }
 
-fn view(state: &AppState, rec: &SessionRecord, log: Vec<String>) -> serde_json::Value {
+fn view(
+    state: &AppState,
+    rec: &SessionRecord,
+    log: Vec<String>,
+    shape: Shape,
+) -> serde_json::Value {
     let r = &rec.spec.resources;
+    let extended = shape == Shape::Extended;
     let v = SessionView {
         id: rec.id,
         name: rec.meta.name.as_deref(),
@@ -97,19 +107,19 @@ fn view(state: &AppState, rec: &SessionRecord, log: Vec<String>) -> serde_json::
         files: &r.files,
         archives: &r.archives,
         heartbeat_timeout_in_second: rec.spec.heartbeat_timeout_in_second,
-        from_pool: rec.spec.from_pool,
-        created_at: rec.meta.created_at,
+        from_pool: extended.then_some(rec.spec.from_pool),
+        created_at: extended.then_some(rec.meta.created_at),
     };
     serde_json::to_value(v).unwrap_or_default()
 }
 
 /// The Session object of one record, with its log tail.
-async fn view_one(state: &AppState, rec: Rec<SessionStatus>) -> serde_json::Value {
+async fn view_one(state: &AppState, rec: Rec<SessionStatus>, shape: Shape) -> serde_json::Value {
     let log = records::log_tails(state, std::slice::from_ref(&rec))
         .await
         .pop()
         .unwrap_or_default();
-    view(state, &rec, log)
+    view(state, &rec, log, shape)
 }
 
 /// Finds a session by id or name that the requester may `access`, and
@@ -146,9 +156,10 @@ pub async fn list_sessions(
     who: Requester,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body =
-        records::list::<SessionStatus, _>(&state, &who, &q, false, |r, log| view(&state, r, log))
-            .await?;
+    let body = records::list::<SessionStatus, _>(&state, &who, &q, false, |r, log| {
+        view(&state, r, log, Shape::Extended)
+    })
+    .await?;
     Ok(Json(body))
 }
 
@@ -177,7 +188,7 @@ pub async fn create_session(
     if let Some(rec) = super::pool::adopt(&state, &spec, who.caller.clone()).await? {
         return Ok(records::created(
             format!("/sessions/{}", rec.id),
-            view_one(&state, rec).await,
+            view_one(&state, rec, Shape::Livy).await,
         ));
     }
     let name = spec.resources.name.clone();
@@ -197,7 +208,7 @@ pub async fn create_session(
     );
     Ok(records::created(
         format!("/sessions/{}", rec.id),
-        view_one(&state, rec).await,
+        view_one(&state, rec, Shape::Livy).await,
     ))
 }
 
@@ -215,7 +226,7 @@ pub async fn get_session(
     LivyPath(key): LivyPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = find(&state, &who, Access::View, &key)?;
-    Ok(Json(view_one(&state, rec).await))
+    Ok(Json(view_one(&state, rec, Shape::Extended).await))
 }
 
 /// A session's state.

@@ -67,3 +67,14 @@ pub struct VersionView {
     pub spark_version: Option<String>,
     pub scala_version: Option<String>,
 }
+
+/// Which keys a Session or Batch object carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Exactly Livy 0.8's keys, for the answers to creates: Livy's Java
+    /// client reads them with a strict JSON mapper (an unknown key fails it).
+    Livy,
+    /// Livy's keys and this server's additions (`createdAt`; `fromPool` for
+    /// sessions), on every other answer.
+    Extended,
+}

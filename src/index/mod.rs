@@ -313,10 +313,9 @@ impl Index {
     /// spark-submit is the application itself (`submit_is_app`: local and
     /// client mode).
     pub fn launching(&self, submit_is_app: bool) -> usize {
-        let launching = [SessionState::NotStarted, SessionState::Starting];
+        let launching = SessionState::ALL.into_iter().filter(|s| s.awaits_launch());
         let mut n: usize = launching
-            .iter()
-            .map(|s| self.count::<BatchStatus>(*s) + self.count::<SessionStatus>(*s))
+            .map(|s| self.count::<BatchStatus>(s) + self.count::<SessionStatus>(s))
             .sum();
         if submit_is_app {
             n += self.count::<BatchStatus>(SessionState::Running);
@@ -395,7 +394,7 @@ mod tests {
         assert!(index.get::<SessionStatus>(0).is_none());
         let good = index.find::<SessionStatus>("good").expect("served");
         assert_eq!((good.id, good.spec.kind.as_str()), (1, "pyspark"));
-        assert_eq!(index.count::<SessionStatus>(SessionState::NotStarted), 1);
+        assert_eq!(index.count::<SessionStatus>(SessionState::Starting), 1);
         assert_eq!(
             index.counters.records_read.load(Ordering::Relaxed),
             1,

@@ -172,7 +172,7 @@ impl Reconciler {
         rec.status.message = Some(text);
         rec.status.state_since = now;
         rec.status.state = if retry {
-            SessionState::NotStarted
+            SessionState::Starting
         } else {
             SessionState::Dead
         };

@@ -84,7 +84,7 @@ pub fn decide_batch(
         };
     }
     let Some(sub) = &status.submission else {
-        return if status.state == SessionState::NotStarted {
+        return if status.state.awaits_launch() {
             Step::Submit
         } else {
             Step::Wait
@@ -113,7 +113,7 @@ pub fn decide_batch(
             );
             // Not in the old tag's log: writing there would make its
             // directory, and the next look would no longer be certain.
-            let mut next = with_state(status, SessionState::NotStarted, now);
+            let mut next = with_state(status, SessionState::Starting, now);
             next.submission = None;
             next.message = Some(line);
             return Step::Update {
@@ -233,7 +233,8 @@ mod tests {
     }
 
     #[rstest]
-    #[case::new_batch_is_submitted(
+    #[case::new_batch_is_submitted(false, status(SessionState::Starting, None), None, Want::Submit)]
+    #[case::not_started_of_an_older_server_is_submitted(
         false,
         status(SessionState::NotStarted, None),
         None,
@@ -261,7 +262,7 @@ mod tests {
         false,
         status(SessionState::Starting, Some(31_000)),
         Some(AppObservation::NeverLaunched),
-        Want::State(SessionState::NotStarted)
+        Want::State(SessionState::Starting)
     )]
     #[case::cluster_unreachable_keeps_state(
         false,
@@ -307,7 +308,7 @@ mod tests {
     )]
     #[case::delete_unsubmitted_removes(
         true,
-        status(SessionState::NotStarted, None),
+        status(SessionState::Starting, None),
         None,
         Want::Remove
     )]
@@ -362,7 +363,12 @@ mod tests {
             | (Step::Remove, Want::Remove) => {}
             (Step::Update { status, .. }, Want::State(s)) => {
                 assert_eq!(status.state, *s);
-                assert_eq!(status.state_since, NOW, "a state change stamps its time");
+                if st.state != *s {
+                    assert_eq!(status.state_since, NOW, "a state change stamps its time");
+                }
+                if *s == SessionState::Starting {
+                    assert_eq!(status.submission, None, "launched again: a new submission");
+                }
             }
             _ => panic!("got {got:?}, want {want:?}"),
         }

@@ -107,7 +107,7 @@ pub fn decide_session(
         };
     }
     let Some(sub) = &status.submission else {
-        return if status.state == SessionState::NotStarted {
+        return if status.state.awaits_launch() {
             SessionStep::Submit
         } else {
             SessionStep::Wait
@@ -138,7 +138,7 @@ pub fn decide_session(
             // Its server stopped between writing the submission and the
             // launch (a failover): launch it now.
             // Not in the old tag's log: writing there would make its directory.
-            let mut next = with_state(status, SessionState::NotStarted, now);
+            let mut next = with_state(status, SessionState::Starting, now);
             next.submission = None;
             next.message = Some(format!(
                 "livy-server: {} was never launched (its server stopped first); submitting again",

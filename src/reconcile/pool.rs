@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use super::Reconciler;
-use crate::records::{
-    Meta, Resources, SessionKind, SessionSpec, SessionState, SessionStatus, now_ms,
-};
+use crate::records::{Meta, Resources, SessionKind, SessionSpec, SessionStatus, now_ms};
 use crate::store::{Record, StoreError};
 
 /// How often the pool is looked at.
@@ -56,12 +54,7 @@ impl Reconciler {
                 r.spec.pooled && !r.status.state.is_finished()
             }),
         );
-        let starting = pooled.iter().any(|r| {
-            matches!(
-                r.status.state,
-                SessionState::NotStarted | SessionState::Starting
-            )
-        });
+        let starting = pooled.iter().any(|r| r.status.state.awaits_launch());
         if pooled.len() >= c.pool_size || starting {
             return Ok(());
         }

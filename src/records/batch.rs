@@ -74,7 +74,7 @@ pub struct BatchStatus {
 impl BatchStatus {
     pub fn new(now: u64) -> Self {
         Self {
-            state: SessionState::NotStarted,
+            state: SessionState::Starting,
             submission: None,
             app_id: None,
             app_info: AppInfo::default(),

@@ -101,7 +101,7 @@ pub struct SessionStatus {
 impl SessionStatus {
     pub fn new(now: u64) -> Self {
         Self {
-            state: SessionState::NotStarted,
+            state: SessionState::Starting,
             submission: None,
             app_id: None,
             app_info: AppInfo::default(),

@@ -56,6 +56,13 @@ impl SessionState {
         )
     }
 
+    /// Created but not launched yet: what a record without a submission is
+    /// in before its first launch (`starting`, as Livy creates it) or after a
+    /// launch that never ran (`not_started` in records of older servers).
+    pub fn awaits_launch(self) -> bool {
+        matches!(self, Self::NotStarted | Self::Starting)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotStarted => "not_started",

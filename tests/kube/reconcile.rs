@@ -1,5 +1,5 @@
 //! The reconciler on the Kubernetes store: a `LivyBatch` goes from
-//! `not_started` through a real (supervised, fake) spark-submit to `success`,
+//! `starting` through a real (supervised, fake) spark-submit to `success`,
 //! every read and write going through the scripted API server, which sees
 //! the initial lists and one watch per kind, then only the two status
 //! writes (and their events): no LIST per change. The API server echoes
@@ -266,11 +266,12 @@ async fn wait_for(path: &Path) {
 async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let not_started = serde_json::to_value(BatchStatus::new(CREATED)).unwrap();
+    let created = serde_json::to_value(BatchStatus::new(CREATED)).unwrap();
 
-    let mut script = initial_sync(livy_batch(101, &not_started));
+    let mut script = initial_sync(livy_batch(101, &created));
     script.extend([
-        // not_started → starting, durably, then spark-submit.
+        // Created `starting`: the submission is written durably (no state
+        // change, so no event), then spark-submit runs.
         expect(
             "PUT",
             format!("{BATCHES}/batch-0/status?"),
@@ -281,7 +282,6 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
             })),
             Reply::Echo(102),
         ),
-        event("Starting", "not_started → starting", 102),
         // The supervised fake spark-submit runs: starting → running.
         expect(
             "PUT",

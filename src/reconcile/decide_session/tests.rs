@@ -87,6 +87,14 @@ enum Want {
 #[case::new_is_submitted(
     false,
     spec(),
+    status(SessionState::Starting, None),
+    None,
+    None,
+    Want::Submit
+)]
+#[case::not_started_of_an_older_server_is_submitted(
+    false,
+    spec(),
     status(SessionState::NotStarted, None),
     None,
     None,
@@ -194,7 +202,7 @@ enum Want {
 #[case::delete_unsubmitted_removes(
     true,
     spec(),
-    status(SessionState::NotStarted, None),
+    status(SessionState::Starting, None),
     None,
     None,
     Want::Remove

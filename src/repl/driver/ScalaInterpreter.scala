@@ -58,7 +58,12 @@ final class ScalaInterpreter(outputDir: File, userJars: Seq[String], parent: Cla
   /** Step 5 of REPL-NOTES: bind `spark` and `sc`, run spark-shell's imports (in its order). */
   def bindSpark(spark: SparkSession): Unit = {
     // The runtime class (classic.SparkSession on Spark 4) gives users the same type as spark-shell.
-    val sessionType = spark.getClass.getCanonicalName
+    // On Spark 4 it is also named with the API class it extends: the same type for user code
+    // (classic <: sql.SparkSession), and the echo of `spark` then names
+    // org.apache.spark.sql.SparkSession, which Zeppelin looks for to detect Spark 2+.
+    val api = "org.apache.spark.sql.SparkSession"
+    val runtime = spark.getClass.getCanonicalName
+    val sessionType = if (runtime == api) api else s"$runtime with $api"
     var bound: Results.Result = Results.Error
     intp.beQuietDuring { bound = intp.bind("spark", sessionType, spark, List("@transient")) }
     if (bound != Results.Success) throw new IllegalStateException(s"cannot bind spark: ${drain()}")

@@ -119,7 +119,8 @@ mod tests {
     use serde_json::json;
 
     #[rstest]
-    #[case::created(None, json!({"state": "not_started"}), Some((EventType::Normal, "NotStarted", "(new) → not_started")))]
+    #[case::created(None, json!({"state": "starting"}), Some((EventType::Normal, "Starting", "(new) → starting")))]
+    #[case::submitted(Some(json!({"state": "starting"})), json!({"state": "starting", "submission": {"attempt": 1}}), None)]
     #[case::starting(Some(json!({"state": "not_started"})), json!({"state": "starting"}), Some((EventType::Normal, "Starting", "not_started → starting")))]
     #[case::unchanged(Some(json!({"state": "running"})), json!({"state": "running", "appId": "a"}), None)]
     #[case::dead_says_why(Some(json!({"state": "running"})), json!({"state": "dead", "message": "driver pod was deleted"}),
