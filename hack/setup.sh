@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what livy-server needs and nothing else: Java 17 and R (each only
-# if absent, via apt; R runs `sparkr` sessions and R batches) and pyspark
+# Installs what livy-server needs and nothing else: Java 17, R and bubblewrap
+# (each only if absent, via apt; R runs `sparkr` sessions and R batches,
+# bubblewrap sandboxes the applications whose driver runs here) and pyspark
 # (pinned) into the project-local virtualenv .venv. Idempotent; safe to run on
 # every start. Source hack/env.sh afterwards.
 #
@@ -58,6 +59,11 @@ fi
 
 if ! command -v R >/dev/null 2>&1 || ! command -v Rscript >/dev/null 2>&1; then
     apt_install r-base-core
+fi
+
+# Drivers on this host run in a bubblewrap sandbox (livy.server.launch.isolation).
+if ! command -v bwrap >/dev/null 2>&1; then
+    apt_install bubblewrap
 fi
 
 # Kerberos (SPNEGO) is built in by default: the GSSAPI bindings are generated

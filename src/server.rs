@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::index::Index;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
+use crate::launcher::sandbox::Isolation;
 use crate::leader::Timing;
 use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::repl::ReplHub;
@@ -52,6 +53,36 @@ pub enum ServeError {
     Kubernetes(#[source] crate::k8s::K8sError),
     #[error("failed to set up authentication")]
     Auth(#[source] crate::auth::AuthSetupError),
+    #[error("{0}")]
+    Isolation(String),
+}
+
+/// How drivers on this host will run; refuses to start where isolation is
+/// asked for, drivers certainly run here, and it cannot be had.
+fn isolation(config: &Config) -> Result<Isolation, ServeError> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let isolation = Isolation::for_server(config, &env);
+    let drivers_here = config.spark_master.starts_with("local")
+        || config.spark_master.starts_with("spark://")
+        || config.deploy_mode.as_deref() != Some("cluster");
+    match &isolation {
+        Isolation::On(_) => {
+            tracing::info!("applications with a driver on this host run in a bubblewrap sandbox")
+        }
+        Isolation::Unavailable(why) if drivers_here => {
+            return Err(ServeError::Isolation(why.clone()));
+        }
+        Isolation::Unavailable(why) => {
+            tracing::warn!(why, "drivers placed on this host will not be launched")
+        }
+        Isolation::Off if config.auth.method != crate::config::auth::AuthMethod::Off => {
+            tracing::warn!(
+                "livy.server.launch.isolation = none: session and batch code on this host runs as the server, with its environment, and can read its secrets"
+            )
+        }
+        Isolation::Off => {}
+    }
+    Ok(isolation)
 }
 
 /// Runs the server until `cancel` fires.
@@ -65,6 +96,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     if config.metrics {
         crate::metrics::handle();
     }
+    let isolation = isolation(&config)?;
     let config = Arc::new(config);
     std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
         path: config.apps_dir().display().to_string(),
@@ -118,12 +150,15 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     index.spawn(&tasks, &cancel);
     let wake = Arc::new(Wake::new());
     let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
-    let launcher = Arc::new(Launcher::new(
-        config.apps_dir(),
-        exe,
-        config.spark_home.clone(),
-        wake.clone(),
-    ));
+    let launcher = Arc::new(
+        Launcher::new(
+            config.apps_dir(),
+            exe,
+            config.spark_home.clone(),
+            wake.clone(),
+        )
+        .with_isolation(isolation),
+    );
     let manager: Arc<dyn ClusterManager> = match k8s
         .as_ref()
         .and_then(|k| k.manager(launcher.clone(), &tasks, &cancel))

@@ -142,7 +142,13 @@ async fn answers_carry_livys_keys_and_states_from_creation() {
 
     let (code, v) = get_json(&server.url("/version")).await;
     assert_eq!(code, 200);
-    assert_shape(&t, &v, "version", None, "GET /version");
+    assert_shape(
+        &t,
+        &v,
+        "version",
+        Some("version_extensions"),
+        "GET /version",
+    );
 
     // A session: `starting` in the create's answer and until `idle`.
     let (code, s) = post_json(&server.url("/sessions"), &json!({"kind": "pyspark"})).await;

@@ -117,7 +117,8 @@ def stand_in(work):
     app = os.path.join(work, "app.py")
     open(app, "w").write("print('never run: spark-submit is a stand-in')\n")
     common = [f"livy.server.spark-home={spark_home}", f"livy.file.local-dir-whitelist={work}",
-              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h"]
+              "livy.server.session.max-creation=1000000", "livy.server.session.state-retain.sec=24h",
+              "livy.server.launch.isolation=none"]  # the store is measured, not launches
     return app, common
 
 

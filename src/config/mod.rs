@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod keys;
 pub mod kubernetes;
+pub mod launch;
 pub mod listener;
 pub mod postgres;
 pub mod properties;
@@ -76,6 +77,8 @@ pub struct Config {
     pub tls: Option<tls::TlsSource>,
     /// Timeouts and request-head limits of the REST listener.
     pub listener: listener::ListenerConfig,
+    /// How drivers on this host are isolated.
+    pub launch: launch::LaunchConfig,
     pub spark_master: String,
     pub deploy_mode: Option<String>,
     pub spark_home: PathBuf,
@@ -147,7 +150,9 @@ pub struct Config {
 impl Config {
     /// Reads and validates every source. Unknown keys are logged as warnings.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
-        Self::from_raw(&sources.collect()?, &sources.env)
+        let mut config = Self::from_raw(&sources.collect()?, &sources.env)?;
+        config.launch.conf_file = sources.conf_dir.as_ref().map(|d| d.join("livy.conf"));
+        Ok(config)
     }
 
     fn from_raw(
@@ -317,9 +322,11 @@ impl Config {
         let auth = auth::parse(&get, &hostname())?;
         let tls = tls::parse(&get)?;
         let listener = listener::parse(&get)?;
+        let launch = launch::parse(&get)?;
         Ok(Self {
             tls,
             listener,
+            launch,
             kubernetes,
             postgres,
             ha,

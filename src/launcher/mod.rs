@@ -9,6 +9,7 @@ pub mod files;
 pub mod logs;
 pub mod procfs;
 pub mod r;
+pub mod sandbox;
 pub mod supervisor;
 
 pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv, with_properties_file};
@@ -32,6 +33,8 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot isolate the application: {0}")]
+    Isolation(String),
     #[error("failed to spawn the supervisor for {tag}")]
     Spawn {
         tag: String,
@@ -49,6 +52,7 @@ impl LaunchError {
                 source.kind() == std::io::ErrorKind::ArgumentListTooLong
                     || source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32)
             }
+            Self::Isolation(_) => true,
             Self::CreateDir { .. } => false,
         }
     }
@@ -70,6 +74,27 @@ pub enum ProcessState {
     Vanished,
 }
 
+/// Where an application's driver runs, which decides whether its launch is
+/// sandboxed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On this host (local masters, client mode): user code runs here.
+    ThisHost,
+    /// In the cluster (YARN, Kubernetes, standalone cluster mode): only
+    /// spark-submit runs here.
+    Elsewhere,
+}
+
+impl Placement {
+    /// From the effective deploy mode (`None`: spark-submit's default, client).
+    pub fn of_deploy_mode(mode: Option<&str>) -> Self {
+        match mode {
+            Some("cluster") => Self::Elsewhere,
+            _ => Self::ThisHost,
+        }
+    }
+}
+
 /// Spawns and stops supervised spark-submit processes.
 pub struct Launcher {
     apps_dir: PathBuf,
@@ -82,6 +107,8 @@ pub struct Launcher {
     /// Supervisor records already read (they never change): a live
     /// application costs one `/proc` read per observation.
     supervisors: std::sync::Mutex<std::collections::HashMap<String, files::SupervisorRecord>>,
+    /// How applications placed on this host run.
+    isolation: sandbox::Isolation,
 }
 
 impl Launcher {
@@ -100,7 +127,14 @@ impl Launcher {
             spark_home,
             wake,
             supervisors: Default::default(),
+            isolation: sandbox::Isolation::Off,
         }
+    }
+
+    /// Runs applications placed on this host as `isolation` says.
+    pub fn with_isolation(mut self, isolation: sandbox::Isolation) -> Self {
+        self.isolation = isolation;
+        self
     }
 
     pub fn files(&self, tag: &str) -> AppFiles {
@@ -114,6 +148,7 @@ impl Launcher {
         tag: &str,
         argv: &[String],
         env: &[(&str, &str)],
+        placement: Placement,
     ) -> Result<(), LaunchError> {
         let (me, tag, argv) = (self.clone(), tag.to_owned(), argv.to_vec());
         let env: Vec<(String, String)> = env
@@ -123,7 +158,7 @@ impl Launcher {
         tokio::task::spawn_blocking(move || {
             let env: Vec<(&str, &str)> =
                 env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            me.spawn(&tag, &argv, &env)
+            me.spawn(&tag, &argv, &env, placement)
         })
         .await
         .unwrap_or_else(|e| {
@@ -134,13 +169,15 @@ impl Launcher {
         })
     }
 
-    /// Starts `argv` under a supervisor for `tag`. Returns once the supervisor
-    /// process exists; its exit wakes the reconciler.
+    /// Starts `argv` under a supervisor for `tag` (in the sandbox, when
+    /// the driver runs on this host and isolation is on). Returns once the
+    /// supervisor process exists; its exit wakes the reconciler.
     pub fn spawn(
         &self,
         tag: &str,
         argv: &[String],
         env: &[(&str, &str)],
+        placement: Placement,
     ) -> Result<(), LaunchError> {
         let files = self.files(tag);
         std::fs::create_dir_all(files.dir()).map_err(|source| LaunchError::CreateDir {
@@ -158,19 +195,37 @@ impl Launcher {
             .map_err(spawn_err)?;
         let log2 = log.try_clone().map_err(spawn_err)?;
         let (program, subcommand) = &self.supervisor;
-        let mut child = tokio::process::Command::new(program)
-            .args(subcommand)
-            .arg("--dir")
-            .arg(files.dir())
-            .arg("--")
-            .args(argv)
-            .env("SPARK_HOME", &self.spark_home)
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(subcommand).arg("--dir").arg(files.dir()).arg("--");
+        match (&self.isolation, placement) {
+            (sandbox::Isolation::On(sandbox), Placement::ThisHost) => {
+                let app_dir = std::path::absolute(files.dir()).map_err(spawn_err)?;
+                cmd.args(sandbox.command(&app_dir, argv))
+                    .env_clear()
+                    .envs(sandbox.environment(std::env::vars(), &app_dir));
+            }
+            (sandbox::Isolation::Unavailable(why), Placement::ThisHost) => {
+                return Err(LaunchError::Isolation(why.clone()));
+            }
+            _ => {
+                cmd.args(argv);
+            }
+        }
+        cmd.env("SPARK_HOME", &self.spark_home)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .map_err(spawn_err)?;
+            .stderr(log2);
+        // SAFETY: the hook makes one raw syscall (close_range(2), async-signal-safe)
+        // between fork and exec and touches no memory of the parent.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                no_inherited_descriptors();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(spawn_err)?;
         let (wake, tag) = (self.wake.clone(), tag.to_owned());
         // Reap the supervisor so it does not linger as a zombie, and observe
         // the moment the application ends. Not a tracked task: a server that
@@ -267,6 +322,23 @@ impl Launcher {
     }
 }
 
+/// Marks every descriptor above stderr close-on-exec: whatever the server
+/// inherited or opened without the flag stays out of applications. Called
+/// in the child between fork and exec (async-signal-safe).
+#[allow(unsafe_code)]
+pub fn no_inherited_descriptors() {
+    // SAFETY: a raw syscall with integer arguments; failure (an old kernel)
+    // leaves descriptors as they were.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+}
+
 fn signal_all(group: u32, pids: &[u32], sig: Signal) {
     let _ = killpg(Pid::from_raw(group as i32), sig);
     for &p in pids {
@@ -292,7 +364,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let huge = "x".repeat(200 * 1024);
         let err = launcher(dir.path())
-            .spawn("batch-1-a", &["/bin/true".into(), huge], &[])
+            .spawn(
+                "batch-1-a",
+                &["/bin/true".into(), huge],
+                &[],
+                Placement::ThisHost,
+            )
             .unwrap_err();
         assert!(err.is_permanent(), "{err:?}");
     }
@@ -303,7 +380,7 @@ mod tests {
         let mut l = launcher(dir.path());
         l.supervisor = (dir.path().join("no-such-binary"), None);
         let err = l
-            .spawn("batch-1-b", &["/bin/true".into()], &[])
+            .spawn("batch-1-b", &["/bin/true".into()], &[], Placement::ThisHost)
             .unwrap_err();
         assert!(matches!(err, LaunchError::Spawn { .. }), "{err:?}");
         assert!(!err.is_permanent(), "{err:?}");

@@ -4,7 +4,10 @@ use super::{Reconciler, new_tag};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::BatchRecord;
 use crate::launcher::r::{is_r_script, r_launch};
-use crate::launcher::{SubmitSettings, batch_argv};
+use crate::launcher::{Placement, SubmitSettings, batch_argv};
+
+/// The conf key a user may set the deploy mode with.
+const DEPLOY_MODE_KEY: &str = "spark.submit.deployMode";
 use crate::records::{Kind, SessionState, Submission};
 use crate::store::{Record, StoreError};
 
@@ -159,7 +162,19 @@ impl Reconciler {
         tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
-        let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
+        let placement = Placement::of_deploy_mode(
+            settings
+                .deploy_mode
+                .as_deref()
+                .or(adds.conf.get(DEPLOY_MODE_KEY).map(String::as_str))
+                .or(spec.resources.conf.get(DEPLOY_MODE_KEY).map(String::as_str)),
+        );
+        let Err(e) = self
+            .d
+            .launcher
+            .spawn_off_thread(&tag, &argv, &env, placement)
+            .await
+        else {
             return Ok(());
         };
         // Nothing ran: safe to clear the submission and retry with backoff.

@@ -9,7 +9,7 @@ use crate::cluster::TrackedApp;
 use crate::index::SessionRecord;
 use crate::launcher::files::AppFiles;
 use crate::launcher::r::r_launch;
-use crate::launcher::{submit_argv, with_properties_file};
+use crate::launcher::{Placement, submit_argv, with_properties_file};
 use crate::records::{Kind, SessionKind, SessionState, Submission};
 use crate::repl::class_data;
 use crate::store::{Record, StoreError};
@@ -296,7 +296,16 @@ impl Reconciler {
         tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
-        let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
+        let placement = match cluster_mode {
+            true => Placement::Elsewhere,
+            false => Placement::ThisHost,
+        };
+        let Err(e) = self
+            .d
+            .launcher
+            .spawn_off_thread(&tag, &argv, &env, placement)
+            .await
+        else {
             return Ok(());
         };
         let failures = before.launch_failures + 1;

@@ -512,10 +512,13 @@ pub fn system_tool(name: &str) -> std::path::PathBuf {
 pub fn fake_spark_home(dir: &Path) -> PathBuf {
     let home = dir.join("fake-spark");
     std::fs::create_dir_all(home.join("bin")).unwrap();
-    let script = format!(
-        "#!/bin/sh\nexec python3 {}/tests/fixtures/fake_spark_submit.py \"$@\"\n",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    // Inside the Spark home, which the application sandbox shows.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake_spark_submit.py"),
+        home.join("bin/fake_spark_submit.py"),
+    )
+    .unwrap();
+    let script = "#!/bin/sh\nexec python3 \"$(dirname \"$0\")/fake_spark_submit.py\" \"$@\"\n";
     std::fs::write(home.join("bin/spark-submit"), script).unwrap();
     std::process::Command::new("chmod")
         .arg("+x")
