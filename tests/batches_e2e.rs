@@ -261,7 +261,10 @@ async fn after_kill_9_and_restart_every_batch_is_listed_once_and_ids_continue() 
     );
     std::fs::write(tmp.path().join("job.py"), app).unwrap();
     let data = tmp.path().join("data");
-    let conf = [whitelist(tmp.path())];
+    let conf = [
+        whitelist(tmp.path()),
+        format!("livy.server.launch.sandbox.writable-paths={}", marks.display()),
+    ];
     let mut server = Server::start(&data, &conf);
     let file = tmp.path().join("job.py");
     for (name, secs, code) in [("quick", "0", "0"), ("slow", "25", "0"), ("bad", "0", "2")] {
@@ -346,7 +349,8 @@ async fn a_spark_submit_that_cannot_start_ends_dead_with_the_reason() {
     .await;
     let log = full_log(&server.url("/batches/0")).await;
     assert!(
-        log.iter().any(|l| l.contains("failed to start")
+        // Said by the supervisor, or by the sandbox that runs spark-submit.
+        log.iter().any(|l| (l.contains("failed to start") || l.starts_with("bwrap: execvp"))
             && l.contains("spark-submit")
             && l.contains("ermission denied")),
         "{log:?}"

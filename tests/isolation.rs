@@ -1,8 +1,9 @@
 //! Session code cannot reach the server's secrets or other sessions: the
 //! real binary with built-in users, a cookie secret and a `livy.conf`, all
 //! inside a directory the sandbox shows (the local-dir whitelist), and
-//! secrets in its environment; two real Spark sessions (local mode). From a
-//! `shared` session's Python, Scala and R, every attempt to read the
+//! secrets in its environment; two real Spark sessions (local mode), one
+//! cold and one adopted from the warm pool. From the pooled `shared`
+//! session's Python, Scala and R, every attempt to read the
 //! server's environment, data dir and store, users file, cookie secret,
 //! configuration, the other session's application directory and its
 //! driver's secret (from any `/proc/*/environ`) fails — while the same
@@ -51,8 +52,8 @@ async fn call(server: &Server, method: reqwest::Method, path: &str, body: Option
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn session(server: &Server, kind: &str) -> u64 {
-    let (code, s) = call(server, reqwest::Method::POST, "/sessions", Some(json!({"kind": kind}))).await;
+async fn session(server: &Server, body: Value) -> u64 {
+    let (code, s) = call(server, reqwest::Method::POST, "/sessions", Some(body)).await;
     assert_eq!(code, 201, "{s}");
     let id = s["id"].as_u64().unwrap();
     let deadline = std::time::Instant::now() + START;
@@ -88,6 +89,27 @@ async fn run(server: &Server, session: u64, kind: &str, code: &str) -> String {
         }
         assert!(std::time::Instant::now() < deadline, "{st}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the warm pool has a ready driver.
+async fn pool_ready(server: &Server) {
+    let deadline = std::time::Instant::now() + START;
+    loop {
+        let text = client()
+            .get(server.url("/metrics"))
+            .basic_auth("alice", Some("alice-password"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| l == "livy_session_pool_drivers{ready=\"true\"} 1") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pool never got ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -127,7 +149,10 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
     let server = Server::start_with(
         free_port(),
         &data,
-        &["livy.rsc.launcher.port.range=0~0".into()],
+        &[
+            "livy.rsc.launcher.port.range=0~0".into(),
+            "livy.server.session.pool.size=1".into(),
+        ],
         &[
             ("LIVY_CONF_DIR", conf.to_str().unwrap()),
             ("PGPASSWORD", PG_SECRET),
@@ -135,7 +160,8 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
         ],
     );
 
-    let victim = session(&server, "pyspark").await;
+    // Settings of its own: a cold driver, not the pooled one.
+    let victim = session(&server, json!({"kind": "pyspark", "conf": {"spark.livy.test.cold": "1"}})).await;
     let (victim_tag, victim_pids) = driver_pids(&server, &format!("livy-session-{victim}-"));
     // The victim driver's secret, as the host sees it.
     let victim_secret = victim_pids
@@ -149,7 +175,10 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
         .expect("the victim's driver has its secret in its environment");
     assert!(victim_secret.len() >= 16);
 
-    let attacker = session(&server, "shared").await;
+    pool_ready(&server).await;
+    let attacker = session(&server, json!({"kind": "shared"})).await;
+    let (_, got) = call(&server, reqwest::Method::GET, &format!("/sessions/{attacker}"), None).await;
+    assert_eq!(got["fromPool"], true, "the attacker is a pooled session: {got}");
     let (_, attacker_pids) = driver_pids(&server, &format!("livy-session-{attacker}-"));
     // The driver JVM is in a PID namespace of its own.
     let my_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
@@ -158,6 +187,19 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
         .find(|p| cmdline(**p).contains("LivyReplDriver") && cmdline(**p).contains("java"))
         .unwrap_or_else(|| panic!("no driver JVM in {attacker_pids:?}"));
     assert_ne!(std::fs::read_link(format!("/proc/{jvm}/ns/pid")).unwrap(), my_ns);
+    // No descriptor of the server reached it: none of its processes holds
+    // the store or the server's log open.
+    for pid in &attacker_pids {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.display().to_string();
+            assert!(
+                !target.contains("livy.db") && !target.contains("/server-"),
+                "process {pid} ({}) holds {target}",
+                cmdline(*pid)
+            );
+        }
+    }
 
     let store = data.join("livy.db");
     assert!(store.exists(), "the store is where the test looks");

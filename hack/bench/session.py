@@ -5,7 +5,10 @@
     Python script that builds a SparkSession on the same master and prints
     READY (interleaved; median of N each; target ratio <= 1.10);
   * round trip: 200 `1+1` statements, POST -> `available` (polled over a
-    keep-alive connection), p50 and p99 (target p50 <= 10 ms).
+    keep-alive connection), p50 and p99 (target p50 <= 10 ms);
+  * the cost of the sandbox: the same startup on a second server with
+    `livy.server.launch.isolation=none`, interleaved (target sandboxed /
+    unsandboxed <= 1.10).
 
 Usage: hack/bench/session.sh [runs]
 """
@@ -24,24 +27,32 @@ def main():
     with open(script, "w") as f:
         f.write(BARE)
     server = start_server(work, "data", PORT, [])
+    open_server = start_server(work, "data-open", PORT + 1, ["livy.server.launch.isolation=none"])
     try:
         c = Client(PORT, timeout=120)
-        # Warm-up: the first session compiles the driver (cached afterwards).
-        s = c.call("POST", "/sessions", {"kind": "pyspark"})
-        wait_state(c, s["id"], "idle")
-        c.call("DELETE", f"/sessions/{s['id']}")
+        o = Client(PORT + 1, timeout=120)
 
-        bare, served = [], []
+        def startup(client, keep=False):
+            t = time.monotonic()
+            s = client.call("POST", "/sessions", {"kind": "pyspark"})
+            wait_state(client, s["id"], "idle")
+            took = time.monotonic() - t
+            if not keep:
+                client.call("DELETE", f"/sessions/{s['id']}")
+            return took, s["id"]
+
+        # Warm-up: the first session compiles the driver (cached afterwards).
+        startup(c)
+        startup(o)
+
+        bare, served, unsandboxed = [], [], []
         for i in range(RUNS):
             bare.append(bare_startup(script))
-            t = time.monotonic()
-            s = c.call("POST", "/sessions", {"kind": "pyspark"})
-            wait_state(c, s["id"], "idle")
-            served.append(time.monotonic() - t)
-            print(f"run {i + 1}: bare SparkSession {bare[-1]:.2f}s, POST /sessions -> idle {served[-1]:.2f}s", flush=True)
-            if i + 1 < RUNS:
-                c.call("DELETE", f"/sessions/{s['id']}")
-        sid = s["id"]
+            unsandboxed.append(startup(o)[0])
+            took, sid = startup(c, keep=i + 1 == RUNS)
+            served.append(took)
+            print(f"run {i + 1}: bare SparkSession {bare[-1]:.2f}s, POST /sessions -> idle {served[-1]:.2f}s"
+                  f" (unsandboxed {unsandboxed[-1]:.2f}s)", flush=True)
 
         trips = []
         for _ in range(200):
@@ -53,15 +64,18 @@ def main():
             assert st["output"]["data"]["text/plain"] == "2", st
         c.call("DELETE", f"/sessions/{sid}")
     finally:
-        server.terminate()
-        server.wait()
+        for p in (server, open_server):
+            p.terminate()
+            p.wait()
 
     b, s = statistics.median(bare), statistics.median(served)
+    u = statistics.median(unsandboxed)
     trips.sort()
     p50, p99 = trips[len(trips) // 2], trips[int(len(trips) * 0.99) - 1]
     print()
     print(f"pyspark startup (median of {RUNS}): POST -> idle {s:.3f}s; bare SparkSession script {b:.3f}s")
     print(f"ratio livy-server / bare: {s / b:.3f}   (target <= 1.10)")
+    print(f"sandbox cost: POST -> idle sandboxed / unsandboxed ({u:.3f}s): {s / u:.3f}   (target <= 1.10)")
     print(f"1+1 round trip over 200 statements: p50 {p50:.2f} ms, p99 {p99:.2f} ms   (target p50 <= 10 ms)")
 
 

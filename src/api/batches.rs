@@ -38,6 +38,7 @@ pub struct BatchView {
     /// When it was created, in epoch milliseconds (not in Livy's object;
     /// absent from `POST /batches` answers).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     created_at: Option<u64>,
 }
 

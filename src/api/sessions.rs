@@ -24,7 +24,7 @@ use crate::logtext::Escaped;
 use crate::records::{AppInfo, Kind, SessionKind, SessionState, SessionStatus, now_ms};
 
 /// The Session object (Livy 0.8: echoes the request settings). The last two
-/// keys are this server's own and only in [`Shape::Extended`] answers.
+/// keys are this server's own, in every answer but a create's.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView<'a> {
@@ -55,10 +55,12 @@ pub struct SessionView<'a> {
     /// Whether the session adopted a warm driver from the pool (not in
     /// Livy's object; absent from `POST /sessions` answers).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     from_pool: Option<bool>,
     /// When it was created, in epoch milliseconds (not in Livy's object;
     /// absent from `POST /sessions` answers).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     created_at: Option<u64>,
 }
 

@@ -26,6 +26,8 @@ pub struct LaunchConfig {
     pub env_allow: Vec<String>,
     /// Extra host paths shown read-only in the sandbox.
     pub sandbox_paths: Vec<PathBuf>,
+    /// Host directories sandboxed applications may write.
+    pub sandbox_writable: Vec<PathBuf>,
     /// The `livy.conf` read at start-up (hidden from applications).
     pub conf_file: Option<PathBuf>,
 }
@@ -63,21 +65,21 @@ pub fn parse(get: &dyn Fn(&'static str) -> (String, String)) -> Result<LaunchCon
             format!("{v:?} is not a variable name (letters, digits, _; a trailing * for a prefix)"),
         ));
     }
-    let sandbox_paths: Vec<PathBuf> = list(keys::LAUNCH_SANDBOX_PATHS)
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
-    if let Some(p) = sandbox_paths.iter().find(|p| !p.is_absolute()) {
-        return Err(bad(
-            keys::LAUNCH_SANDBOX_PATHS,
-            format!("{} is not an absolute path", p.display()),
-        ));
-    }
+    let paths = |key: &'static str| -> Result<Vec<PathBuf>, ConfigError> {
+        let paths: Vec<PathBuf> = list(key).into_iter().map(PathBuf::from).collect();
+        match paths.iter().find(|p| !p.is_absolute()) {
+            Some(p) => Err(bad(key, format!("{} is not an absolute path", p.display()))),
+            None => Ok(paths),
+        }
+    };
+    let sandbox_paths = paths(keys::LAUNCH_SANDBOX_PATHS)?;
+    let sandbox_writable = paths(keys::LAUNCH_SANDBOX_WRITABLE)?;
     Ok(LaunchConfig {
         isolation,
         isolation_explicit: source != "default",
         env_allow,
         sandbox_paths,
+        sandbox_writable,
         conf_file: None,
     })
 }

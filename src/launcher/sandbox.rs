@@ -25,6 +25,8 @@ pub struct SandboxSettings {
     pub bwrap: PathBuf,
     /// Host paths shown read-only at the same place (missing ones skipped).
     pub shown: Vec<PathBuf>,
+    /// Host directories applications may write (besides their own).
+    pub writable: Vec<PathBuf>,
     /// Paths hidden even inside shown ones: directories become empty, files
     /// empty (the data directory, keytabs, users file, TLS keys, …).
     pub hidden: Vec<PathBuf>,
@@ -113,6 +115,7 @@ impl SandboxSettings {
         }
         shown.extend(config.local_dir_whitelist.iter().cloned());
         shown.extend(config.launch.sandbox_paths.iter().cloned());
+        let writable = config.launch.sandbox_writable.clone();
 
         let mut hidden = vec![config.data_dir.clone()];
         match &config.auth.method {
@@ -133,6 +136,7 @@ impl SandboxSettings {
         Self {
             bwrap,
             shown,
+            writable,
             // Absolute, as the sandbox compares paths.
             hidden: hidden
                 .into_iter()
@@ -256,6 +260,12 @@ impl Sandbox {
             }
             arg(&["--ro-bind", &text(&real), &text(p)]);
             shown.push(p);
+        }
+        for w in &s.writable {
+            if let Ok(real) = std::fs::canonicalize(w) {
+                arg(&["--bind", &text(&real), &text(w)]);
+                shown.push(w);
+            }
         }
         let visible = |p: &Path| shown.iter().any(|q| p.starts_with(q));
         for h in &s.hidden {

@@ -36,6 +36,7 @@ impl Host {
             shown: shown.iter().map(|s| self.p(s)).collect(),
             hidden: hidden.iter().map(|s| self.p(s)).collect(),
             reshown: vec![self.p("data/driver")],
+            writable: vec![],
             env_allow: vec!["PATH".into(), "LC_*".into()],
             drop_caps,
         })
@@ -212,4 +213,19 @@ fn the_host_secrets_are_always_hidden() {
             "{argv:?}"
         );
     }
+}
+
+#[test]
+fn writable_dirs_are_bound_read_write_before_secrets_are_hidden_in_them() {
+    let h = Host::new();
+    let mut sb = h.sandbox(&["opt"], &["data", "conf/users"], false);
+    sb.settings.writable = vec![h.p("")];
+    let argv = sb.command(&h.p("data/apps/a"), &[]);
+    let pos = |flag: &str, v: String| {
+        argv.windows(2)
+            .position(|w| w[0] == flag && w[1] == v)
+            .unwrap_or_else(|| panic!("no {flag} {v}: {argv:?}"))
+    };
+    assert!(pos("--bind", s(h.p(""))) < pos("--tmpfs", s(h.p("data"))));
+    assert!(pos("--bind", s(h.p(""))) < pos("--ro-bind", "/dev/null".into()));
 }
