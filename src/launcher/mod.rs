@@ -5,6 +5,7 @@
 //! calls it. Processes are never started through a shell.
 
 mod argv;
+pub mod child_signals;
 pub mod files;
 pub mod logs;
 pub mod procfs;
@@ -158,7 +159,7 @@ impl Launcher {
             .map_err(spawn_err)?;
         let log2 = log.try_clone().map_err(spawn_err)?;
         let (program, subcommand) = &self.supervisor;
-        let mut child = tokio::process::Command::new(program)
+        let mut child = child_signals::async_command(program)
             .args(subcommand)
             .arg("--dir")
             .arg(files.dir())
