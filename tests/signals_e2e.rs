@@ -4,6 +4,8 @@
 //! (before the fix the JVM and Python ignored SIGHUP and Python had SIGQUIT
 //! blocked), and cancel works on a busy Python loop and a running Spark job.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::{Duration, Instant};

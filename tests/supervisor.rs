@@ -177,20 +177,19 @@ fn a_server_started_with_signals_ignored_starts_applications_with_defaults() {
     ));
     assert_eq!(code, 201, "{batch}");
     let id = batch["id"].as_u64().unwrap();
-    // Wait for the supervisor to announce its child.
+    // Wait for the supervisor to announce its child, and for the stand-in
+    // (`sh` exec'ing Python) to print its first line: Python has then set up
+    // its own signal dispositions.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (sup, child) = loop {
         let found = common::app_processes(&server)
             .into_iter()
             .find_map(|(tag, _)| {
-                let record = json(
-                    &server
-                        .data_dir
-                        .join("apps")
-                        .join(&tag)
-                        .join("supervisor.json"),
-                )?;
-                Some((record["pid"].as_u64()?, record["childPid"].as_u64()?))
+                let app = server.data_dir.join("apps").join(&tag);
+                let record = json(&app.join("supervisor.json"))?;
+                let log = std::fs::read_to_string(app.join("output.log")).ok()?;
+                log.contains("fake spark-submit ")
+                    .then_some((record["pid"].as_u64()?, record["childPid"].as_u64()?))
             });
         if let Some(pids) = found {
             break pids;
@@ -199,16 +198,6 @@ fn a_server_started_with_signals_ignored_starts_applications_with_defaults() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let status_of = |pid: u64| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    // The stand-in is `sh` exec'ing Python: wait until it is Python.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !common::cmdline(child as u32).contains("fake_spark_submit.py") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            common::cmdline(child as u32)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let sup_status = status_of(sup);
     assert_eq!(
         signal_mask(&sup_status, "SigIgn") & NOT_RESERVED,
