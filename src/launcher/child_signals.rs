@@ -5,11 +5,14 @@
 //! Why: a script that starts the server with `&` leaves it SIGINT and SIGQUIT
 //! ignored, `nohup` leaves SIGHUP ignored, and an ignored disposition survives
 //! `exec`. Without this reset spark-submit, the driver JVM and every Python
-//! and R process below it would inherit them (and could not be interrupted).
+//! and R process below it would inherit them (a program relying on the
+//! default SIGINT or SIGHUP could not be interrupted or hung up).
 //! Only the children change: this process keeps what it inherited (`nohup`
 //! still protects the server). Each spawn site goes through [`command`] /
 //! [`async_command`] (a `pre_exec` hook) or, for the supervisor's
 //! `posix_spawn`, [`spawn_attr`]; a test keeps other spawns out of `src/`.
+//! (With a hook, std forks rather than `posix_spawn`s: a copy of the page
+//! tables of a server of a few tens of MB, per launch.)
 //!
 //! Two signals stay as they are: glibc reserves 32 and 33 for itself (threads
 //! cancellation, set*id), refuses to change them, and its `posix_spawn`
