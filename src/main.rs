@@ -108,6 +108,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .init();
+    log_inherited_signals();
     let mut pairs = cli.conf;
     if let Some(p) = cli.port {
         pairs.push(format!("{}={p}", keys::SERVER_PORT));
@@ -135,6 +136,25 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("server failed")
     })
+}
+
+/// Says once which signals the server was started with ignored (a script's
+/// `&`, `nohup`), before it installs handlers of its own. They stay ignored
+/// here; every process it starts gets them back at their defaults.
+fn log_inherited_signals() {
+    use livy_server::launcher::child_signals;
+    match child_signals::inherited_ignored() {
+        Some(names) if names.is_empty() => {
+            tracing::info!(inherited_ignored_signals = "none", "signal dispositions")
+        }
+        Some(names) => tracing::info!(
+            inherited_ignored_signals = %names.join(","),
+            "started with these signals ignored; the applications and tools it starts get them at their defaults"
+        ),
+        None => tracing::warn!(
+            "cannot read /proc/self/status to tell which signals were inherited as ignored"
+        ),
+    }
 }
 
 /// GSSAPI finds the acceptor's keys through `KRB5_KTNAME`: point it at the

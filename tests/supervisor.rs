@@ -1,12 +1,19 @@
 //! The `livy-supervise` executable the launcher prefers: output to the log,
 //! the exit status recorded, and a signal to its process group survived by
 //! the supervisor (which records how the child ended) but not by the child.
+//! Each supervisor starts as a script's `&` and `nohup` would start it
+//! (SIGHUP, SIGINT, SIGQUIT ignored), whatever started the tests; and a
+//! server started that way gives its supervisors and their children every
+//! signal at its default.
+
+mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use common::{INHERITED_IGNORED, NOT_RESERVED, ignoring_signals, sig_bit, signal_mask};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
 
 const SUPERVISE: &str = env!("CARGO_BIN_EXE_livy-supervise");
 
@@ -39,7 +46,7 @@ fn supervise(
 ) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let app = dir.path().join("app");
-    let status = Command::new(SUPERVISE)
+    let status = ignoring_signals(SUPERVISE)
         .arg("--dir")
         .arg(&app)
         .arg("--")
@@ -75,7 +82,7 @@ fn output_and_exit_status_are_recorded() {
 fn a_sigterm_to_the_group_ends_the_child_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
-    let mut sup = Command::new(SUPERVISE)
+    let mut sup = ignoring_signals(SUPERVISE)
         .args(["--dir", app.to_str().unwrap(), "--", "sleep", "600"])
         .spawn()
         .unwrap();
@@ -98,22 +105,112 @@ fn a_sigterm_to_the_group_ends_the_child_and_is_recorded() {
     );
 }
 
+/// The three signals [`ignoring_signals`] ignores.
+fn inherited() -> u64 {
+    sig_bit(Signal::SIGHUP) | sig_bit(Signal::SIGINT) | sig_bit(Signal::SIGQUIT)
+}
+
+/// What the tests below rely on: a program started by [`ignoring_signals`]
+/// has SIGHUP, SIGINT and SIGQUIT ignored.
+#[test]
+fn the_test_setup_ignores_what_a_script_would() {
+    assert_eq!(INHERITED_IGNORED, "HUP INT QUIT");
+    let out = ignoring_signals("cat")
+        .arg("/proc/self/status")
+        .output()
+        .unwrap();
+    let status = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        signal_mask(&status, "SigIgn") & inherited(),
+        inherited(),
+        "{status}"
+    );
+}
+
 #[test]
 fn the_child_starts_with_no_signal_blocked_or_ignored() {
     let (_dir, app, status) = supervise(&["cat", "/proc/self/status"]);
     assert!(status.success());
     let log = std::fs::read_to_string(app.join("output.log")).unwrap();
-    let mask = |name: &str| {
-        let line = log
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} in {log}"));
-        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    // The supervisor itself was started with SIGHUP, SIGINT, SIGQUIT ignored,
+    // blocks SIGTERM/SIGINT/SIGHUP and (as Rust does) ignores SIGPIPE; the
+    // child gets none of that, real-time signals included.
+    assert_eq!(signal_mask(&log, "SigBlk"), 0, "{log}");
+    assert_eq!(signal_mask(&log, "SigIgn") & NOT_RESERVED, 0, "{log}");
+}
+
+/// A server started with SIGHUP, SIGINT, SIGQUIT ignored says so once in its
+/// log; the supervisor it starts ignores only SIGPIPE (Rust's runtime does
+/// that itself), and spark-submit (the stand-in: Python, which ignores
+/// SIGPIPE and SIGXFSZ itself) gets nothing else ignored or blocked.
+#[test]
+fn a_server_started_with_signals_ignored_starts_applications_with_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = common::fake_spark_home(tmp.path());
+    let app = tmp.path().join("app.py");
+    std::fs::write(&app, "").unwrap();
+    let server = common::Server::start_ignoring(
+        &tmp.path().join("data"),
+        &[
+            format!("livy.server.spark-home={}", home.display()),
+            format!("livy.file.local-dir-whitelist={}", tmp.path().display()),
+        ],
+    );
+    let log = server.log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("inherited_ignored_signals"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("inherited_ignored_signals=SIGHUP,SIGINT,SIGQUIT"),
+        "{log}"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (code, batch) = rt.block_on(common::post_json(
+        &server.url("/batches"),
+        &json!({"file": app, "conf": {"spark.livy.fake.seconds": "60"}}),
+    ));
+    assert_eq!(code, 201, "{batch}");
+    let id = batch["id"].as_u64().unwrap();
+    // Wait for the supervisor to announce its child, and for the stand-in
+    // (`sh` exec'ing Python) to print its first line: Python has then set up
+    // its own signal dispositions.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (sup, child) = loop {
+        let found = common::app_processes(&server)
+            .into_iter()
+            .find_map(|(tag, _)| {
+                let app = server.data_dir.join("apps").join(&tag);
+                let record = json(&app.join("supervisor.json"))?;
+                let log = std::fs::read_to_string(app.join("output.log")).ok()?;
+                log.contains("fake spark-submit ")
+                    .then_some((record["pid"].as_u64()?, record["childPid"].as_u64()?))
+            });
+        if let Some(pids) = found {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "batch {id} never started");
+        std::thread::sleep(Duration::from_millis(50));
     };
-    // The supervisor blocks SIGTERM/SIGINT/SIGHUP and (as Rust does) ignores
-    // SIGPIPE. Signals 1-31 only: glibc's posix_spawn leaves its own internal
-    // real-time signals (32, 33) ignored, as for any program it spawns.
-    let standard = (1u64 << 31) - 1;
-    assert_eq!(mask("SigBlk:") & standard, 0, "{log}");
-    assert_eq!(mask("SigIgn:") & standard, 0, "{log}");
+    let status_of = |pid: u64| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let sup_status = status_of(sup);
+    assert_eq!(
+        signal_mask(&sup_status, "SigIgn") & NOT_RESERVED,
+        sig_bit(Signal::SIGPIPE),
+        "the supervisor: {sup_status}"
+    );
+    let child_status = status_of(child);
+    assert_eq!(
+        signal_mask(&child_status, "SigIgn") & NOT_RESERVED,
+        sig_bit(Signal::SIGPIPE) | sig_bit(Signal::SIGXFSZ),
+        "spark-submit: {child_status}"
+    );
+    assert_eq!(signal_mask(&child_status, "SigBlk"), 0, "{child_status}");
+    let (code, _) = rt.block_on(common::delete(&server.url(&format!("/batches/{id}"))));
+    assert_eq!(code, 200);
 }

@@ -5,6 +5,7 @@
 //! calls it. Processes are never started through a shell.
 
 mod argv;
+pub mod child_signals;
 pub mod files;
 pub mod logs;
 pub mod procfs;
@@ -195,7 +196,7 @@ impl Launcher {
             .map_err(spawn_err)?;
         let log2 = log.try_clone().map_err(spawn_err)?;
         let (program, subcommand) = &self.supervisor;
-        let mut cmd = tokio::process::Command::new(program);
+        let mut cmd = child_signals::async_command(program);
         cmd.args(subcommand).arg("--dir").arg(files.dir()).arg("--");
         match (&self.isolation, placement) {
             (sandbox::Isolation::On(sandbox), Placement::ThisHost) => {
@@ -216,15 +217,6 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
-        // SAFETY: the hook makes one raw syscall (close_range(2), async-signal-safe)
-        // between fork and exec and touches no memory of the parent.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(|| {
-                no_inherited_descriptors();
-                Ok(())
-            });
-        }
         let mut child = cmd.spawn().map_err(spawn_err)?;
         let (wake, tag) = (self.wake.clone(), tag.to_owned());
         // Reap the supervisor so it does not linger as a zombie, and observe
@@ -319,23 +311,6 @@ impl Launcher {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-/// Marks every descriptor above stderr close-on-exec: whatever the server
-/// inherited or opened without the flag stays out of applications. Called
-/// in the child between fork and exec (async-signal-safe).
-#[allow(unsafe_code)]
-pub fn no_inherited_descriptors() {
-    // SAFETY: a raw syscall with integer arguments; failure (an old kernel)
-    // leaves descriptors as they were.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
     }
 }
 

@@ -201,7 +201,7 @@ fn probe(settings: &SandboxSettings) -> Result<(), String> {
         ..settings.clone()
     });
     let argv = sb.command(&dir, &["true".to_owned()]);
-    let out = std::process::Command::new(&argv[0])
+    let out = super::child_signals::command(&argv[0])
         .args(&argv[1..])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

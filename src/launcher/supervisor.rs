@@ -16,11 +16,12 @@ use std::io::Write;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawnp};
+use nix::spawn::{PosixSpawnFileActions, posix_spawnp};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::child_signals;
 use super::files::{AppFiles, ExitRecord, SupervisorRecord};
 use super::procfs;
 
@@ -142,8 +143,9 @@ fn wait(child: Pid) -> nix::Result<WaitStatus> {
 
 /// Starts `argv` with stdin from `/dev/null` and stdout and stderr appended to
 /// the log. Through `posix_spawn` (a vfork, not a copy of this process), with
-/// no signal blocked and `SIGPIPE` back to its default (std ignores it here):
-/// the child starts as if from a shell.
+/// no signal blocked and every signal at its default (std ignores `SIGPIPE`
+/// here; a server started by `nohup` or a script's `&` passes on ignored
+/// SIGHUP, SIGINT, SIGQUIT): see [`child_signals`].
 fn spawn_child(files: &AppFiles, argv: &[String]) -> std::io::Result<Pid> {
     use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
@@ -169,13 +171,6 @@ fn spawn_child(files: &AppFiles, argv: &[String]) -> std::io::Result<Pid> {
     actions.add_dup2(null.as_raw_fd(), 0)?;
     actions.add_dup2(log.as_raw_fd(), 1)?;
     actions.add_dup2(log.as_raw_fd(), 2)?;
-    let mut attr = PosixSpawnAttr::init()?;
-    attr.set_sigmask(&SigSet::empty())?;
-    let mut defaults = SigSet::empty();
-    defaults.add(Signal::SIGPIPE);
-    attr.set_sigdefault(&defaults)?;
-    attr.set_flags(
-        PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
-    )?;
+    let attr = child_signals::spawn_attr()?;
     Ok(posix_spawnp(program, &actions, &attr, &args, &env)?)
 }

@@ -119,7 +119,7 @@ async fn train(
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let java_options = format!("{options} -XX:ArchiveClassesAtExit={}", tmp.display());
-    let spawned = tokio::process::Command::new("/bin/sh")
+    let spawned = crate::launcher::child_signals::async_command("/bin/sh")
         .args(["-c", FINISH, "livy-class-data"])
         .arg(spark_home.join("bin/spark-submit"))
         .args([

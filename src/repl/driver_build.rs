@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::OnceCell;
 
 use crate::config::spark_install::SparkInstall;
+use crate::launcher::child_signals;
 
 mod r;
 use r::build_r;
@@ -273,7 +274,7 @@ fn build_jvm(cache_dir: &Path, spark_home: &Path) -> Result<DriverArtifacts, Bui
         }
     }
     run_tool(
-        std::process::Command::new(java_bin())
+        child_signals::command(java_bin())
             .arg("-cp")
             .arg(format!("{}/jars/*", spark_home.display()))
             .args(["scala.tools.nsc.Main", "-usejavacp", "-nowarn", "-d"])
@@ -339,7 +340,7 @@ fn fresh_scratch(parent: &Path, prefix: &str) -> PathBuf {
 /// `jar <flags> <archive> -C <dir> <entry>`: packs `entry` of `dir`.
 fn pack(flags: &str, archive: &Path, dir: &Path, entry: &str) -> Result<(), BuildError> {
     run_tool(
-        std::process::Command::new(jar_tool())
+        child_signals::command(jar_tool())
             .arg(flags)
             .arg(archive)
             .arg("-C")

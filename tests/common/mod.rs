@@ -67,6 +67,24 @@ impl Server {
 
     /// Like [`Server::start_on`], with extra environment variables.
     pub fn start_with(port: u16, data_dir: &Path, conf: &[String], env: &[(&str, &str)]) -> Server {
+        let cmd = Command::new(env!("CARGO_BIN_EXE_livy-server"));
+        Self::start_command(cmd, port, data_dir, conf, env)
+    }
+
+    /// Like [`Server::start`], the server started as a script's `&` and
+    /// `nohup` start a program: with [`INHERITED_IGNORED`] ignored.
+    pub fn start_ignoring(data_dir: &Path, conf: &[String]) -> Server {
+        let cmd = ignoring_signals(env!("CARGO_BIN_EXE_livy-server"));
+        Self::start_command(cmd, free_port(), data_dir, conf, &[])
+    }
+
+    fn start_command(
+        mut cmd: Command,
+        port: u16,
+        data_dir: &Path,
+        conf: &[String],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log_path = data_dir.join(format!("server-{port}.log"));
         let log = std::fs::OpenOptions::new()
@@ -75,7 +93,6 @@ impl Server {
             .open(&log_path)
             .unwrap();
         let log_from = log.metadata().unwrap().len() as usize;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livy-server"));
         cmd.arg("--port")
             .arg(port.to_string())
             .arg("--data-dir")
@@ -548,3 +565,39 @@ pub fn run_with_input(cmd: &mut Command, input: &str) -> std::process::Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The signals a script's `&` (SIGINT, SIGQUIT) and `nohup` (SIGHUP) leave
+/// ignored, as `sh`'s `trap` names them.
+pub const INHERITED_IGNORED: &str = "HUP INT QUIT";
+
+/// `program` started through `sh` with [`INHERITED_IGNORED`] ignored, as a
+/// script would start it (ignored dispositions survive `exec`; the PID is
+/// the program's).
+pub fn ignoring_signals(program: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("trap '' {INHERITED_IGNORED}; exec \"$0\" \"$@\""),
+        program,
+    ]);
+    cmd
+}
+
+/// A signal mask of a process's `/proc/<pid>/status` (`"SigIgn"`,
+/// `"SigBlk"`, `"SigCgt"`), bit n-1 for signal n.
+pub fn signal_mask(status: &str, field: &str) -> u64 {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(hex.trim(), 16).unwrap()
+}
+
+/// The bit of signal `sig` in a `/proc` mask.
+pub fn sig_bit(sig: nix::sys::signal::Signal) -> u64 {
+    1 << (sig as i32 - 1)
+}
+
+/// Every signal but glibc's reserved 32 and 33, which its `posix_spawn`
+/// (std's, Java's) leaves ignored in every child and no program can use.
+pub const NOT_RESERVED: u64 = !(0b11 << 31);

@@ -418,6 +418,9 @@ def _reader(ctrl_in, requests, ns):
 def main():
     global _ctrl_out
     t0 = time.time()
+    # Java's ProcessBuilder before JDK 20 (JDK-8234262) starts us with the JVM thread's mask,
+    # SIGQUIT blocked; clear it before any thread starts, for us and what user code starts.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     ctrl_in = os.fdopen(os.dup(0), "rb")
     _ctrl_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::launcher::child_signals;
+
 use super::{
     BuildError, DRIVER_SOURCES, R_FILE, R_PACKAGE, RArtifacts, fresh_scratch, pack, publish,
     run_tool, write_error,
@@ -37,7 +39,7 @@ pub(super) fn build_r(dir: &Path, r: &Path) -> Result<RArtifacts, BuildError> {
         }
     }
     run_tool(
-        std::process::Command::new(r)
+        child_signals::command(r)
             .args([
                 "CMD",
                 "INSTALL",
