@@ -100,6 +100,8 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
     let routes = routes
         .merge(ui::routes())
+        // On routed methods only, so that other methods keep their 405.
+        .route_layer(middleware::from_fn(cross_site))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
@@ -109,7 +111,6 @@ pub fn router(state: AppState) -> Router {
             crate::ha::forward,
         ))
         .layer(middleware::from_fn_with_state(limit, accept_and_limit))
-        .layer(middleware::from_fn(cross_site))
         .layer(middleware::from_fn_with_state(
             state.auth.clone(),
             crate::auth::middleware,
@@ -160,19 +161,18 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
 /// site can send neither without a CORS preflight (which this server never
 /// grants), so a form or a `fetch` there cannot stop, interrupt, cancel or
 /// create. Applies to POST and DELETE, the only changing methods the API
-/// routes (others get their 405). A DELETE with neither a `Content-Type`
-/// nor an `Origin` passes: browsers cannot send a cross-site DELETE without
-/// a preflight and always send `Origin` with one, and pylivy deletes with
-/// neither header (shared/livy-api.md §8). Calls forwarded by another
-/// server were checked there.
+/// routes, where a route takes them (others get their 405). A DELETE with
+/// neither a `Content-Type` nor an `Origin` passes: browsers cannot send a
+/// cross-site DELETE without a preflight and always send `Origin` with one,
+/// and pylivy deletes with neither header (shared/livy-api.md §8). Runs
+/// inside the HA forwarding, so the leader checks a forwarded call on the
+/// headers the forwarder passes on (the content type and `X-Requested-By`).
 async fn cross_site(req: Request, next: Next) -> Response {
     let h = req.headers();
     let bare_delete = *req.method() == Method::DELETE
         && !h.contains_key(header::CONTENT_TYPE)
         && !h.contains_key(header::ORIGIN);
-    let checked = matches!(*req.method(), Method::POST | Method::DELETE)
-        && !bare_delete
-        && !h.contains_key(crate::ha::FORWARDED_USER_HEADER);
+    let checked = matches!(*req.method(), Method::POST | Method::DELETE) && !bare_delete;
     if checked && !body::json_vouched(h) {
         // A body (declared, or on its way) that does not say it is JSON is
         // the body extractor's 415; a bare change is Livy's CSRF refusal.
