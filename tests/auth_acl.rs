@@ -94,7 +94,11 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, self.server.url(path));
+        let mut req = self.http.request(method.clone(), self.server.url(path));
+        if method != Method::GET {
+            // As Livy's clients do; bodiless changes need it (tested below).
+            req = req.header("X-Requested-By", "auth-acl-test");
+        }
         if self.setting.auth {
             req = req.basic_auth(user, Some(format!("{user}-password")));
         }
@@ -481,5 +485,203 @@ async fn csrf_protection_needs_x_requested_by_on_changes_only() {
     assert_eq!(r.status().as_u16(), 201);
     // Reads need no header.
     let (code, _) = get_json(&server.url("/batches")).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn an_unknown_security_key_stops_start_up_naming_the_closest_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (typo, closest) in [
+        (
+            "livy.server.access-control.enable=true",
+            "livy.server.access-control.enabled",
+        ),
+        ("livy.server.auth.typ=basic", "livy.server.auth.type"),
+        ("livy.superuser=admin", "livy.superusers"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_livy-server"))
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .args(["--conf", typo])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{typo}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let key = typo.split('=').next().unwrap();
+        assert!(err.contains(key), "{typo}: {err}");
+        assert!(
+            err.contains(&format!("did you mean {closest}?")),
+            "{typo}: {err}"
+        );
+    }
+}
+
+/// A page on another site can post a form (a `Content-Type` of its own) or
+/// a bodiless `fetch` (no `Content-Type`), and cannot set `X-Requested-By`:
+/// neither may stop, interrupt, cancel or delete. Livy's clients pass.
+#[tokio::test]
+async fn bodiless_changes_need_a_client_header_or_a_json_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let api = start(
+        Setting {
+            auth: false,
+            acl: false,
+            impersonation: false,
+        },
+        tmp.path(),
+    )
+    .await;
+    let sid = api.new_session().await;
+    let session = format!("/sessions/{sid}");
+    let (code, st) = api
+        .call(
+            "alice",
+            Method::POST,
+            &format!("{session}/statements"),
+            Some(json!({"code": "1 + 1"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{st}");
+    // Settled, so that the snapshots below can only differ by a change.
+    api.wait(&format!("{session}/statements/0"), "available")
+        .await;
+    let http = client();
+    for (method, path) in [
+        (Method::POST, format!("{session}/stop")),
+        (Method::POST, format!("{session}/interrupt")),
+        (Method::POST, format!("{session}/statements/0/cancel")),
+    ] {
+        for content_type in [
+            None,
+            Some("application/x-www-form-urlencoded"),
+            Some("text/plain"),
+        ] {
+            let before = api.snapshot(&session).await;
+            let mut req = http.request(method.clone(), api.server.url(&path));
+            if let Some(ct) = content_type {
+                req = req.header("Content-Type", ct).body("a=b");
+            }
+            let r = req.send().await.unwrap();
+            let code = r.status().as_u16();
+            assert_eq!(
+                r.headers()
+                    .get("x-content-type-options")
+                    .map(|v| v.as_bytes()),
+                Some(&b"nosniff"[..])
+            );
+            let body: Value = r.json().await.unwrap();
+            let want = if content_type.is_some() { 415 } else { 400 };
+            assert_eq!(code, want, "{method} {path} {content_type:?}: {body}");
+            assert!(body["msg"].is_string(), "{body}");
+            assert_eq!(
+                api.snapshot(&session).await,
+                before,
+                "{method} {path} changed something"
+            );
+        }
+    }
+    // A cross-site DELETE (browsers send `Origin` with one) is refused too.
+    let r = http
+        .delete(api.server.url(&session))
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        api.snapshot(&session).await.0,
+        200,
+        "the session is still there"
+    );
+    // Livy's clients: X-Requested-By (Zeppelin, Hue, the web UI, `livy`), or
+    // a JSON type (sparkmagic, Airflow), or a bare DELETE (pylivy).
+    let r = http
+        .post(api.server.url(&format!("{session}/statements/0/cancel")))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http
+        .post(api.server.url(&format!("{session}/interrupt")))
+        .header("X-Requested-By", "zeppelin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http.delete(api.server.url(&session)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(api.snapshot(&session).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_user_removed_from_the_users_file_loses_access_at_the_next_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let api = start(
+        Setting {
+            auth: true,
+            acl: false,
+            impersonation: false,
+        },
+        tmp.path(),
+    )
+    .await;
+    let users = tmp.path().join("users");
+    // bob signs in once: a cookie, and his password in the check cache.
+    let r = client()
+        .get(api.server.url("/sessions"))
+        .basic_auth("bob", Some("bob-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_cookie = || async {
+        client()
+            .get(api.server.url("/sessions"))
+            .header("Cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let with_password = || async {
+        client()
+            .get(api.server.url("/sessions"))
+            .basic_auth("bob", Some("bob-password"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(with_cookie().await, 200);
+    // The administrator removes bob (rewriting the file in place).
+    let text = std::fs::read_to_string(&users).unwrap();
+    let without_bob: String = text
+        .lines()
+        .filter(|l| !l.starts_with("bob:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, without_bob);
+    std::fs::write(&users, without_bob).unwrap();
+    assert_eq!(with_cookie().await, 401, "bob's cookie still works");
+    assert_eq!(
+        with_password().await,
+        401,
+        "bob's cached password still works"
+    );
+    // The others are unaffected.
+    let (code, _) = api.call("alice", Method::GET, "/sessions", None).await;
     assert_eq!(code, 200);
 }

@@ -320,3 +320,50 @@ fn client_with_basic(user: &str, password: &str) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// The directory matches user names without regard to case, so `ALICE`
+/// binds as alice: the owner and proxy user must still be `alice`, the
+/// directory's own spelling, or access rules would see two users.
+#[tokio::test]
+async fn ldap_user_names_become_the_directory_s_canonical_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ldap = slapd::Slapd::start(&tmp.path().join("ldap"));
+    let home = fake_spark_home(tmp.path());
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            format!("livy.server.spark-home={}", home.display()),
+            "livy.server.auth.type=ldap".into(),
+            format!("livy.server.auth.ldap.url={}", ldap.url),
+            format!("livy.server.auth.ldap.base-dn={}", slapd::BASE_DN),
+            "livy.impersonation.enabled=true".into(),
+            "livy.server.access-control.enabled=true".into(),
+            "livy.server.access-control.allowed-users=alice".into(),
+        ],
+    );
+    let r = client_with_basic("ALICE", "alice-password")
+        .post(server.url("/batches"))
+        .json(&json!({"file": "hdfs:///apps/pi.py"}))
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["owner"], "alice", "{body}");
+    assert_eq!(body["proxyUser"], "alice", "{body}");
+    // The same credentials again (from the password cache) name alice too.
+    let r = client_with_basic("ALICE", "alice-password")
+        .get(server.url(&format!("/batches/{}", body["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A wrong password is still refused.
+    let r = client_with_basic("ALICE", "wrong")
+        .get(server.url("/batches"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}

@@ -247,7 +247,47 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             j(json!({"file": OK_FILE, "queue": "q\n--master"})),
             "queue",
         ),
+        (
+            "driverCores over the cap",
+            j(json!({"file": OK_FILE, "driverCores": 65})),
+            "driverCores: 65 is more than this server allows (64; livy.server.request.max-driver-cores)",
+        ),
+        (
+            "executorCores over the cap",
+            j(json!({"file": OK_FILE, "executorCores": "1000"})),
+            "executorCores: 1000 is more than this server allows (64; livy.server.request.max-executor-cores)",
+        ),
+        (
+            "numExecutors over the cap",
+            j(json!({"file": OK_FILE, "numExecutors": 4_000_000_000u64})),
+            "numExecutors: 4000000000 is more than this server allows (10000; livy.server.request.max-num-executors)",
+        ),
+        (
+            "driverMemory over the cap",
+            j(json!({"file": OK_FILE, "driverMemory": "1t"})),
+            "driverMemory: 1t is more than this server allows (512g; livy.server.request.max-driver-memory)",
+        ),
+        (
+            "executorMemory over the cap, no unit (MiB)",
+            j(json!({"file": OK_FILE, "executorMemory": "600000"})),
+            "executorMemory: 600000 is more than this server allows (512g; livy.server.request.max-executor-memory)",
+        ),
     ]
+}
+
+#[tokio::test]
+async fn resource_caps_are_configurable() {
+    let f = fixture(&["livy.server.request.max-num-executors=4"]);
+    let ok = json!({"file": OK_FILE, "numExecutors": 4, "driverMemory": "512g", "driverCores": 64});
+    let (status, reply) = send(&f.app, "POST", "/batches", ok.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let over = json!({"kind": "pyspark", "numExecutors": 5});
+    let (status, reply) = send(&f.app, "POST", "/sessions", over.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["msg"],
+        "numExecutors: 5 is more than this server allows (4; livy.server.request.max-num-executors)"
+    );
 }
 
 #[tokio::test]

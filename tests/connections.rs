@@ -3,8 +3,9 @@
 //! the head timeout (trickling bytes does not help), an idle keep-alive
 //! connection is closed at the idle timeout (and not at the head timeout),
 //! a declared body far over the limit gets 413 at once, URIs and headers over
-//! the limits get 414/431, each as `{"msg": …}`; over HTTPS too, where a
-//! client that never finishes its handshake is cut as well.
+//! the limits get 414/431, each as `{"msg": …}`; a body trickled after its
+//! head gets 408 at the body timeout and its connection is closed; over
+//! HTTPS too, where a client that never finishes its handshake is cut as well.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -136,6 +137,61 @@ async fn a_request_head_that_never_ends_is_cut_at_the_head_timeout() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "cut after {took:?}, expected about 1 s"
     );
+}
+
+#[tokio::test]
+async fn a_body_trickled_after_its_head_gets_408_at_the_body_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["livy.server.request-body-timeout=2s".into()]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    stream
+        .write_all(
+            b"POST /batches HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    // One byte of the promised 1000 every 200 ms: never done in time.
+    let (mut read, mut write) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if write.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let took = start.elapsed();
+    trickle.abort();
+    assert!(closed.is_ok(), "the connection stayed open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("livy.server.request-body-timeout"), "{text}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "answered after {took:?}, expected about 2 s"
+    );
+    // A body sent at once is not affected.
+    let r = common::client()
+        .post(server.url("/batches"))
+        .json(&serde_json::json!({"file": "hdfs:///x.py"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
 }
 
 #[tokio::test]

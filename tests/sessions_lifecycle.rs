@@ -112,6 +112,7 @@ async fn idle_sessions_expire_busy_ones_do_not_and_stopped_ones_are_retained_the
     wait_state(&url, &["idle"], START).await;
     let r = client()
         .post(server.url(&format!("/sessions/{id}/stop")))
+        .header("X-Requested-By", "tests")
         .send()
         .await
         .unwrap();

@@ -25,7 +25,7 @@ const REQUESTED_BY: &str = "x-requested-by";
 
 /// Whether the headers vouch for a JSON body: a JSON media type, or the
 /// CSRF header, which a browser will not send cross-site without asking.
-fn json_vouched(headers: &HeaderMap) -> bool {
+pub(crate) fn json_vouched(headers: &HeaderMap) -> bool {
     if headers.contains_key(REQUESTED_BY) {
         return true;
     }
@@ -46,7 +46,7 @@ fn json_vouched(headers: &HeaderMap) -> bool {
             .is_some_and(|sub| sub.ends_with("+json"))
 }
 
-fn unsupported() -> ApiError {
+pub(crate) fn unsupported() -> ApiError {
     ApiError::UnsupportedMediaType(
         "send the JSON body with the header Content-Type: application/json".into(),
     )
@@ -69,6 +69,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge { limit }
+            } else if let Some(t) = body_timeout(&e) {
+                ApiError::BodyTimeout {
+                    seconds: t.0.as_secs(),
+                }
             } else {
                 // The client hung up or sent a broken body: not a size problem.
                 ApiError::BadRequest(format!(
@@ -82,6 +86,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
         }
         parse_json(&bytes).map(LivyJson)
     }
+}
+
+/// A request body that did not arrive within `livy.server.request-body-timeout`
+/// of its head: the listener's body wrapper fails with it, and [`LivyJson`]
+/// answers 408.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// The [`BodyTimeout`] somewhere in `e`'s chain of causes.
+fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<BodyTimeout> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<BodyTimeout>() {
+            return Some(*t);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// `Path<T>` whose rejection (an id that is not UTF-8 once percent-decoded,

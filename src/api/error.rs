@@ -34,6 +34,11 @@ pub enum ApiError {
         "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
     )]
     TooLarge { limit: usize },
+    /// 408: the body did not arrive within `livy.server.request-body-timeout`.
+    #[error(
+        "the request body did not arrive within {seconds} s of its head; send it at once (livy.server.request-body-timeout)"
+    )]
+    BodyTimeout { seconds: u64 },
     /// 403 `{"msg": …}`: the caller may not do this (access control or
     /// impersonation; Livy's texts). Nothing was changed.
     #[error("{0}")]
@@ -81,6 +86,7 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(msg) => {
                 let body = Json(json!({ "msg": msg }));
                 return (

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::compression::CompressionLayer;
@@ -100,6 +100,8 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
     let routes = routes
         .merge(ui::routes())
+        // On routed methods only, so that other methods keep their 405.
+        .route_layer(middleware::from_fn(cross_site))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
@@ -151,6 +153,39 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
         }
     }
     req.extensions_mut().insert(BodyLimit(limit));
+    next.run(req).await
+}
+
+/// A change must say it comes from a Livy client, body or not: with
+/// `X-Requested-By` (any value) or a JSON `Content-Type`. A page on another
+/// site can send neither without a CORS preflight (which this server never
+/// grants), so a form or a `fetch` there cannot stop, interrupt, cancel or
+/// create. Applies to POST and DELETE, the only changing methods the API
+/// routes, where a route takes them (others get their 405). A DELETE with
+/// neither a `Content-Type` nor an `Origin` passes: browsers cannot send a
+/// cross-site DELETE without a preflight and always send `Origin` with one,
+/// and pylivy deletes with neither header (shared/livy-api.md §8). Runs
+/// inside the HA forwarding, so the leader checks a forwarded call on the
+/// headers the forwarder passes on (the content type and `X-Requested-By`).
+async fn cross_site(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let bare_delete = *req.method() == Method::DELETE
+        && !h.contains_key(header::CONTENT_TYPE)
+        && !h.contains_key(header::ORIGIN);
+    let checked = matches!(*req.method(), Method::POST | Method::DELETE) && !bare_delete;
+    if checked && !body::json_vouched(h) {
+        // A body (declared, or on its way) that does not say it is JSON is
+        // the body extractor's 415; a bare change is Livy's CSRF refusal.
+        let bodiless = axum::body::HttpBody::size_hint(req.body()).upper() == Some(0);
+        let refusal = if h.contains_key(header::CONTENT_TYPE) || !bodiless {
+            body::unsupported()
+        } else {
+            ApiError::bad(
+                "Missing Required Header for CSRF protection: send X-Requested-By (any value) or Content-Type: application/json with every POST, body or not",
+            )
+        };
+        return refusal.into_response();
+    }
     next.run(req).await
 }
 

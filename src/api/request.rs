@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::body;
 use super::error::ApiError;
 use super::validate;
-use crate::config::parse_duration;
+use crate::config::{keys, parse_duration};
 use crate::records::{BatchSpec, Resources, SessionKind, SessionSpec};
 
 /// `POST /batches` and `POST /sessions` (each refuses the other's fields).
@@ -87,6 +87,8 @@ pub struct Rules<'a> {
     pub impersonation: bool,
     /// `sparkr` can run: R is on the server, or drivers run in the cluster.
     pub r: bool,
+    /// Sanity caps on requested resources.
+    pub caps: crate::config::ResourceCaps,
 }
 
 impl<'a> Rules<'a> {
@@ -95,6 +97,7 @@ impl<'a> Rules<'a> {
             whitelist: &config.local_dir_whitelist,
             impersonation: config.impersonation,
             r: config.r_command.is_some() || config.deploy_mode.as_deref() == Some("cluster"),
+            caps: config.caps,
         }
     }
 
@@ -170,11 +173,42 @@ impl CreateRequest {
         validate::paths("files", &self.files, wl)?;
         validate::paths("archives", &self.archives, wl)?;
         validate::conf_paths(&self.conf, wl)?;
+        let caps = &rules.caps;
         validate::memory("driverMemory", &self.driver_memory)?;
         validate::memory("executorMemory", &self.executor_memory)?;
+        validate::memory_cap(
+            "driverMemory",
+            &self.driver_memory,
+            caps.driver_memory,
+            keys::MAX_DRIVER_MEMORY,
+        )?;
+        validate::memory_cap(
+            "executorMemory",
+            &self.executor_memory,
+            caps.executor_memory,
+            keys::MAX_EXECUTOR_MEMORY,
+        )?;
         let driver_cores = validate::count("driverCores", self.driver_cores, 1)?;
         let executor_cores = validate::count("executorCores", self.executor_cores, 1)?;
         let num_executors = validate::count("numExecutors", self.num_executors, 0)?;
+        validate::count_cap(
+            "driverCores",
+            driver_cores,
+            caps.driver_cores,
+            keys::MAX_DRIVER_CORES,
+        )?;
+        validate::count_cap(
+            "executorCores",
+            executor_cores,
+            caps.executor_cores,
+            keys::MAX_EXECUTOR_CORES,
+        )?;
+        validate::count_cap(
+            "numExecutors",
+            num_executors,
+            caps.num_executors,
+            keys::MAX_NUM_EXECUTORS,
+        )?;
         validate::simple("queue", &self.queue)?;
         validate::simple("proxyUser", &self.proxy_user)?;
         validate::name(&self.name)?;

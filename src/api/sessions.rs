@@ -312,7 +312,10 @@ pub async fn delete_session(
     post,
     path = "/sessions/{id}/stop",
     tag = "sessions",
-    params(RecordId),
+    params(
+        RecordId,
+        ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")
+    ),
     responses((status = 204, description = "Stopped."), RecordRefusals, Refusals)
 )]
 pub async fn stop_session(
@@ -332,7 +335,10 @@ pub async fn stop_session(
     post,
     path = "/sessions/{id}/interrupt",
     tag = "sessions",
-    params(RecordId),
+    params(
+        RecordId,
+        ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")
+    ),
     responses((status = 200, description = "`{\"msg\": \"interrupted\"}`", body = Msg), RecordRefusals, Refusals)
 )]
 pub async fn interrupt_session(

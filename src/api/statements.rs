@@ -253,7 +253,10 @@ pub async fn get_statement(
     post,
     path = "/sessions/{id}/statements/{sid}/cancel",
     tag = "statements",
-    params(StatementId),
+    params(
+        StatementId,
+        ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")
+    ),
     responses(
         (status = 200, description = "`{\"msg\": \"canceled\"}`", body = Msg),
         RecordRefusals,

@@ -227,6 +227,51 @@ pub fn memory(field: &str, value: &Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// A memory size in bytes (Spark's reading: no unit is MiB); `None` when
+/// it is not a size ([`memory`] says so).
+pub fn memory_bytes(value: &str) -> Option<u64> {
+    let t = value.trim().to_ascii_lowercase();
+    let unitless = t.bytes().all(|b| b.is_ascii_digit());
+    let bytes = crate::config::parse_bytes(&t).ok()?;
+    Some(if unitless {
+        bytes.saturating_mul(1 << 20)
+    } else {
+        bytes
+    })
+}
+
+/// A memory size no larger than the server's cap `key`.
+pub fn memory_cap(field: &str, value: &Option<String>, cap: u64, key: &str) -> Result<()> {
+    match value.as_deref().and_then(memory_bytes) {
+        Some(n) if n > cap => bad(format!(
+            "{field}: {} is more than this server allows ({}; {key})",
+            value.as_deref().unwrap_or_default(),
+            size_text(cap)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A count no larger than the server's cap `key`.
+pub fn count_cap(field: &str, value: Option<u32>, cap: u32, key: &str) -> Result<()> {
+    match value {
+        Some(n) if n > cap => bad(format!(
+            "{field}: {n} is more than this server allows ({cap}; {key})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `512g`, `1536m`, `100k` or bytes: the largest exact unit.
+fn size_text(bytes: u64) -> String {
+    for (unit, shift) in [("t", 40), ("g", 30), ("m", 20), ("k", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}b")
+}
+
 /// A count that must be at least `min`; returns it as u32.
 pub fn count(field: &str, value: Option<i64>, min: i64) -> Result<Option<u32>> {
     match value {
@@ -352,5 +397,33 @@ mod tests {
     #[case("1mg", false)]
     fn memory_sizes(#[case] v: &str, #[case] ok: bool) {
         assert_eq!(memory("driverMemory", &Some(v.into())).is_ok(), ok, "{v}");
+    }
+
+    #[test]
+    fn caps_name_the_field_and_the_key() {
+        let cap = 512 << 30;
+        assert_eq!(memory_bytes("2g"), Some(2 << 30));
+        assert_eq!(memory_bytes("1024"), Some(1 << 30), "no unit is MiB");
+        assert!(memory_cap("driverMemory", &Some("512g".into()), cap, "k.m").is_ok());
+        assert!(memory_cap("driverMemory", &None, cap, "k.m").is_ok());
+        let err = memory_cap("driverMemory", &Some("513g".into()), cap, "k.m")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "driverMemory: 513g is more than this server allows (512g; k.m)"
+        );
+        let err = memory_cap("executorMemory", &Some("600000".into()), cap, "k.e")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("executorMemory: 600000 "), "{err}");
+        assert!(count_cap("numExecutors", Some(10), 10, "k.n").is_ok());
+        let err = count_cap("numExecutors", Some(11), 10, "k.n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "numExecutors: 11 is more than this server allows (10; k.n)"
+        );
     }
 }

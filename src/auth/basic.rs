@@ -2,10 +2,13 @@
 //! Basic against a file of salted password hashes (`user:$argon2id$…`, one
 //! per line, `#` comments; `livy-server hash-password` prints a hash).
 //! Argon2 is slow on purpose; the auth cookie spares clients a check per
-//! request.
+//! request. The file is read again when it changes ([`UsersFile`]), so a
+//! user removed from it loses access at the next request.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 
@@ -60,6 +63,11 @@ impl BasicUsers {
         Ok(Self { hashes, decoy })
     }
 
+    /// Whether `user` is in the file.
+    pub fn contains(&self, user: &str) -> bool {
+        self.hashes.contains_key(user)
+    }
+
     /// Whether `password` is `user`'s. CPU-heavy: call off the async threads.
     pub fn check(&self, user: &str, password: &str) -> bool {
         let (hash, known) = match self.hashes.get(user) {
@@ -70,6 +78,69 @@ impl BasicUsers {
             .verify_password(password.as_bytes(), hash.as_str())
             .is_ok();
         ok && known
+    }
+}
+
+/// The users file as it is now: read again whenever its size, inode or
+/// modification time changes (one `stat` per request). A file that has
+/// become unreadable or malformed admits nobody until it is fixed (fail
+/// closed: a half-edited file must not keep a removed user in).
+pub struct UsersFile {
+    path: PathBuf,
+    loaded: Mutex<(Option<Stamp>, Arc<BasicUsers>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        inode: m.ino(),
+        ctime: m.ctime(),
+        ctime_nsec: m.ctime_nsec(),
+    })
+}
+
+impl UsersFile {
+    /// Reads the file once; an error here stops start-up.
+    pub fn load(path: &Path) -> Result<Self, UsersFileError> {
+        let before = stamp(path);
+        let users = BasicUsers::load(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            loaded: Mutex::new((before, Arc::new(users))),
+        })
+    }
+
+    /// The users as the file says now.
+    pub fn current(&self) -> Arc<BasicUsers> {
+        let now = stamp(&self.path);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if loaded.0 != now || now.is_none() {
+            let users = match BasicUsers::load(&self.path) {
+                Ok(users) => users,
+                Err(e) => {
+                    if loaded.0 != now {
+                        tracing::error!(error = %e, "the users file cannot be used; nobody is admitted until it is fixed");
+                    }
+                    BasicUsers {
+                        hashes: HashMap::new(),
+                        decoy: loaded.1.decoy.clone(),
+                    }
+                }
+            };
+            *loaded = (now, Arc::new(users));
+        }
+        loaded.1.clone()
     }
 }
 
@@ -93,6 +164,24 @@ mod tests {
         assert!(!users.check("alice", "Wonderland"));
         assert!(!users.check("bob", "wonderland"));
         assert!(!users.check("alice", ""));
+    }
+
+    #[test]
+    fn the_file_is_read_again_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        let hash = hash_password("pw").unwrap();
+        std::fs::write(&path, format!("alice:{hash}\nbob:{hash}\n")).unwrap();
+        let file = UsersFile::load(&path).unwrap();
+        assert!(file.current().contains("bob"));
+        std::fs::write(&path, format!("alice:{hash}\n")).unwrap();
+        assert!(!file.current().contains("bob"));
+        assert!(file.current().contains("alice"));
+        std::fs::write(&path, "alice:broken\n").unwrap();
+        assert!(
+            !file.current().contains("alice"),
+            "a broken file admits nobody"
+        );
     }
 
     #[test]

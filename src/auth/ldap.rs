@@ -1,11 +1,14 @@
 //! `livy.server.auth.type = ldap`: HTTP Basic checked by a simple bind, as
 //! Livy's LDAP handler does (`uid=<user>,<base-dn>`, or `<user>@<domain>`),
 //! optionally over StartTLS. (Successful checks are cached by the caller,
-//! [`super::PasswordCache`].)
+//! [`super::PasswordCache`].) With a base DN, the user's name becomes the
+//! directory's own spelling of it (the entry's `uid`) before it names an
+//! owner or a proxy user: the directory matches `ALICE` to `alice`, and
+//! access rules and owners must not see two users.
 
 use std::time::Duration;
 
-use ldap3::{LdapConnAsync, LdapConnSettings};
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 
 #[derive(Debug, Clone)]
 pub struct LdapSettings {
@@ -64,8 +67,8 @@ impl Ldap {
         Self { settings }
     }
 
-    /// Binds as the user.
-    pub async fn check(&self, user: &str, password: &str) -> Result<(), LdapError> {
+    /// Binds as the user; the user's canonical name.
+    pub async fn check(&self, user: &str, password: &str) -> Result<String, LdapError> {
         if password.is_empty() || user.is_empty() {
             return Err(LdapError::EmptyPassword);
         }
@@ -93,8 +96,51 @@ impl Ldap {
                 }),
             Err(source) => Err(connect_err(source)),
         };
+        let canonical = match (&bound, s.base_dn.as_deref()) {
+            (Ok(()), Some(b)) if !b.is_empty() => {
+                let found = ldap
+                    .search(&dn, Scope::Base, "(objectClass=*)", vec!["uid"])
+                    .await
+                    .and_then(|r| r.success());
+                match found {
+                    Ok((entries, _)) => entries.into_iter().next().and_then(|e| {
+                        let entry = SearchEntry::construct(e);
+                        entry
+                            .attrs
+                            .into_iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("uid"))
+                            .and_then(|(_, v)| v.into_iter().next())
+                    }),
+                    Err(e) => {
+                        tracing::warn!(dn = %dn, error = %e, "cannot read the user's entry; keeping the name as given");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let _ = ldap.unbind().await;
-        bound
+        bound?;
+        Ok(canonical
+            .map(|uid| strip_domain(&uid, user, s.domain.as_deref()))
+            .unwrap_or_else(|| user.to_owned()))
+    }
+}
+
+/// The directory's `uid`, less the `@<domain>` [`bind_dn`] added to a name
+/// given without one.
+fn strip_domain(uid: &str, given: &str, domain: Option<&str>) -> String {
+    let added = domain.filter(|d| !d.is_empty() && !given.contains(['@', '/']));
+    match added {
+        Some(d) => {
+            let suffix = format!("@{d}");
+            let cut = uid.len().saturating_sub(suffix.len());
+            match uid.get(cut..) {
+                Some(tail) if tail.eq_ignore_ascii_case(&suffix) => uid[..cut].to_owned(),
+                _ => uid.to_owned(),
+            }
+        }
+        None => uid.to_owned(),
     }
 }
 
@@ -127,6 +173,25 @@ mod tests {
         #[case] want: &str,
     ) {
         assert_eq!(bind_dn(user, base, domain), want);
+    }
+
+    #[rstest]
+    #[case("alice", "ALICE", None, "alice")]
+    #[case("alice@example.test", "Alice", Some("example.test"), "alice")]
+    #[case(
+        "alice@example.test",
+        "alice@EXAMPLE.test",
+        Some("example.test"),
+        "alice@example.test"
+    )]
+    #[case("alice", "alice", Some("example.test"), "alice")]
+    fn canonical_names(
+        #[case] uid: &str,
+        #[case] given: &str,
+        #[case] domain: Option<&str>,
+        #[case] want: &str,
+    ) {
+        assert_eq!(strip_domain(uid, given, domain), want);
     }
 
     #[tokio::test]

@@ -9,15 +9,17 @@
 pub mod acl;
 pub mod basic;
 pub mod cookie;
+pub mod gate;
 #[cfg(feature = "kerberos")]
 pub mod kerberos;
 pub mod ldap;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -50,18 +52,19 @@ pub enum AuthSetupError {
 
 enum Verifier {
     Off,
-    Basic(Arc<basic::BasicUsers>),
+    Basic(Arc<basic::UsersFile>),
     Ldap(ldap::Ldap),
     #[cfg(feature = "kerberos")]
     Kerberos(Arc<kerberos::Kerberos>),
 }
 
 /// Recently successful password checks, keyed by a SHA-256 of user and
-/// password (never the password itself), so that clients sending Basic
-/// credentials on every request cost one bind or hash per `ttl`.
+/// password (never the password itself), with the canonical user name, so
+/// that clients sending Basic credentials on every request cost one bind or
+/// hash per `ttl`.
 struct PasswordCache {
     ttl: Duration,
-    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::time::Instant>>,
+    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (std::time::Instant, String)>>,
 }
 
 impl PasswordCache {
@@ -73,17 +76,20 @@ impl PasswordCache {
         ctx.finish().as_ref().to_vec()
     }
 
-    fn hit(&self, key: &[u8]) -> bool {
+    /// The canonical name of a recent success.
+    fn hit(&self, key: &[u8]) -> Option<String> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.get(key).is_some_and(|at| at.elapsed() < self.ttl)
+        seen.get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, name)| name.clone())
     }
 
     /// Remembers a success; expired entries are dropped here, off the hit path.
-    fn remember(&self, key: Vec<u8>) {
+    fn remember(&self, key: Vec<u8>, name: String) {
         if !self.ttl.is_zero() {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen.retain(|_, at| at.elapsed() < self.ttl);
-            seen.insert(key, std::time::Instant::now());
+            seen.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            seen.insert(key, (std::time::Instant::now(), name));
         }
     }
 }
@@ -91,6 +97,8 @@ impl PasswordCache {
 pub struct Auth {
     verifier: Verifier,
     passwords: PasswordCache,
+    /// Concurrency and per-client failure limits of password checks.
+    gate: gate::PasswordGate,
     signer: cookie::Signer,
     pub acl: AccessControl,
     csrf: bool,
@@ -107,6 +115,40 @@ struct Identified {
     cookie: Option<String>,
     /// The final SPNEGO token, for `WWW-Authenticate: Negotiate <token>`.
     negotiate: Option<Vec<u8>>,
+}
+
+/// Why a request is not let in.
+enum Denied {
+    /// 401 with a challenge.
+    Challenge(Challenge),
+    /// 429 with `Retry-After`: too many password checks (at once, or
+    /// failed from this client).
+    Busy(gate::Busy),
+}
+
+impl From<Challenge> for Denied {
+    fn from(c: Challenge) -> Self {
+        Self::Challenge(c)
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Challenge(c) => c.into_response(),
+            Self::Busy(gate::Busy(after)) => {
+                let secs = after.as_secs().max(1);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs.to_string())],
+                    Json(json!({
+                        "msg": format!("Too many password checks; retry in {secs} s")
+                    })),
+                )
+                    .into_response()
+            }
+        }
+    }
 }
 
 /// A 401 with its challenge.
@@ -144,7 +186,7 @@ impl Auth {
         let (verifier, auth_type) = match &config.method {
             AuthMethod::Off => (Verifier::Off, "none"),
             AuthMethod::Basic { users_file } => (
-                Verifier::Basic(Arc::new(basic::BasicUsers::load(users_file)?)),
+                Verifier::Basic(Arc::new(basic::UsersFile::load(users_file)?)),
                 "basic",
             ),
             AuthMethod::Ldap {
@@ -196,6 +238,12 @@ impl Auth {
                 ttl: config.password_cache_ttl,
                 seen: Default::default(),
             },
+            gate: gate::PasswordGate::new(
+                config.max_concurrent_checks,
+                config.check_wait,
+                config.failure_limit,
+                config.failure_window,
+            ),
             signer: cookie::Signer::new(
                 &secret,
                 auth_type,
@@ -221,7 +269,7 @@ impl Auth {
         }
     }
 
-    async fn identify(&self, headers: &HeaderMap) -> Result<Identified, Challenge> {
+    async fn identify(&self, headers: &HeaderMap, client: IpAddr) -> Result<Identified, Denied> {
         if self.is_off() {
             return Ok(Identified {
                 user: None,
@@ -237,6 +285,10 @@ impl Auth {
             .find_map(|h| cookie::find(h, cookie::COOKIE))
         {
             match self.signer.verify(value, now_ms()) {
+                Ok(user) if !self.still_listed(&user) => {
+                    cookie_problem =
+                        Some(format!("the user {user} is no longer in the users file"));
+                }
                 Ok(user) => {
                     return Ok(Identified {
                         user: Some(user),
@@ -256,7 +308,7 @@ impl Auth {
             let why = cookie_problem
                 .clone()
                 .unwrap_or_else(|| format!("send credentials ({})", self.scheme()));
-            return Err(challenge(why));
+            return Err(challenge(why).into());
         };
         let authz = authz
             .to_str()
@@ -266,9 +318,11 @@ impl Auth {
             (Verifier::Basic(_) | Verifier::Ldap(_), "basic") => {
                 let (user, password) = basic_credentials(data)
                     .ok_or_else(|| challenge("malformed Basic credentials".into()))?;
-                self.check_password(&user, &password)
-                    .await
-                    .map_err(challenge)?;
+                let user = match self.check_password(&user, &password, client).await {
+                    Ok(canonical) => canonical,
+                    Err(CheckError::Wrong(why)) => return Err(challenge(why).into()),
+                    Err(CheckError::Busy(busy)) => return Err(Denied::Busy(busy)),
+                };
                 (user, None)
             }
             #[cfg(feature = "kerberos")]
@@ -282,12 +336,13 @@ impl Auth {
                     .map_err(|e| challenge(format!("internal error: {e}")))?;
                 match accepted {
                     Ok(a) => (a.user, a.reply),
-                    Err(e) if e.is_client() => return Err(challenge(e.to_string())),
+                    Err(e) if e.is_client() => return Err(challenge(e.to_string()).into()),
                     Err(e) => {
                         tracing::error!(error = %e, "kerberos acceptor failed");
                         return Err(challenge(
                             "the server cannot accept Kerberos tickets now".into(),
-                        ));
+                        )
+                        .into());
                     }
                 }
             }
@@ -295,7 +350,8 @@ impl Auth {
                 return Err(challenge(format!(
                     "the {scheme} scheme is not accepted here; use {}",
                     self.scheme()
-                )));
+                ))
+                .into());
             }
         };
         let fresh = self.signer.issue(&user, now_ms());
@@ -358,38 +414,65 @@ impl Auth {
         }))
     }
 
-    async fn check_password(&self, user: &str, password: &str) -> Result<(), String> {
-        let key = PasswordCache::key(user, password);
-        if self.passwords.hit(&key) {
-            return Ok(());
+    /// With the users file: whether `user` is still in it (a removed user's
+    /// cookie and cached password stop working at once).
+    fn still_listed(&self, user: &str) -> bool {
+        match &self.verifier {
+            Verifier::Basic(file) => file.current().contains(user),
+            _ => true,
         }
-        self.verify_password(user, password).await?;
-        self.passwords.remember(key);
-        Ok(())
     }
 
-    async fn verify_password(&self, user: &str, password: &str) -> Result<(), String> {
+    /// The canonical name of the user whose password this is. A recent
+    /// success is answered from the cache; anything else passes the
+    /// client's failure limit and then waits for a turn.
+    async fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<String, CheckError> {
+        let key = PasswordCache::key(user, password);
+        if let Some(name) = self.passwords.hit(&key)
+            && self.still_listed(&name)
+        {
+            return Ok(name);
+        }
+        self.gate.begin(client).map_err(CheckError::Busy)?;
+        let name = self.verify_password(user, password).await?;
+        self.gate.succeeded(client);
+        self.passwords.remember(key, name.clone());
+        Ok(name)
+    }
+
+    async fn verify_password(&self, user: &str, password: &str) -> Result<String, CheckError> {
+        let wrong = || CheckError::Wrong("wrong user name or password".into());
         match &self.verifier {
-            Verifier::Basic(users) => {
-                let (users, u, p) = (users.clone(), user.to_owned(), password.to_owned());
+            Verifier::Basic(file) => {
+                let users = file.current();
+                let (u, p) = (user.to_owned(), password.to_owned());
+                // One of a few turns: each check holds 19 MiB and a core.
+                let _turn = self.gate.turn().await.map_err(CheckError::Busy)?;
                 let ok = tokio::task::spawn_blocking(move || users.check(&u, &p))
                     .await
                     .unwrap_or(false);
                 if ok {
-                    Ok(())
+                    Ok(user.to_owned())
                 } else {
-                    Err("wrong user name or password".into())
+                    Err(wrong())
                 }
             }
             Verifier::Ldap(l) => match l.check(user, password).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.is_credentials() => Err("wrong user name or password".into()),
+                Ok(canonical) => Ok(canonical),
+                Err(e) if e.is_credentials() => Err(wrong()),
                 Err(e) => {
                     tracing::error!(error = %e, "LDAP check failed");
-                    Err("the directory cannot be reached; try again later".into())
+                    Err(CheckError::Wrong(
+                        "the directory cannot be reached; try again later".into(),
+                    ))
                 }
             },
-            _ => Err("no password check configured".into()),
+            _ => Err(CheckError::Wrong("no password check configured".into())),
         }
     }
 
@@ -401,6 +484,14 @@ impl Auth {
         ))
         .ok()
     }
+}
+
+/// Why a password check did not admit the caller.
+enum CheckError {
+    /// 401 with this reason.
+    Wrong(String),
+    /// 429: not now.
+    Busy(gate::Busy),
 }
 
 fn basic_credentials(data: &str) -> Option<(String, String)> {
@@ -423,10 +514,18 @@ pub async fn middleware(State(auth): State<Arc<Auth>>, mut req: Request, next: N
     };
     let id = match forwarded {
         Some(id) => id,
-        None => match auth.identify(req.headers()).await {
-            Ok(id) => id,
-            Err(challenge) => return challenge.into_response(),
-        },
+        None => {
+            // Per-client limits key on the peer address (the listener sets
+            // it; a request without one, in tests, counts as one client).
+            let client = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+            match auth.identify(req.headers(), client).await {
+                Ok(id) => id,
+                Err(denied) => return denied.into_response(),
+            }
+        }
     };
     // A forwarded call passed the CSRF check where it was made.
     if auth.csrf

@@ -40,6 +40,13 @@ pub struct AuthConfig {
     pub cookie_secret_file: Option<PathBuf>,
     /// How long a successful password check (ldap, basic) is remembered.
     pub password_cache_ttl: Duration,
+    /// Password hashes checked at once at most (basic).
+    pub max_concurrent_checks: usize,
+    /// How long a password check waits for its turn before a 429.
+    pub check_wait: Duration,
+    /// Failed password checks per client address and window (0: no limit).
+    pub failure_limit: u32,
+    pub failure_window: Duration,
     pub acl: AccessControl,
     pub csrf: bool,
 }
@@ -73,6 +80,62 @@ pub fn refuse_unsupported(raw_keys: &[(&str, &str, &str)]) -> Result<(), ConfigE
         }
     }
     Ok(())
+}
+
+/// Where an unknown key is a mistake that would leave security off: a key
+/// under one of these prefixes that this server does not know stops
+/// start-up (elsewhere unknown keys only warn).
+pub const SECURITY_PREFIXES: &[&str] = &[
+    "livy.server.auth.",
+    "livy.server.access-control.",
+    // `livy.superusers`, and its singular, a likely slip.
+    "livy.superuser",
+    "livy.impersonation.",
+    "livy.server.csrf-protection.",
+    "livy.keystore",
+];
+
+/// Fails on an unknown key under [`SECURITY_PREFIXES`], naming the known
+/// key closest to it (a misspelt `livy.server.access-control.enabled` must
+/// not leave access control off).
+pub fn refuse_unknown_security_keys(raw_keys: &[(&str, &str, &str)]) -> Result<(), ConfigError> {
+    for (key, _, source) in raw_keys {
+        let known = keys::ALL.iter().any(|k| k.name == *key);
+        if !known && SECURITY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            return Err(ConfigError::UnknownSecurityKey {
+                key: (*key).to_owned(),
+                source_name: (*source).to_owned(),
+                closest: closest_key(key),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The known key with the fewest single-character edits from `key`.
+pub fn closest_key(key: &str) -> &'static str {
+    keys::ALL
+        .iter()
+        .min_by_key(|k| edit_distance(key, k.name))
+        .map_or("", |k| k.name)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// `get(key)` returns the raw value and where it came from.
@@ -169,7 +232,74 @@ pub fn parse(
         cookie_validity: duration(keys::AUTH_COOKIE_VALIDITY)?,
         cookie_secret_file: text(keys::AUTH_COOKIE_SECRET_FILE).map(PathBuf::from),
         password_cache_ttl: duration(keys::AUTH_PASSWORD_CACHE_TTL)?,
+        max_concurrent_checks: match get(keys::AUTH_MAX_CONCURRENT_CHECKS).0.trim().parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(bad(
+                    keys::AUTH_MAX_CONCURRENT_CHECKS,
+                    "expected a positive integer".into(),
+                ));
+            }
+        },
+        check_wait: duration(keys::AUTH_CHECK_WAIT)?,
+        failure_limit: get(keys::AUTH_FAILURE_LIMIT)
+            .0
+            .trim()
+            .parse()
+            .map_err(|_| {
+                bad(
+                    keys::AUTH_FAILURE_LIMIT,
+                    "expected a non-negative integer".into(),
+                )
+            })?,
+        failure_window: duration(keys::AUTH_FAILURE_WINDOW)?,
         acl,
         csrf: flag(keys::CSRF)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_security_key_stops_start_up_naming_the_closest_key() {
+        for (typo, closest) in [
+            ("livy.server.access-control.enable", keys::ACCESS_CONTROL),
+            ("livy.server.auth.typ", keys::AUTH_TYPE),
+            ("livy.superuser", keys::SUPERUSERS),
+            ("livy.superusers.list", keys::SUPERUSERS),
+            ("livy.impersonation.enable", keys::IMPERSONATION),
+            ("livy.server.csrf-protection.enable", keys::CSRF),
+            ("livy.keystore.pasword", keys::KEYSTORE_PASSWORD),
+            (
+                "livy.server.auth.basic.users_file",
+                keys::AUTH_BASIC_USERS_FILE,
+            ),
+        ] {
+            let err = refuse_unknown_security_keys(&[(typo, "true", "livy.conf:3")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(typo), "{err}");
+            assert!(err.contains(&format!("did you mean {closest}?")), "{err}");
+            assert!(err.contains("livy.conf:3"), "{err}");
+        }
+        // Known security keys and unknown keys elsewhere pass.
+        assert!(
+            refuse_unknown_security_keys(&[
+                (keys::ACCESS_CONTROL, "true", "x"),
+                (keys::KEYSTORE_PASSWORD, "pw", "x"),
+                ("livy.server.some-future-thing", "1", "x"),
+                ("livy.spark.deployMode", "client", "x"),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
 }

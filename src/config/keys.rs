@@ -28,6 +28,7 @@ keys! {
     TLS_KEY_FILE = "livy.server.tls.key-file", "", "PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted) of `livy.server.tls.cert-file`.";
     TLS_HANDSHAKE_TIMEOUT = "livy.server.tls.handshake-timeout", "10s", "With HTTPS: a client that has not finished the TLS handshake this long after connecting is disconnected.";
     HEADER_TIMEOUT = "livy.server.request-header-timeout", "30s", "A client must send a request's whole head (request line and headers) within this long of its first byte, or the connection is closed.";
+    BODY_TIMEOUT = "livy.server.request-body-timeout", "60s", "A client must send a request's whole body within this long of the end of its head, or it gets 408 and the connection is closed (a client trickling a body holds no connection for long).";
     IDLE_TIMEOUT = "livy.server.idle-timeout", "60s", "A keep-alive connection with no request in flight and no byte of a new one for this long is closed.";
     SHUTDOWN_GRACE = "livy.server.shutdown.grace-period", "10s", "On SIGTERM the REST API stops accepting connections and lets open requests finish for this long, then closes them.";
     MAX_URI = "livy.server.request.max-uri-length", "8k", "Longest request URI accepted (at most 60k); longer ones get 414.";
@@ -52,6 +53,10 @@ keys! {
     AUTH_LDAP_START_TLS = "livy.server.auth.ldap.enable-start-tls", "false", "With `ldap`: upgrade the connection with StartTLS before binding.";
     AUTH_LDAP_SECURITY_AUTHENTICATION = "livy.server.auth.ldap.security-authentication", "simple", "With `ldap`: the bind mechanism; only `simple`.";
     AUTH_PASSWORD_CACHE_TTL = "livy.server.auth.password-cache-ttl", "60s", "With `ldap` or `basic`: how long a successful password check is remembered, so a client that sends Basic credentials on every request (and ignores the cookie) is not bound or hashed each time (`0`: never).";
+    AUTH_MAX_CONCURRENT_CHECKS = "livy.server.auth.max-concurrent-checks", "2", "With `basic`: at most this many password hashes (Argon2, 19 MiB and tens of milliseconds each) are checked at once; other checks wait for a turn.";
+    AUTH_CHECK_WAIT = "livy.server.auth.check-wait", "2s", "With `basic`: a password check that has not had its turn this long is answered 429 with `Retry-After`.";
+    AUTH_FAILURE_LIMIT = "livy.server.auth.failure-limit", "10", "With `ldap` or `basic`: a client address whose password checks failed this many times within `failure-window` gets 429 with `Retry-After` for further credentials (not for a cookie or credentials that were accepted recently) until the window ends. 0: no limit.";
+    AUTH_FAILURE_WINDOW = "livy.server.auth.failure-window", "60s", "With `failure-limit`: the period over which a client's failed password checks are counted.";
     AUTH_BASIC_USERS_FILE = "livy.server.auth.basic.users-file", "", "With `basic`: a file of `user:<argon2 hash>` lines; `livy-server hash-password` prints a hash.";
     AUTH_COOKIE_VALIDITY = "livy.server.auth.cookie.validity", "10h", "How long the signed `hadoop.auth` cookie issued after a successful authentication is accepted instead of credentials.";
     AUTH_COOKIE_SECRET_FILE = "livy.server.auth.cookie.secret-file", "", "File holding the cookie signing secret, to share cookies between servers. Empty: a random secret per process.";
@@ -69,6 +74,11 @@ keys! {
     LAUNCH_ENV_ALLOW = "livy.server.launch.env.allow", "", "Comma-separated names of server environment variables sandboxed applications keep besides those Spark, Java, Python and R need (`PATH`, `JAVA_HOME`, `SPARK_*` locations, `HADOOP_CONF_DIR`, `PYSPARK_PYTHON`, `R_*`, locale, …); a trailing `*` allows a prefix.";
     LAUNCH_SANDBOX_PATHS = "livy.server.launch.sandbox.paths", "", "Comma-separated absolute host paths sandboxed applications see read-only besides the system directories, the Spark, Java, Python and R installations, `livy.file.local-dir-whitelist` and the Spark/Hadoop conf dirs (the server's data dir and the secret files the configuration names stay hidden even inside them).";
     LAUNCH_SANDBOX_WRITABLE = "livy.server.launch.sandbox.writable-paths", "", "Comma-separated absolute host directories sandboxed applications may write besides their own application directory (e.g. a local output directory in local mode); secrets inside them stay hidden.";
+    MAX_DRIVER_CORES = "livy.server.request.max-driver-cores", "64", "Largest `driverCores` a request may ask for; more gets 400 naming this key.";
+    MAX_EXECUTOR_CORES = "livy.server.request.max-executor-cores", "64", "Largest `executorCores` a request may ask for; more gets 400 naming this key.";
+    MAX_NUM_EXECUTORS = "livy.server.request.max-num-executors", "10000", "Largest `numExecutors` a request may ask for; more gets 400 naming this key.";
+    MAX_DRIVER_MEMORY = "livy.server.request.max-driver-memory", "512g", "Largest `driverMemory` a request may ask for (a size without unit is MiB, as in Spark); more gets 400 naming this key.";
+    MAX_EXECUTOR_MEMORY = "livy.server.request.max-executor-memory", "512g", "Largest `executorMemory` a request may ask for (a size without unit is MiB, as in Spark); more gets 400 naming this key.";
     LAUNCH_RETRIES = "livy.server.launch.max-retries", "3", "Transient launch failures retried (with backoff) before a batch ends `dead`.";
     YARN_RM_ADDRESS = "livy.server.yarn.rm-address", "", "ResourceManager web addresses (`host:port` or URLs), comma-separated for RM HA. Empty: `yarn.resourcemanager.webapp.address` (or its HA variants) from `$HADOOP_CONF_DIR/yarn-site.xml`.";
     YARN_POLL_INTERVAL = "livy.server.yarn.poll-interval", "5s", "With a YARN master: at most one ResourceManager application list per this interval.";

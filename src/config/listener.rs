@@ -1,4 +1,5 @@
 //! The REST listener's limits (`livy.server.request-header-timeout`,
+//! `livy.server.request-body-timeout`,
 //! `livy.server.idle-timeout`, `livy.server.tls.handshake-timeout`,
 //! `livy.server.shutdown.grace-period`, `livy.server.request.max-uri-length`,
 //! `livy.server.request.max-header-size`), checked into [`ListenerConfig`].
@@ -20,6 +21,8 @@ const HEADER_CEILING: u64 = 1 << 20;
 pub struct ListenerConfig {
     /// From a request's first byte to its last header line.
     pub header_timeout: Duration,
+    /// From the end of a request's head to the end of its body.
+    pub body_timeout: Duration,
     /// A connection with no request in flight and no byte of a new one.
     pub idle_timeout: Duration,
     /// From accept to a finished TLS handshake.
@@ -53,6 +56,7 @@ pub fn parse(
     };
     Ok(ListenerConfig {
         header_timeout: positive(keys::HEADER_TIMEOUT)?,
+        body_timeout: positive(keys::BODY_TIMEOUT)?,
         idle_timeout: positive(keys::IDLE_TIMEOUT)?,
         tls_handshake_timeout: positive(keys::TLS_HANDSHAKE_TIMEOUT)?,
         shutdown_grace: parse_duration(get(keys::SHUTDOWN_GRACE).0.trim())
@@ -75,6 +79,7 @@ mod tests {
         let c = parse_with(&[]).unwrap();
         assert_eq!(c.header_timeout, Duration::from_secs(30));
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.body_timeout, Duration::from_secs(60));
         assert_eq!(c.tls_handshake_timeout, Duration::from_secs(10));
         assert_eq!(c.shutdown_grace, Duration::from_secs(10));
         assert_eq!((c.max_uri, c.max_header), (8 * 1024, 64 * 1024));
@@ -85,6 +90,7 @@ mod tests {
         for (key, value) in [
             (keys::HEADER_TIMEOUT, "0s"),
             (keys::IDLE_TIMEOUT, "soon"),
+            (keys::BODY_TIMEOUT, "0"),
             (keys::TLS_HANDSHAKE_TIMEOUT, "0"),
             (keys::MAX_URI, "64k"),
             (keys::MAX_URI, "10"),

@@ -2,7 +2,8 @@
 //!
 //! Sources, later ones winning: `$LIVY_CONF_DIR/livy.conf` (Livy's key names),
 //! environment variables (`livy.server.port` → `LIVY_SERVER_PORT`), then CLI
-//! `--conf key=value`. Unknown keys warn; a bad value stops start-up with an
+//! `--conf key=value`. Unknown keys warn, except under the security
+//! prefixes ([`auth::SECURITY_PREFIXES`]), where they stop start-up; a bad value stops start-up with an
 //! error naming the key. Nothing else in the crate reads configuration.
 
 pub mod auth;
@@ -46,6 +47,14 @@ pub enum ConfigError {
         source_name: String,
         reason: String,
     },
+    #[error(
+        "{key} (from {source_name}): unknown security setting; did you mean {closest}? (unknown keys under the security prefixes stop start-up rather than leave a protection off)"
+    )]
+    UnknownSecurityKey {
+        key: String,
+        source_name: String,
+        closest: &'static str,
+    },
     #[error("failed to read {path}")]
     Read {
         path: String,
@@ -66,6 +75,17 @@ pub enum ConfigError {
     NoYarnRm,
     #[error("failed to parse {path}: {reason}")]
     YarnSite { path: String, reason: String },
+}
+
+/// Sanity caps on what one request may ask for (`livy.server.request.max-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceCaps {
+    pub driver_cores: u32,
+    pub executor_cores: u32,
+    pub num_executors: u32,
+    /// Bytes.
+    pub driver_memory: u64,
+    pub executor_memory: u64,
 }
 
 /// Typed, validated configuration.
@@ -103,6 +123,8 @@ pub struct Config {
     pub app_lookup_timeout: Duration,
     pub kill_grace: Duration,
     pub max_body: usize,
+    /// Caps on requested cores, executors and memory.
+    pub caps: ResourceCaps,
     pub launch_retries: u32,
     /// ResourceManager base URLs to try in order (empty unless the master is YARN).
     pub yarn_rm_addresses: Vec<String>,
@@ -288,6 +310,28 @@ impl Config {
             let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
             parse_bytes(&v).unwrap_or(1 << 20) as usize
         };
+        let cap_count = |key: &'static str| -> Result<u32, ConfigError> {
+            let v = parse(key, &|v| match v.trim().parse::<u32>() {
+                Ok(n) if n > 0 => Ok(()),
+                _ => Err("expected a positive integer".to_owned()),
+            })?;
+            Ok(v.trim().parse().unwrap_or(u32::MAX))
+        };
+        let cap_bytes = |key: &'static str| -> Result<u64, ConfigError> {
+            let v = parse(key, &|v| match parse_bytes(v) {
+                Ok(n) if n > 0 => Ok(()),
+                Ok(_) => Err("must be more than 0".to_owned()),
+                Err(e) => Err(e),
+            })?;
+            Ok(parse_bytes(&v).unwrap_or(u64::MAX))
+        };
+        let caps = ResourceCaps {
+            driver_cores: cap_count(keys::MAX_DRIVER_CORES)?,
+            executor_cores: cap_count(keys::MAX_EXECUTOR_CORES)?,
+            num_executors: cap_count(keys::MAX_NUM_EXECUTORS)?,
+            driver_memory: cap_bytes(keys::MAX_DRIVER_MEMORY)?,
+            executor_memory: cap_bytes(keys::MAX_EXECUTOR_MEMORY)?,
+        };
         let launcher_ports = {
             let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
                 parse_port_range(v).map(|_| ())
@@ -371,6 +415,7 @@ impl Config {
             app_lookup_timeout: duration(keys::APP_LOOKUP_TIMEOUT)?,
             kill_grace: duration(keys::KILL_GRACE)?,
             max_body,
+            caps,
             log_max_line,
             launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
             spark_defaults,

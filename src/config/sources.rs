@@ -79,6 +79,7 @@ impl Sources {
             .map(|(k, r)| (k.as_str(), r.value.as_str(), r.source.as_str()))
             .collect();
         auth::refuse_unsupported(&entries)?;
+        auth::refuse_unknown_security_keys(&entries)?;
         for (key, r) in &raw {
             if !keys::ALL.iter().any(|k| k.name == key) {
                 tracing::warn!(key = %key, source = %r.source, "unknown configuration key; ignored");

@@ -2,7 +2,8 @@
 //! each connection with hyper's HTTP/1.1 under the limits a server facing
 //! untrusted clients needs: a TLS handshake timeout, a request-head timeout,
 //! an idle keep-alive timeout, early JSON refusals ([`super::refusal`]), and
-//! a graceful shutdown with a bound.
+//! a request-body timeout ([`Timed`]), `X-Content-Type-Options: nosniff` on
+//! every answer, and a graceful shutdown with a bound.
 //!
 //! HTTP/1.1 only (no h2 over ALPN): Livy's clients speak HTTP/1.1, and every
 //! limit here is then one per-connection rule.
@@ -14,6 +15,7 @@
 //! first byte of a request, the idle timer from the end of the last response.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use hyper::Request;
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -37,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::refusal::{Limits, refusal};
+use crate::api::body::BodyTimeout;
 
 /// hyper's own cap on header fields (its bare 431 above it); ours
 /// ([`super::refusal::MAX_HEADER_COUNT`]) is lower, to answer in JSON.
@@ -137,7 +141,7 @@ where
     let activity = Arc::new(Activity::new());
     let service = {
         let (shared, activity) = (shared.clone(), activity.clone());
-        hyper::service::service_fn(move |req| handle(req, shared.clone(), activity.clone()))
+        hyper::service::service_fn(move |req| handle(req, peer, shared.clone(), activity.clone()))
     };
     let l = &shared.limits.listener;
     let buf = ((l.max_uri + l.max_header) * 2 + 64 * 1024).max(HYPER_MIN_BUF);
@@ -182,19 +186,77 @@ where
 /// The connection counts as busy until the response body is dropped (sent
 /// or abandoned).
 async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     activity: Arc<Activity>,
 ) -> Result<Response, Infallible> {
     let busy = activity.begin();
-    let resp = match refusal(&req, &shared.limits) {
+    // The client's address, for per-client limits (password failures).
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let mut resp = match refusal(&req, &shared.limits) {
         Some(refused) => refused,
-        None => match shared.router.clone().oneshot(req.map(Body::new)).await {
-            Ok(resp) => resp,
-            Err(never) => match never {},
-        },
+        None => {
+            let timeout = shared.limits.listener.body_timeout;
+            let req = req.map(|body| Body::new(Timed::new(body, timeout)));
+            match shared.router.clone().oneshot(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
     };
+    // Browsers must not guess a script or a page out of a JSON answer.
+    resp.headers_mut()
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
     Ok(resp.map(|body| Body::new(Counted { body, _busy: busy })))
+}
+
+/// A request body that fails with [`BodyTimeout`] when it has not ended
+/// within the timeout of its head (the head timeout's counterpart: the
+/// watchdog does not run while a request is in flight).
+struct Timed {
+    body: Incoming,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Timed {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        Self {
+            body,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl hyper::body::Body for Timed {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(this.timeout).into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A response body holding its connection busy until dropped; its size

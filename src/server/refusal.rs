@@ -120,6 +120,7 @@ mod tests {
         Limits {
             listener: ListenerConfig {
                 header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
                 idle_timeout: Duration::from_secs(1),
                 tls_handshake_timeout: Duration::from_secs(1),
                 shutdown_grace: Duration::from_secs(1),

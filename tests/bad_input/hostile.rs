@@ -205,10 +205,26 @@ async fn bodies_need_a_json_content_type_or_the_csrf_header() {
         let (status, _, reply) = send_with(&f.app, "POST", "/batches", headers, body()).await;
         assert_eq!(status, StatusCode::CREATED, "{headers:?}: {reply}");
     }
-    // No body, no header needed (Livy's stop, interrupt and cancel).
+    // No body still needs one of them (Livy's stop, interrupt and cancel):
+    // a bodiless cross-site `fetch` sends neither.
     let (status, _, reply) =
         send_with(&f.app, "POST", "/sessions/7/stop", &[], Body::empty()).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("X-Requested-By"),
+        "{reply}"
+    );
+    for headers in [
+        &[("x-requested-by", "hue")][..],
+        &[("content-type", "application/json")][..],
+    ] {
+        let (status, _, reply) =
+            send_with(&f.app, "POST", "/sessions/7/stop", headers, Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{headers:?}: {reply}");
+    }
 }
 
 #[tokio::test]
