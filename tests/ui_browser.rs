@@ -235,7 +235,8 @@ async fn the_ui_shows_batches_sessions_statements_and_logs_live_in_chromium() {
     let apps = tmp.path().join("apps");
     std::fs::create_dir_all(&apps).unwrap();
     std::fs::write(apps.join("lines.py"), LINES_PY).unwrap();
-    let go = tmp.path().join("go");
+    // In the whitelisted directory, which the application's sandbox shows.
+    let go = apps.join("go");
     let server = Server::start(
         &tmp.path().join("data"),
         &[
