@@ -134,6 +134,8 @@ pub struct Config {
     /// spark-submit reads it. Kept for the server's own decisions (the default
     /// master); spark-submit applies it to applications itself.
     pub spark_defaults: BTreeMap<String, String>,
+    /// Which conf values the server never shows (`spark.redaction.regex`).
+    pub redaction: crate::records::redact::Redaction,
     /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
     pub kubernetes: kubernetes::KubernetesConfig,
     /// The PostgreSQL store's connection (`state-store = postgres`).
@@ -247,6 +249,22 @@ impl Config {
                 reason: "must not be empty".to_owned(),
             });
         }
+        // As Spark: the server's own setting, else spark-defaults', else Spark's.
+        let redaction = match get(keys::REDACTION_REGEX).0 {
+            r if !r.is_empty() => r,
+            _ => spark_defaults
+                .get("spark.redaction.regex")
+                .cloned()
+                .unwrap_or_else(|| crate::records::redact::DEFAULT_REGEX.to_owned()),
+        };
+        let redaction = crate::records::redact::Redaction::new(&redaction).map_err(|e| {
+            ConfigError::BadValue {
+                key: keys::REDACTION_REGEX.to_owned(),
+                value: redaction.clone(),
+                source_name: "configuration".to_owned(),
+                reason: format!("not a regular expression: {e}"),
+            }
+        })?;
         let deploy_mode = parse(keys::SPARK_DEPLOY_MODE, &|v| match v {
             "" | "client" | "cluster" => Ok(()),
             _ => Err("expected client or cluster".to_owned()),
@@ -366,6 +384,7 @@ impl Config {
             max_body,
             log_max_line,
             launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
+            redaction,
             spark_defaults,
         })
     }

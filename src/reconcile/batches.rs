@@ -156,7 +156,7 @@ impl Reconciler {
             env = add.env;
         }
         let argv = batch_argv(&spec, &settings, &adds);
-        tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
+        tracing::info!(batch = rec.id, tag = %tag, argv = ?self.d.config.redaction.argv(&argv), "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
         let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {

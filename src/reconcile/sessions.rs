@@ -313,7 +313,7 @@ impl Reconciler {
         if let Some(path) = &secret_file {
             argv = with_properties_file(argv, path);
         }
-        tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
+        tracing::info!(session = rec.id, tag = %tag, argv = ?c.redaction.argv(&argv), "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
         let Err(e) = self.d.launcher.spawn_off_thread(&tag, &argv, &env).await else {
