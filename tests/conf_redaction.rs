@@ -109,8 +109,13 @@ async fn conf_secrets_are_redacted_everywhere_and_reach_the_application() {
     assert_eq!(code, 201, "{batch}");
     let bid = batch["id"].as_u64().unwrap();
     wait_state(&server.url(&format!("/batches/{bid}")), &["success"], LONG).await;
-    let log = full_log(&server.url(&format!("/batches/{bid}"))).await.join("\n");
-    for (k, v) in [("spark.myapp.secret", SECRET), ("spark.mycompany.cred", CRED)] {
+    let log = full_log(&server.url(&format!("/batches/{bid}")))
+        .await
+        .join("\n");
+    for (k, v) in [
+        ("spark.myapp.secret", SECRET),
+        ("spark.mycompany.cred", CRED),
+    ] {
         assert!(
             log.contains(&format!("HASH {k} {}", sha256(v))),
             "the batch sees {k}: {log}"
@@ -137,14 +142,25 @@ async fn conf_secrets_are_redacted_everywhere_and_reach_the_application() {
         format!("/ui/batches/{bid}/log"),
     ]
     .into();
-    for asset in ["app.js", "common.js", "lists.js", "log.js", "output.js", "session.js", "style.css"] {
+    for asset in [
+        "app.js",
+        "common.js",
+        "lists.js",
+        "log.js",
+        "output.js",
+        "session.js",
+        "style.css",
+    ] {
         urls.push(format!("/ui/assets/{asset}"));
     }
     for path in &urls {
         assert_clean(&server.url(path)).await;
     }
     let listed = assert_clean(&server.url("/sessions")).await;
-    assert!(listed.contains(PLAIN) && listed.contains(REDACTED), "{listed}");
+    assert!(
+        listed.contains(PLAIN) && listed.contains(REDACTED),
+        "{listed}"
+    );
 
     // Nor does the server's log, though it logged both launches' argv.
     let log = server.log();
@@ -152,7 +168,10 @@ async fn conf_secrets_are_redacted_everywhere_and_reach_the_application() {
         log.contains("starting session driver") && log.contains("submitting"),
         "the launches were logged"
     );
-    assert!(log.contains(&format!("spark.myapp.secret={REDACTED}")), "argv logged redacted");
+    assert!(
+        log.contains(&format!("spark.myapp.secret={REDACTED}")),
+        "argv logged redacted"
+    );
     for s in [SECRET, CRED] {
         assert!(!log.contains(s), "the server's log carries {s}");
     }

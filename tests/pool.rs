@@ -303,7 +303,10 @@ async fn a_failing_pooled_launch_is_retried_on_one_record_with_backoff() {
         "gaps grow: {gaps:?}"
     );
     assert_eq!(
-        server.log().matches("starting a pooled session driver").count(),
+        server
+            .log()
+            .matches("starting a pooled session driver")
+            .count(),
         1,
         "one pooled record was created"
     );

@@ -35,7 +35,9 @@ pub enum SessionStep {
     },
     /// A pooled driver (not adopted) failed and its backoff has passed:
     /// launch it again on the same record.
-    Relaunch { status: SessionStatus },
+    Relaunch {
+        status: SessionStatus,
+    },
 }
 
 fn with_state(status: &SessionStatus, state: SessionState, now: u64) -> SessionStatus {

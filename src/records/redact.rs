@@ -79,7 +79,11 @@ mod tests {
     #[case::plain("spark.executor.memory", "1g", false)]
     #[case::access_without_dot("spark.accesskey", "x", false)]
     fn spark_default_pattern(#[case] key: &str, #[case] value: &str, #[case] hidden: bool) {
-        assert_eq!(Redaction::default().hides(key, value), hidden, "{key}={value}");
+        assert_eq!(
+            Redaction::default().hides(key, value),
+            hidden,
+            "{key}={value}"
+        );
     }
 
     #[test]
@@ -113,11 +117,20 @@ mod tests {
         .map(String::from)
         .to_vec();
         let shown = Redaction::default().argv(&argv).join(" ");
-        assert!(!shown.contains("hunter2") && !shown.contains("t0k"), "{shown}");
-        assert!(shown.contains(&format!("spark.app.password={REDACTED}")), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("t0k"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("spark.app.password={REDACTED}")),
+            "{shown}"
+        );
         assert!(shown.contains("spark.executor.cores=2"), "{shown}");
         // Not conf: the application's own name and arguments are left alone.
-        assert!(shown.contains("password-reset") && shown.contains("secret=42"), "{shown}");
+        assert!(
+            shown.contains("password-reset") && shown.contains("secret=42"),
+            "{shown}"
+        );
     }
 
     #[test]

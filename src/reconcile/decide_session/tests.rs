@@ -319,6 +319,8 @@ fn pool_backoff_doubles_up_to_two_minutes() {
     let waits: Vec<u64> = (0..9).map(pool_backoff_ms).collect();
     assert_eq!(
         waits,
-        [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 128_000, 128_000]
+        [
+            2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 128_000, 128_000
+        ]
     );
 }
