@@ -34,6 +34,11 @@ pub enum ApiError {
         "request body is larger than {limit} bytes; send less or raise livy.server.request.max-body-size"
     )]
     TooLarge { limit: usize },
+    /// 413: a statement's code is over `livy.server.statement.max-code-bytes`.
+    #[error(
+        "code: {len} bytes is more than livy.server.statement.max-code-bytes ({limit} bytes); send less or raise it"
+    )]
+    CodeTooLarge { len: usize, limit: usize },
     /// 403 `{"msg": …}`: the caller may not do this (access control or
     /// impersonation; Livy's texts). Nothing was changed.
     #[error("{0}")]
@@ -80,7 +85,7 @@ impl IntoResponse for ApiError {
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::CodeTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(msg) => {
                 let body = Json(json!({ "msg": msg }));
                 return (

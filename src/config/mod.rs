@@ -129,6 +129,10 @@ pub struct Config {
     pub statement_sync_wait: Duration,
     /// How long a statement waits for a recovered session's driver.
     pub statement_recovery_wait: Duration,
+    /// Longest statement code accepted.
+    pub statement_max_code: usize,
+    /// Largest statement output a driver keeps (it cuts longer ones).
+    pub statement_max_output: u64,
     pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
@@ -301,6 +305,16 @@ impl Config {
             let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
             parse_bytes(&v).unwrap_or(1 << 20) as usize
         };
+        let positive_bytes = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+            let v = parse(key, &|v| match parse_bytes(v) {
+                Ok(0) => Err("must be at least 1 byte".to_owned()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            })?;
+            Ok(parse_bytes(&v).unwrap_or(default))
+        };
+        let statement_max_code = positive_bytes(keys::STATEMENT_MAX_CODE, 512 << 10)? as usize;
+        let statement_max_output = positive_bytes(keys::STATEMENT_MAX_OUTPUT, 8 << 20)?;
         let launcher_ports = {
             let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
                 parse_port_range(v).map(|_| ())
@@ -363,6 +377,8 @@ impl Config {
             sql_num_rows: number(keys::SQL_NUM_ROWS)?,
             statement_sync_wait: duration(keys::STATEMENT_SYNC_WAIT)?,
             statement_recovery_wait: duration(keys::STATEMENT_RECOVERY_WAIT)?,
+            statement_max_code,
+            statement_max_output,
             driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,

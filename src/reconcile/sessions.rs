@@ -273,6 +273,10 @@ impl Reconciler {
             ),
             ("spark.livy.sql.num-rows", c.sql_num_rows.to_string()),
             (
+                "spark.livy.statement.max-output-bytes",
+                c.statement_max_output.to_string(),
+            ),
+            (
                 "spark.livy.server.idle-timeout",
                 format!("{}s", c.driver_idle_timeout.as_secs()),
             ),
