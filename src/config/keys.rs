@@ -86,6 +86,7 @@ keys! {
     STATEMENT_SYNC_WAIT = "livy.server.statement.sync-wait", "250ms", "`POST /sessions/{id}/statements` waits this long for the statement to finish and, if it did, answers it `available` with its output (Livy always answers `waiting`). `0` gives Livy's exact behaviour.";
     STATEMENT_MAX_CODE = "livy.server.statement.max-code-bytes", "512k", "Longest statement `code` accepted; longer gets 413 naming this key.";
     STATEMENT_MAX_OUTPUT = "livy.server.statement.max-output-bytes", "8m", "Largest statement output a session driver keeps and sends: a longer one is cut (its text ends `… [truncated N bytes]`). A Python or R statement whose output is over twice this on one line of the interpreter's protocol fails with `OutputTooLarge`; the session goes on.";
+    SESSION_MAX_RETAINED_OUTPUT = "livy.server.session.max-retained-output-bytes", "64m", "Statement output the server keeps in memory per session: past it, the outputs of the oldest finished statements are dropped (the statements stay listed, their output a note saying so). 0: no limit.";
     STATEMENT_RECOVERY_WAIT = "livy.server.statement.recovery-wait", "15s", "A statement posted to a recovered session (server restart) before its driver has re-dialled and re-sent its history waits this long, then gets a retryable 503.";
     SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
     DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";

@@ -133,6 +133,8 @@ pub struct Config {
     pub statement_max_code: usize,
     /// Largest statement output a driver keeps (it cuts longer ones).
     pub statement_max_output: u64,
+    /// Statement output the server keeps per session (0: no limit).
+    pub session_max_retained_output: u64,
     pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
@@ -315,6 +317,12 @@ impl Config {
         };
         let statement_max_code = positive_bytes(keys::STATEMENT_MAX_CODE, 512 << 10)? as usize;
         let statement_max_output = positive_bytes(keys::STATEMENT_MAX_OUTPUT, 8 << 20)?;
+        let session_max_retained_output = {
+            let v = parse(keys::SESSION_MAX_RETAINED_OUTPUT, &|v| {
+                parse_bytes(v).map(|_| ())
+            })?;
+            parse_bytes(&v).unwrap_or(64 << 20)
+        };
         let launcher_ports = {
             let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
                 parse_port_range(v).map(|_| ())
@@ -379,6 +387,7 @@ impl Config {
             statement_recovery_wait: duration(keys::STATEMENT_RECOVERY_WAIT)?,
             statement_max_code,
             statement_max_output,
+            session_max_retained_output,
             driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,
