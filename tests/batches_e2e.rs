@@ -263,7 +263,10 @@ async fn after_kill_9_and_restart_every_batch_is_listed_once_and_ids_continue() 
     let data = tmp.path().join("data");
     let conf = [
         whitelist(tmp.path()),
-        format!("livy.server.launch.sandbox.writable-paths={}", marks.display()),
+        format!(
+            "livy.server.launch.sandbox.writable-paths={}",
+            marks.display()
+        ),
     ];
     let mut server = Server::start(&data, &conf);
     let file = tmp.path().join("job.py");
@@ -350,9 +353,11 @@ async fn a_spark_submit_that_cannot_start_ends_dead_with_the_reason() {
     let log = full_log(&server.url("/batches/0")).await;
     assert!(
         // Said by the supervisor, or by the sandbox that runs spark-submit.
-        log.iter().any(|l| (l.contains("failed to start") || l.starts_with("bwrap: execvp"))
-            && l.contains("spark-submit")
-            && l.contains("ermission denied")),
+        log.iter().any(
+            |l| (l.contains("failed to start") || l.starts_with("bwrap: execvp"))
+                && l.contains("spark-submit")
+                && l.contains("ermission denied")
+        ),
         "{log:?}"
     );
 }

@@ -222,8 +222,20 @@ fn flags_beat_the_environment_which_beats_the_config_file() {
         ),
     )
     .unwrap();
+    // Readable by others, it works but is warned about (once, on stderr).
+    let (code, out, err) = livy(home, &["--json", "sessions", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["total"], 0);
+    assert!(
+        err.contains("livy: warning: the config file")
+            && err.contains("other users can read it (mode 644)")
+            && !err.contains("alice-password"),
+        "{err}"
+    );
+    chmod(&default_conf, 0o600);
     let (code, out, err) = livy(home, &["--json", "sessions", "list"]);
     assert_eq!(code, 0, "the config file alone works: {err}");
+    assert!(err.is_empty(), "no warning once it is private: {err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["total"], 0);
 
     // The environment beats the file: a wrong password is refused...
@@ -326,6 +338,117 @@ fn shell_keeps_or_attaches_and_reads_piped_statements() {
         &["--url", &server.base, "session", "shell", "--id", "9"],
     );
     assert_one_line_error(&out, 1, "Session '9' not found.");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A password in `--url` is never echoed: not by a bad URL, not by a
+/// server that is down.
+#[test]
+fn a_password_in_the_url_is_never_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let down = format!("http://alice:hunter2@127.0.0.1:{}/", free_port());
+    let out = livy(tmp.path(), &["--url", &down, "sessions", "list"]);
+    assert_one_line_error(
+        &out,
+        1,
+        "cannot reach the Livy server at http://alice:***@127.0.0.1:",
+    );
+    for bad in [
+        "ftp://alice:hunter2@h/",
+        "alice:hunter2@h:1",
+        "http://alice:hunter2@[::1",
+    ] {
+        let out = livy(tmp.path(), &["--url", bad, "batches", "list"]);
+        assert_one_line_error(&out, 1, "invalid server URL");
+        assert!(!out.2.contains("hunter2"), "{bad}: {}", out.2);
+    }
+    assert!(
+        !out.1.contains("hunter2") && !out.2.contains("hunter2"),
+        "{out:?}"
+    );
+}
+
+/// What the server sends reaches the terminal without control characters
+/// (the stand-in driver answers each statement with its code, escapes and
+/// all), and a `%matplot`-style image is written into a fresh private
+/// directory, never through a path planted beforehand.
+#[test]
+fn server_text_is_stripped_of_controls_and_images_go_to_a_private_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = common::fake_spark_home(tmp.path());
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            format!("livy.server.spark-home={}", home.display()),
+            "livy.rsc.launcher.port.range=0~0".into(),
+        ],
+    );
+    let tmpdir = tmp.path().join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    // The directory an older CLI used: a symlink to somewhere else.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, tmpdir.join("livy-session-0")).unwrap();
+    let png = b"\x89PNG\r\n\x1a\nfake image bytes";
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png);
+    // Brackets balanced, so the shell's multi-line check sends it at once.
+    let input = format!("\x1b[31mshown\x1b]0;retitled\x07_red_\u{9b}2Jend\n%png {b64}\n");
+    let out = run_with_input(
+        livy_cmd(tmp.path()).env("TMPDIR", &tmpdir).args([
+            "--url",
+            &server.base,
+            "session",
+            "shell",
+            "--kind",
+            "spark",
+        ]),
+        &input,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("shown_red_end"), "{stdout:?} {stderr:?}");
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "a control character reached the terminal: {text:?}"
+        );
+    }
+    let saved = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[image/png saved to ")?.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("no image saved: {stdout}\n{stderr}"));
+    let saved = Path::new(saved);
+    assert_eq!(std::fs::read(saved).unwrap(), png);
+    let dir = saved.parent().unwrap();
+    assert_eq!(dir.parent().unwrap(), tmpdir, "{}", saved.display());
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("livy-session-0-"),
+        "a fresh directory: {}",
+        dir.display()
+    );
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    assert!(meta.is_dir(), "a real directory, not a link");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing written through the planted link"
+    );
 }
 
 #[path = "cli/spark.rs"]

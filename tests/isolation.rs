@@ -39,7 +39,12 @@ fn users_file(path: &Path) {
     std::fs::write(path, format!("alice:{}\n", hash.trim())).unwrap();
 }
 
-async fn call(server: &Server, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = client()
         .request(method, server.url(path))
         .basic_auth("alice", Some("alice-password"))
@@ -58,13 +63,22 @@ async fn session(server: &Server, body: Value) -> u64 {
     let id = s["id"].as_u64().unwrap();
     let deadline = std::time::Instant::now() + START;
     loop {
-        let (_, s) = call(server, reqwest::Method::GET, &format!("/sessions/{id}"), None).await;
+        let (_, s) = call(
+            server,
+            reqwest::Method::GET,
+            &format!("/sessions/{id}"),
+            None,
+        )
+        .await;
         match s["state"].as_str() {
             Some("idle") => return id,
             Some("starting") => {}
             other => panic!("session {id} is {other:?}: {s}\n{}", server.log()),
         }
-        assert!(std::time::Instant::now() < deadline, "session {id} never idle");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session {id} never idle"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -85,7 +99,10 @@ async fn run(server: &Server, session: u64, kind: &str, code: &str) -> String {
         let (_, st) = call(server, reqwest::Method::GET, &url, None).await;
         if st["state"] == "available" {
             assert_eq!(st["output"]["status"], "ok", "{kind}: {code}\n{st}");
-            return st["output"]["data"]["text/plain"].as_str().unwrap().to_owned();
+            return st["output"]["data"]["text/plain"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         }
         assert!(std::time::Instant::now() < deadline, "{st}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -105,10 +122,16 @@ async fn pool_ready(server: &Server) {
             .text()
             .await
             .unwrap();
-        if text.lines().any(|l| l == "livy_session_pool_drivers{ready=\"true\"} 1") {
+        if text
+            .lines()
+            .any(|l| l == "livy_session_pool_drivers{ready=\"true\"} 1")
+        {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the pool never got ready");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never got ready"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -161,7 +184,11 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
     );
 
     // Settings of its own: a cold driver, not the pooled one.
-    let victim = session(&server, json!({"kind": "pyspark", "conf": {"spark.livy.test.cold": "1"}})).await;
+    let victim = session(
+        &server,
+        json!({"kind": "pyspark", "conf": {"spark.livy.test.cold": "1"}}),
+    )
+    .await;
     let (victim_tag, victim_pids) = driver_pids(&server, &format!("livy-session-{victim}-"));
     // The victim driver's secret, as the host sees it.
     let victim_secret = victim_pids
@@ -177,8 +204,17 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
 
     pool_ready(&server).await;
     let attacker = session(&server, json!({"kind": "shared"})).await;
-    let (_, got) = call(&server, reqwest::Method::GET, &format!("/sessions/{attacker}"), None).await;
-    assert_eq!(got["fromPool"], true, "the attacker is a pooled session: {got}");
+    let (_, got) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/sessions/{attacker}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        got["fromPool"], true,
+        "the attacker is a pooled session: {got}"
+    );
     let (_, attacker_pids) = driver_pids(&server, &format!("livy-session-{attacker}-"));
     // The driver JVM is in a PID namespace of its own.
     let my_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
@@ -186,11 +222,18 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
         .iter()
         .find(|p| cmdline(**p).contains("LivyReplDriver") && cmdline(**p).contains("java"))
         .unwrap_or_else(|| panic!("no driver JVM in {attacker_pids:?}"));
-    assert_ne!(std::fs::read_link(format!("/proc/{jvm}/ns/pid")).unwrap(), my_ns);
+    assert_ne!(
+        std::fs::read_link(format!("/proc/{jvm}/ns/pid")).unwrap(),
+        my_ns
+    );
     // No descriptor of the server reached it: none of its processes holds
     // the store or the server's log open.
     for pid in &attacker_pids {
-        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let target = std::fs::read_link(fd.path()).unwrap_or_default();
             let target = target.display().to_string();
             assert!(
@@ -251,21 +294,35 @@ print(json.dumps({{
         secret = victim_secret,
         input = input.display().to_string(),
     );
-    let out: Value = serde_json::from_str(run(&server, attacker, "pyspark", &python).await.trim()).unwrap();
+    let out: Value =
+        serde_json::from_str(run(&server, attacker, "pyspark", &python).await.trim()).unwrap();
     assert_eq!(out["env"], json!([null, null, null]), "{out}");
     // Hidden: not there, or (a file inside a shown directory) empty.
     for (path, got) in files.iter().zip(out["files"].as_array().unwrap()) {
         let got = got.as_str().unwrap();
-        assert!(got.starts_with("ERR ") || got == "READ ", "{path} was read: {got}");
+        assert!(
+            got.starts_with("ERR ") || got == "READ ",
+            "{path} was read: {got}"
+        );
     }
     eprintln!("attempts from Python: {out}");
-    let apps = out["apps"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect::<Vec<_>>());
+    let apps = out["apps"].as_array().map(|a| {
+        a.iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
     if let Some(apps) = &apps {
-        assert!(!apps.contains(&victim_tag), "the other session's app dir is listed: {apps:?}");
+        assert!(
+            !apps.contains(&victim_tag),
+            "the other session's app dir is listed: {apps:?}"
+        );
         assert_eq!(apps.len(), 1, "only its own app dir: {apps:?}");
     }
     assert_eq!(out["victim_secret_seen"], false, "{out}");
-    assert!(out["pids"].as_u64().unwrap() < 50, "sees the host's processes: {out}");
+    assert!(
+        out["pids"].as_u64().unwrap() < 50,
+        "sees the host's processes: {out}"
+    );
     // ... and it still works.
     assert_eq!(out["spark"], 4950);
     assert_eq!(out["own"], "own input\n");
@@ -303,9 +360,21 @@ print(json.dumps({{
     assert_eq!(r.trim(), "TRUE FALSE FALSE", "{r}");
 
     // The server itself still reads all of it (it is the same host).
-    let (code, _) = call(&server, reqwest::Method::DELETE, &format!("/sessions/{attacker}"), None).await;
+    let (code, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/sessions/{attacker}"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
-    let (code, _) = call(&server, reqwest::Method::DELETE, &format!("/sessions/{victim}"), None).await;
+    let (code, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/sessions/{victim}"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
 }
 
@@ -323,5 +392,8 @@ fn without_bwrap_the_server_refuses_to_start() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bubblewrap") && err.contains("livy.server.launch.isolation = none"), "{err}");
+    assert!(
+        err.contains("bubblewrap") && err.contains("livy.server.launch.isolation = none"),
+        "{err}"
+    );
 }

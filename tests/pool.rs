@@ -235,3 +235,83 @@ async fn with_max_creation_reached_by_the_pool_requests_are_rejected() {
     let (_, list) = get_json(&server.url("/sessions")).await;
     assert_eq!(list["total"], 0, "nothing half-made: {list}");
 }
+
+/// A pooled driver that cannot start (its spark-submit exits 1) is launched
+/// again on the same record, with growing gaps: no new record per failure.
+#[tokio::test]
+async fn a_failing_pooled_launch_is_retried_on_one_record_with_backoff() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = fake_spark_home(tmp.path());
+    let attempts = tmp.path().join("attempts");
+    std::fs::write(
+        home.join("bin/spark-submit"),
+        format!(
+            "#!/bin/sh\necho \"$(date +%s.%N) $*\" >> {}\necho 'cannot start' >&2\nexit 1\n",
+            attempts.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            format!("livy.server.spark-home={}", home.display()),
+            "livy.server.session.pool.size=1".to_owned(),
+            "livy.rsc.launcher.port.range=0~0".to_owned(),
+        ],
+    );
+    // Gaps of 2, 4 and 8 s (plus a poll each) come before the fourth attempt.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let lines = loop {
+        let text = std::fs::read_to_string(&attempts).unwrap_or_default();
+        // The class-data training run calls spark-submit too: only drivers.
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("spark.livy.session.id="))
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= 4 {
+            break lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} attempts: {text}\n{}",
+            lines.len(),
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .find_map(|a| a.strip_prefix("spark.livy.session.id="))
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every attempt on one record: {ids:?}"
+    );
+    let at: Vec<f64> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= 1.9, "the first retry waits 2 s: {gaps:?}");
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0] * 1.5),
+        "gaps grow: {gaps:?}"
+    );
+    assert_eq!(
+        server
+            .log()
+            .matches("starting a pooled session driver")
+            .count(),
+        1,
+        "one pooled record was created"
+    );
+    // The failing driver is hidden, as pooled drivers are; it holds no
+    // creation slot while it waits, so users' sessions can start.
+    let (_, list) = get_json(&server.url("/sessions")).await;
+    assert_eq!(list["total"], 0, "{list}");
+}

@@ -39,6 +39,11 @@ pub enum ApiError {
         "the request body did not arrive within {seconds} s of its head; send it at once (livy.server.request-body-timeout)"
     )]
     BodyTimeout { seconds: u64 },
+    /// 413: a statement's code is over `livy.server.statement.max-code-bytes`.
+    #[error(
+        "code: {len} bytes is more than livy.server.statement.max-code-bytes ({limit} bytes); send less or raise it"
+    )]
+    CodeTooLarge { len: usize, limit: usize },
     /// 403 `{"msg": …}`: the caller may not do this (access control or
     /// impersonation; Livy's texts). Nothing was changed.
     #[error("{0}")]
@@ -85,7 +90,7 @@ impl IntoResponse for ApiError {
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::CodeTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(msg) => {
                 let body = Json(json!({ "msg": msg }));

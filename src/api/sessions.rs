@@ -85,6 +85,7 @@ fn view(
     shape: Shape,
 ) -> serde_json::Value {
     let r = &rec.spec.resources;
+    let conf = state.config.redaction.conf(&r.conf);
     let extended = shape == Shape::Extended;
     let v = SessionView {
         id: rec.id,
@@ -103,7 +104,7 @@ fn view(
         executor_cores: r.executor_cores.unwrap_or(0),
         num_executors: r.num_executors.unwrap_or(0),
         queue: r.queue.as_deref(),
-        conf: &r.conf,
+        conf: &conf,
         jars: &r.jars,
         py_files: &r.py_files,
         files: &r.files,

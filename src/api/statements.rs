@@ -193,6 +193,13 @@ pub async fn create_statement(
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key)?;
     let code = req.code.ok_or_else(|| ApiError::bad("code: is required"))?;
+    let max = state.config.statement_max_code;
+    if code.len() > max {
+        return Err(ApiError::CodeTooLarge {
+            len: code.len(),
+            limit: max,
+        });
+    }
     let kind = statement_kind(&state, &rec, req.kind.as_deref())?;
     let live = live_state(&state, &rec);
     if !accepts_statements(live) {

@@ -42,6 +42,7 @@ keys! {
     STATE_RETAIN = "livy.server.session.state-retain.sec", "600s", "How long finished batches and sessions stay listed before they are removed.";
     CACHE_LOG_SIZE = "livy.cache-log.size", "200", "Lines of each log kept in memory and returned by `/log`.";
     LOG_MAX_LINE = "livy.server.log.max-line-bytes", "8k", "Longest log line kept in memory and returned by `/log`; the rest of a longer line is dropped and counted (`… [truncated N bytes]`). With `livy.cache-log.size` it bounds each application's log in memory.";
+    REDACTION_REGEX = "livy.server.redaction.regex", "", "Conf entries whose key or value matches this pattern are shown as `*********(redacted)` in every API answer, UI page and server log line (the application gets the real value). Empty: `spark.redaction.regex` from spark-defaults.conf, else Spark's default `(?i)secret|password|token|access[.]key`.";
     IMPERSONATION = "livy.impersonation.enabled", "false", "Let callers run applications as another user (`proxyUser`, `?doAs=`; `--proxy-user`): only as themselves unless they are superusers. With it on and no proxy user, applications run as their owner. When false, proxy users are ignored and reported as null.";
     AUTH_TYPE = "livy.server.auth.type", "", "How callers authenticate: `kerberos` (SPNEGO), `ldap` (HTTP Basic checked by an LDAP bind), `basic` (HTTP Basic against a file of password hashes). Empty: no authentication.";
     AUTH_KERBEROS_PRINCIPAL = "livy.server.auth.kerberos.principal", "", "With `kerberos`: the HTTP service principal, e.g. `HTTP/_HOST@EXAMPLE.COM` (`_HOST` becomes this host's name).";
@@ -97,6 +98,9 @@ keys! {
     LAUNCHER_ADDRESS = "livy.rsc.launcher.address", "", "Address drivers dial back to (advertised to the driver). Empty: 127.0.0.1 for local masters, else this host's name.";
     LAUNCHER_PORT_RANGE = "livy.rsc.launcher.port.range", "10000~10010", "Ports tried, in order, for the driver callback listener (`0~0`: any free port).";
     STATEMENT_SYNC_WAIT = "livy.server.statement.sync-wait", "250ms", "`POST /sessions/{id}/statements` waits this long for the statement to finish and, if it did, answers it `available` with its output (Livy always answers `waiting`). `0` gives Livy's exact behaviour.";
+    STATEMENT_MAX_CODE = "livy.server.statement.max-code-bytes", "512k", "Longest statement `code` accepted; longer gets 413 naming this key.";
+    STATEMENT_MAX_OUTPUT = "livy.server.statement.max-output-bytes", "8m", "Largest statement output a session driver keeps and sends: a longer one is cut (its text ends `… [truncated N bytes]`). A Python or R statement whose output is over twice this on one line of the interpreter's protocol fails with `OutputTooLarge`; the session goes on.";
+    SESSION_MAX_RETAINED_OUTPUT = "livy.server.session.max-retained-output-bytes", "64m", "Statement output the server keeps in memory per session: past it, the outputs of the oldest finished statements are dropped (the statements stay listed, their output a note saying so). 0: no limit.";
     STATEMENT_RECOVERY_WAIT = "livy.server.statement.recovery-wait", "15s", "A statement posted to a recovered session (server restart) before its driver has re-dialled and re-sent its history waits this long, then gets a retryable 503.";
     SQL_NUM_ROWS = "livy.rsc.sql.num-rows", "1000", "Rows returned by a `sql` statement at most.";
     DRIVER_IDLE_TIMEOUT = "livy.rsc.server.idle-timeout", "10m", "A driver that cannot reach the server this long exits.";

@@ -154,11 +154,19 @@ pub struct Config {
     pub statement_sync_wait: Duration,
     /// How long a statement waits for a recovered session's driver.
     pub statement_recovery_wait: Duration,
+    /// Longest statement code accepted.
+    pub statement_max_code: usize,
+    /// Largest statement output a driver keeps (it cuts longer ones).
+    pub statement_max_output: u64,
+    /// Statement output the server keeps per session (0: no limit).
+    pub session_max_retained_output: u64,
     pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
     /// master); spark-submit applies it to applications itself.
     pub spark_defaults: BTreeMap<String, String>,
+    /// Which conf values the server never shows (`spark.redaction.regex`).
+    pub redaction: crate::records::redact::Redaction,
     /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
     pub kubernetes: kubernetes::KubernetesConfig,
     /// The PostgreSQL store's connection (`state-store = postgres`).
@@ -274,6 +282,22 @@ impl Config {
                 reason: "must not be empty".to_owned(),
             });
         }
+        // As Spark: the server's own setting, else spark-defaults', else Spark's.
+        let redaction = match get(keys::REDACTION_REGEX).0 {
+            r if !r.is_empty() => r,
+            _ => spark_defaults
+                .get("spark.redaction.regex")
+                .cloned()
+                .unwrap_or_else(|| crate::records::redact::DEFAULT_REGEX.to_owned()),
+        };
+        let redaction = crate::records::redact::Redaction::new(&redaction).map_err(|e| {
+            ConfigError::BadValue {
+                key: keys::REDACTION_REGEX.to_owned(),
+                value: redaction.clone(),
+                source_name: "configuration".to_owned(),
+                reason: format!("not a regular expression: {e}"),
+            }
+        })?;
         let deploy_mode = parse(keys::SPARK_DEPLOY_MODE, &|v| match v {
             "" | "client" | "cluster" => Ok(()),
             _ => Err("expected client or cluster".to_owned()),
@@ -331,6 +355,22 @@ impl Config {
             num_executors: cap_count(keys::MAX_NUM_EXECUTORS)?,
             driver_memory: cap_bytes(keys::MAX_DRIVER_MEMORY)?,
             executor_memory: cap_bytes(keys::MAX_EXECUTOR_MEMORY)?,
+        };
+        let positive_bytes = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
+            let v = parse(key, &|v| match parse_bytes(v) {
+                Ok(0) => Err("must be at least 1 byte".to_owned()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            })?;
+            Ok(parse_bytes(&v).unwrap_or(default))
+        };
+        let statement_max_code = positive_bytes(keys::STATEMENT_MAX_CODE, 512 << 10)? as usize;
+        let statement_max_output = positive_bytes(keys::STATEMENT_MAX_OUTPUT, 8 << 20)?;
+        let session_max_retained_output = {
+            let v = parse(keys::SESSION_MAX_RETAINED_OUTPUT, &|v| {
+                parse_bytes(v).map(|_| ())
+            })?;
+            parse_bytes(&v).unwrap_or(64 << 20)
         };
         let launcher_ports = {
             let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
@@ -396,6 +436,9 @@ impl Config {
             sql_num_rows: number(keys::SQL_NUM_ROWS)?,
             statement_sync_wait: duration(keys::STATEMENT_SYNC_WAIT)?,
             statement_recovery_wait: duration(keys::STATEMENT_RECOVERY_WAIT)?,
+            statement_max_code,
+            statement_max_output,
+            session_max_retained_output,
             driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,
@@ -418,6 +461,7 @@ impl Config {
             caps,
             log_max_line,
             launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
+            redaction,
             spark_defaults,
         })
     }

@@ -77,7 +77,12 @@ fn reset_in_child(cmd: &mut std::process::Command) {
 fn no_inherited_descriptors() {
     // SAFETY: a raw syscall with integer arguments, touching no memory.
     unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
 }
 

@@ -159,7 +159,7 @@ impl Reconciler {
             env = add.env;
         }
         let argv = batch_argv(&spec, &settings, &adds);
-        tracing::info!(batch = rec.id, tag = %tag, argv = ?argv, "submitting");
+        tracing::info!(batch = rec.id, tag = %tag, argv = ?self.d.config.redaction.argv(&argv), "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
         let placement = Placement::of_deploy_mode(

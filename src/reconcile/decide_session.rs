@@ -33,6 +33,11 @@ pub enum SessionStep {
         status: SessionStatus,
         log: Option<String>,
     },
+    /// A pooled driver (not adopted) failed and its backoff has passed:
+    /// launch it again on the same record.
+    Relaunch {
+        status: SessionStatus,
+    },
 }
 
 fn with_state(status: &SessionStatus, state: SessionState, now: u64) -> SessionStatus {
@@ -99,6 +104,22 @@ pub fn decide_session(
         // No driver outlives its session.
         if app_alive(obs) {
             return SessionStep::Stop;
+        }
+        // The pool keeps its records: a failed pooled driver is launched
+        // again on its record, after a backoff counted from when it failed
+        // (kept in the record, so a restart does not shorten it), rather
+        // than replaced by a new record every pass. While it waits it holds
+        // no creation slot (it is not `starting`).
+        if spec.pooled {
+            if age(status.state_since) < pool_backoff_ms(status.launch_failures) {
+                return SessionStep::Wait;
+            }
+            let mut next = with_state(status, SessionState::Starting, now);
+            next.submission = None;
+            next.app_id = None;
+            next.app_info = Default::default();
+            next.launch_failures = status.launch_failures.saturating_add(1);
+            return SessionStep::Relaunch { status: next };
         }
         return if age(status.state_since) >= policy.retain_ms {
             SessionStep::Remove
@@ -224,6 +245,12 @@ pub fn decide_session(
     } else {
         update(next, None)
     }
+}
+
+/// How long a pooled driver that failed `failures` times before waits
+/// before its next launch: 2 s, doubling, at most 2 min.
+pub fn pool_backoff_ms(failures: u32) -> u64 {
+    2_000u64 << failures.min(6)
 }
 
 fn spec_heartbeat_ms(spec: &SessionSpec) -> Option<u64> {

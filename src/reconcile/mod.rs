@@ -17,7 +17,7 @@ mod sessions;
 mod writes;
 
 pub use decide::{Policy, Step, decide_batch};
-pub use decide_session::{SessionPolicy, SessionStep, decide_session};
+pub use decide_session::{SessionPolicy, SessionStep, decide_session, pool_backoff_ms};
 pub use queue::Wake;
 
 use std::collections::{HashMap, HashSet};

@@ -3,8 +3,9 @@
 //! interpreter and run a first job before they report idle), hidden from
 //! the API until a `POST /sessions` adopts one (`crate::api::pool`). One is
 //! launched at a time, never past `max-creation`; an unused one ends after
-//! `pool.ttl` (its session `ttl`) and is replaced. Being records, pooled
-//! drivers are tracked, recovered after a restart and killed like any.
+//! `pool.ttl` (its session `ttl`) and is replaced; one that fails is
+//! launched again on its own record with a growing backoff. Being records,
+//! pooled drivers are tracked, recovered after a restart and killed like any.
 
 use std::time::Duration;
 
@@ -50,8 +51,10 @@ impl Reconciler {
             0,
             usize::MAX,
             true,
+            // A failed one counts: it is launched again on its record
+            // (`decide_session`'s backoff), never replaced by a new one.
             Some(&|r: &Record<SessionSpec, SessionStatus>| {
-                r.spec.pooled && !r.status.state.is_finished()
+                r.spec.pooled && !r.meta.deletion_requested
             }),
         );
         let starting = pooled.iter().any(|r| r.status.state.awaits_launch());

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Reconciler, lock, new_tag, random_token};
-use super::{SessionPolicy, SessionStep, decide_session};
+use super::{SessionPolicy, SessionStep, decide_session, pool_backoff_ms};
 use crate::cluster::TrackedApp;
 use crate::index::SessionRecord;
 use crate::launcher::files::AppFiles;
@@ -64,6 +64,12 @@ impl Reconciler {
         if !removed {
             // Driver timeouts and heartbeats are checked every poll.
             self.revisit(rec, false, now);
+            // A failed pooled driver is looked at again when its backoff ends.
+            if rec.spec.pooled && !rec.meta.deletion_requested && rec.status.state.is_finished() {
+                let due = rec.status.state_since + pool_backoff_ms(rec.status.launch_failures);
+                let delay = std::time::Duration::from_millis(due.saturating_sub(now) + 1);
+                self.d.wake.after((Kind::Session, rec.id), delay);
+            }
         }
         Ok(())
     }
@@ -120,6 +126,20 @@ impl Reconciler {
                 tracing::info!(session = rec.id, reason, "session expired");
                 rec.meta.deletion_requested = true;
                 self.write(&rec).await.map(|_| ())
+            }
+            SessionStep::Relaunch { status } => {
+                let line = format!(
+                    "livy-server: launching the pooled driver again (attempt {}) after: {}",
+                    status.launch_failures + 1,
+                    status.message.as_deref().unwrap_or("it ended")
+                );
+                self.appended(sub.as_ref(), &line).await;
+                tracing::info!(
+                    session = rec.id,
+                    failures = status.launch_failures,
+                    "pooled driver failed; launching it again on its record"
+                );
+                self.write_observed(&Record { status, ..rec }).await
             }
             SessionStep::Update { status, log } => {
                 if let Some(line) = &log {
@@ -253,6 +273,10 @@ impl Reconciler {
             ),
             ("spark.livy.sql.num-rows", c.sql_num_rows.to_string()),
             (
+                "spark.livy.statement.max-output-bytes",
+                c.statement_max_output.to_string(),
+            ),
+            (
                 "spark.livy.server.idle-timeout",
                 format!("{}s", c.driver_idle_timeout.as_secs()),
             ),
@@ -293,7 +317,7 @@ impl Reconciler {
         if let Some(path) = &secret_file {
             argv = with_properties_file(argv, path);
         }
-        tracing::info!(session = rec.id, tag = %tag, argv = ?argv, "starting session driver");
+        tracing::info!(session = rec.id, tag = %tag, argv = ?c.redaction.argv(&argv), "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
         let placement = match cluster_mode {

@@ -5,6 +5,7 @@
 //! one of these types (or from a live driver), never from a task's memory.
 
 mod batch;
+pub mod redact;
 mod resources;
 mod session;
 mod state;

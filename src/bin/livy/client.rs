@@ -11,6 +11,8 @@ use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
+use crate::sanitize::{clean, shown_url, strip_controls};
+
 /// Livy's CSRF filter wants this header (any value) on POST and DELETE.
 const REQUESTED_BY: &str = "X-Requested-By";
 
@@ -38,10 +40,20 @@ pub enum Error {
 }
 
 /// Credentials for HTTP Basic authentication.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Basic {
     pub user: String,
     pub password: String,
+}
+
+/// Never the password, whatever prints it.
+impl std::fmt::Debug for Basic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Basic")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 pub struct Client {
@@ -53,12 +65,12 @@ pub struct Client {
 impl Client {
     pub fn new(url: &str, auth: Option<Basic>) -> Result<Client, Error> {
         let base = Url::parse(url).map_err(|e| Error::BadUrl {
-            url: url.to_owned(),
+            url: shown_url(url),
             reason: e.to_string(),
         })?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(Error::BadUrl {
-                url: url.to_owned(),
+                url: shown_url(url),
                 reason: "expected http://host:port or https://host:port".to_owned(),
             });
         }
@@ -72,6 +84,14 @@ impl Client {
                 reason: root_cause(&e),
             })?;
         Ok(Client { http, base, auth })
+    }
+
+    /// `text` without the URL's password, should a cause quote the URL.
+    fn scrub(&self, text: String) -> String {
+        match self.base.password() {
+            Some(pw) if !pw.is_empty() => text.replace(pw, "***"),
+            _ => text,
+        }
     }
 
     /// The URL of `segments` under the base URL, each segment escaped (ids
@@ -123,8 +143,8 @@ impl Client {
     fn send(&self, method: Method, req: RequestBuilder, segments: &[&str]) -> Result<Value, Error> {
         let path = format!("/{}", segments.join("/"));
         let resp = req.send().map_err(|e| Error::Connect {
-            url: self.base.to_string(),
-            reason: root_cause(&e),
+            url: shown_url(self.base.as_str()),
+            reason: self.scrub(root_cause(&e)),
         })?;
         let status = resp.status();
         if !status.is_success() {
@@ -132,21 +152,24 @@ impl Client {
                 method,
                 path,
                 status: status.as_u16(),
-                msg: refusal_text(status, resp),
+                msg: strip_controls(&refusal_text(status, resp)),
             });
         }
         let text = resp.text().map_err(|e| Error::Connect {
-            url: self.base.to_string(),
-            reason: root_cause(&e),
+            url: shown_url(self.base.as_str()),
+            reason: self.scrub(root_cause(&e)),
         })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| Error::Decode {
-            method,
-            path,
-            reason: e.to_string(),
-        })
+        // Nothing the server sends reaches the terminal with its controls.
+        serde_json::from_str(&text)
+            .map(clean)
+            .map_err(|e| Error::Decode {
+                method,
+                path,
+                reason: e.to_string(),
+            })
     }
 }
 

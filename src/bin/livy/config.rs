@@ -69,9 +69,33 @@ pub fn load(explicit: Option<&Path>) -> Result<FileConfig, Error> {
         }
         Err(source) => return Err(Error::Read { path, source }),
     };
-    toml::from_str(&text).map_err(|e| Error::Parse {
+    let file: FileConfig = toml::from_str(&text).map_err(|e| Error::Parse {
         reason: e.message().to_owned(),
-        path,
+        path: path.clone(),
+    })?;
+    if let Some(warning) = exposure(&path, &file) {
+        eprintln!("livy: warning: {warning}");
+    }
+    Ok(file)
+}
+
+/// A warning when the file holds a password (`password`, or one in `url`)
+/// and other users may read it.
+fn exposure(path: &Path, file: &FileConfig) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let in_url = file
+        .url
+        .as_deref()
+        .is_some_and(|u| crate::sanitize::shown_url(u) != u);
+    if file.password.is_none() && !in_url {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "the config file {} holds a password and other users can read it (mode {mode:03o}); run chmod 600 on it",
+            path.display()
+        )
     })
 }
 
@@ -151,5 +175,37 @@ mod tests {
         let f: FileConfig = toml::from_str("url = \"http://x:1\"\nuser = \"u\"\n").expect("parses");
         assert_eq!(f.url.as_deref(), Some("http://x:1"));
         assert!(toml::from_str::<FileConfig>("uri = 1").is_err());
+    }
+
+    #[test]
+    fn a_readable_file_with_a_password_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "").expect("written");
+        let set = |mode| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        let with_password = FileConfig {
+            password: s("pw"),
+            ..FileConfig::default()
+        };
+        let in_url = FileConfig {
+            url: s("http://u:pw@h:1"),
+            ..FileConfig::default()
+        };
+        let no_password = FileConfig {
+            url: s("http://u@h:1"),
+            user: s("u"),
+            password: None,
+        };
+        set(0o644);
+        assert!(exposure(&path, &with_password).is_some_and(|w| w.contains("mode 644")));
+        assert!(exposure(&path, &in_url).is_some());
+        assert_eq!(exposure(&path, &no_password), None);
+        set(0o640);
+        assert!(exposure(&path, &with_password).is_some());
+        set(0o600);
+        assert_eq!(exposure(&path, &with_password), None);
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod follow;
 mod multiline;
 mod render;
+mod sanitize;
 mod shell;
 
 use std::io::Write;

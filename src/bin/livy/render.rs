@@ -146,10 +146,50 @@ pub fn livy_table(v: &Value) -> String {
     t.to_string()
 }
 
+/// Where a shell saves `image/png` outputs: a directory of its own, made
+/// (mode 0700, never an existing one) on the first image, so no other user
+/// can place, read or redirect (symlink) the files written there.
+pub struct ImageDir {
+    parent: PathBuf,
+    prefix: String,
+    made: std::cell::RefCell<Option<PathBuf>>,
+}
+
+impl ImageDir {
+    pub fn new(parent: PathBuf, prefix: String) -> Self {
+        Self {
+            parent,
+            prefix,
+            made: Default::default(),
+        }
+    }
+
+    /// The directory, made now if it is not yet.
+    fn get(&self) -> std::io::Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(dir) = &*self.made.borrow() {
+            return Ok(dir.clone());
+        }
+        loop {
+            let dir = self
+                .parent
+                .join(format!("{}-{:08x}", self.prefix, rand::random::<u32>()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    *self.made.borrow_mut() = Some(dir.clone());
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// The result of a finished statement: ok output to stdout, errors to
-/// stderr. Images are saved to `image_dir` and their path printed.
+/// stderr. Images are saved under `images` and their path printed.
 /// Returns whether the output was an error.
-pub fn print_output(st: &Value, image_dir: &std::path::Path) -> bool {
+pub fn print_output(st: &Value, images: &ImageDir) -> bool {
     let out = &st["output"];
     let mut stdout = std::io::stdout().lock();
     match out["status"].as_str() {
@@ -162,7 +202,7 @@ pub fn print_output(st: &Value, image_dir: &std::path::Path) -> bool {
                 let _ = writeln!(stdout, "{pretty}");
             }
             if let Some(png) = data.get("image/png").and_then(Value::as_str) {
-                let msg = save_image(png, image_dir, &st["id"]);
+                let msg = save_image(png, images, &st["id"]);
                 let _ = writeln!(stdout, "{msg}");
             }
             let has_rich = data.get("application/vnd.livy.table.v1+json").is_some()
@@ -199,16 +239,34 @@ pub fn print_output(st: &Value, image_dir: &std::path::Path) -> bool {
     }
 }
 
-fn save_image(b64: &str, dir: &std::path::Path, id: &Value) -> String {
+fn save_image(b64: &str, images: &ImageDir, id: &Value) -> String {
     let bytes = match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
         Ok(b) => b,
         Err(e) => return format!("(an image/png output that is not base64: {e})"),
     };
-    let path: PathBuf = dir.join(format!("livy-statement-{}.png", cell(id)));
-    match std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, &bytes)) {
+    let dir = match images.get() {
+        Ok(d) => d,
+        Err(e) => return format!("(could not make a directory for images: {e})"),
+    };
+    // The id comes from the server: digits only in a file name.
+    let id: String = cell(id).chars().filter(char::is_ascii_digit).collect();
+    let path: PathBuf = dir.join(format!("livy-statement-{id}.png"));
+    match write_new(&path, &bytes) {
         Ok(()) => format!("[image/png saved to {}]", path.display()),
         Err(e) => format!("(could not save the image/png to {}: {e})", path.display()),
     }
+}
+
+/// Writes a new file (0600): never through a symlink, never over a file.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true) // O_CREAT | O_EXCL
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ fn repl(client: &Client, id: &str, kind: Kind, interrupted: &AtomicBool) -> anyh
         let _ = rl.load_history(h);
     }
     let prompt = format!("{}> ", kind.as_str());
-    let images = std::env::temp_dir().join(format!("livy-session-{id}"));
+    let images = render::ImageDir::new(std::env::temp_dir(), format!("livy-session-{id}"));
     let mut code = 0;
     loop {
         interrupted.store(false, Ordering::SeqCst);
@@ -240,7 +240,7 @@ fn run_statement(
     kind: Kind,
     code: &str,
     interrupted: &AtomicBool,
-    images: &std::path::Path,
+    images: &render::ImageDir,
 ) -> anyhow::Result<()> {
     let st = client.post(
         &["sessions", id, "statements"],

@@ -81,6 +81,7 @@ enum Want {
     Remove,
     Expire,
     State(SessionState),
+    Relaunch,
 }
 
 #[rstest]
@@ -218,6 +219,12 @@ enum Want {
     None,
     Want::Wait
 )]
+#[case::failed_pooled_driver_waits_its_backoff(false, SessionSpec { pooled: true, ..spec() }, status(SessionState::Dead, Some(5_000)), Some(ended(Outcome::Failed)), None, Want::Wait)]
+#[case::failed_pooled_driver_is_relaunched_after_its_backoff(false, SessionSpec { pooled: true, ..spec() }, SessionStatus { state_since: NOW - 2_000, ..status(SessionState::Dead, Some(5_000)) }, Some(ended(Outcome::Failed)), None, Want::Relaunch)]
+#[case::backoff_grows_with_failures(false, SessionSpec { pooled: true, ..spec() }, SessionStatus { state_since: NOW - 7_000, launch_failures: 2, ..status(SessionState::Dead, Some(5_000)) }, Some(ended(Outcome::Failed)), None, Want::Wait)]
+#[case::failed_pooled_driver_still_running_is_stopped_first(false, SessionSpec { pooled: true, ..spec() }, status(SessionState::Error, Some(5_000)), Some(running()), None, Want::Stop)]
+#[case::expired_pooled_driver_is_removed(true, SessionSpec { pooled: true, ..spec() }, status(SessionState::Dead, Some(5_000)), Some(ended(Outcome::Failed)), None, Want::Remove)]
+#[case::adopted_driver_is_not_relaunched(false, SessionSpec { from_pool: true, ..spec() }, status(SessionState::Dead, Some(5_000)), Some(ended(Outcome::Failed)), None, Want::Wait)]
 #[case::cluster_unreachable_waits(
     false,
     spec(),
@@ -244,7 +251,8 @@ fn table(
         | (SessionStep::Submit, Want::Submit)
         | (SessionStep::Stop, Want::Stop)
         | (SessionStep::Remove, Want::Remove)
-        | (SessionStep::Expire { .. }, Want::Expire) => {}
+        | (SessionStep::Expire { .. }, Want::Expire)
+        | (SessionStep::Relaunch { .. }, Want::Relaunch) => {}
         (SessionStep::Update { status, .. }, Want::State(s)) => assert_eq!(status.state, *s),
         _ => panic!("got {got:?}, want {want:?}"),
     }
@@ -269,4 +277,50 @@ fn app_id_from_the_driver_is_recorded() {
         panic!("expected an update");
     };
     assert_eq!(status.app_id.as_deref(), Some("local-1"));
+}
+
+#[test]
+fn a_relaunched_pooled_driver_counts_its_failures_on_the_same_record() {
+    let st = SessionStatus {
+        launch_failures: 2,
+        app_id: Some("local-9".into()),
+        state_since: NOW - 8_000,
+        ..status(SessionState::Error, Some(5_000))
+    };
+    let pooled = SessionSpec {
+        pooled: true,
+        ..spec()
+    };
+    let SessionStep::Relaunch { status } = decide_session(
+        &Meta::default(),
+        &pooled,
+        &st,
+        Some(&ended(Outcome::Failed)),
+        None,
+        NOW,
+        &POLICY,
+    ) else {
+        panic!("expected a relaunch");
+    };
+    assert_eq!(
+        (
+            status.state,
+            status.submission,
+            status.app_id,
+            status.launch_failures,
+            status.state_since
+        ),
+        (SessionState::Starting, None, None, 3, NOW)
+    );
+}
+
+#[test]
+fn pool_backoff_doubles_up_to_two_minutes() {
+    let waits: Vec<u64> = (0..9).map(pool_backoff_ms).collect();
+    assert_eq!(
+        waits,
+        [
+            2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 128_000, 128_000
+        ]
+    );
 }

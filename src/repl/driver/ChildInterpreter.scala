@@ -34,6 +34,8 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
   private val nextReq = new AtomicLong()
   private val stderrTail = new java.util.ArrayDeque[String]()
   @volatile private var dead = false
+  /** Longest line read from the child; a longer one fails the statement waiting on it. */
+  @volatile var maxLineChars: Long = Long.MaxValue
   private var runs = 0L // statements run, for the job group names (statement thread only)
 
   /** Starts the child; does not wait (see [[awaitReady]]). Calls [[attach]] once connected. */
@@ -125,19 +127,36 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
   }
 
   private def readMessages(in: InputStream): Unit = {
-    val reader = new BufferedReader(new InputStreamReader(in, UTF_8))
+    val reader = new BufferedReader(new InputStreamReader(in, UTF_8), 1 << 16)
     try {
-      var line = reader.readLine()
-      while (line != null) {
-        try handle(Json.parse(line))
-        catch { case e: Exception => Log.warn(s"bad line from the $label child: ${line.take(200)} ($e)") }
-        line = reader.readLine()
+      var line = ChildInterpreter.readBounded(reader, maxLineChars)
+      while (line.isDefined) {
+        line.get match {
+          case Right(text) =>
+            try handle(Json.parse(text))
+            catch { case e: Exception => Log.warn(s"bad line from the $label child: ${text.take(200)} ($e)") }
+          case Left(length) => tooLong(length)
+        }
+        line = ChildInterpreter.readBounded(reader, maxLineChars)
       }
     } catch {
       case e: java.io.IOException => Log.warn(s"$label child channel: $e")
     }
     val code = try { if (child != null) child.waitFor() else -1 } catch { case _: InterruptedException => -1 }
     gone(s"$label exited with code $code")
+  }
+
+  /**
+   * The child sent a line longer than [[maxLineChars]] (its rest was skipped, never held): only
+   * a statement's result can be that long, so the statement waiting fails; the child goes on.
+   */
+  private def tooLong(length: Long): Unit = {
+    Log.warn(s"$label child sent a line of $length characters (at most $maxLineChars); skipped")
+    val error = ErrorOutput("OutputTooLarge",
+      s"the statement's output is too large: $length characters on one line of the $label interpreter, " +
+        s"more than $maxLineChars (twice livy.server.statement.max-output-bytes); print less, " +
+        "or write large results to storage. The session goes on.", Nil)
+    results.values.asScala.foreach(_.complete(error))
   }
 
   /** The child is gone: fail whoever waits on it. */
@@ -198,6 +217,46 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
 }
 
 object ChildInterpreter {
+  /** The longest line from a child for outputs of at most `maxOutputBytes`: JSON escaping room. */
+  def lineLimit(maxOutputBytes: Long): Long = 2 * maxOutputBytes + (1L << 20)
+
+  /**
+   * The next line (without its end) of at most `max` characters: `Right(line)`, or `Left(length)`
+   * for a longer one, whose characters past `max` are read and dropped. `None` at the end.
+   */
+  def readBounded(reader: java.io.Reader, max: Long): Option[Either[Long, String]] = {
+    val sb = new java.lang.StringBuilder
+    val buf = new Array[Char](1 << 14)
+    var length = 0L
+    var ended = false
+    var any = false
+    // Mark/reset keeps what follows the line end for the next call.
+    while (!ended) {
+      reader.mark(buf.length)
+      val n = reader.read(buf, 0, buf.length)
+      if (n == -1) {
+        ended = true
+      } else {
+        any = true
+        var i = 0
+        while (i < n && buf(i) != '\n') i += 1
+        if (length < max) sb.append(buf, 0, math.min(i.toLong, max - length).toInt)
+        length += i
+        if (i < n) {
+          reader.reset()
+          reader.skip(i + 1L)
+          ended = true
+        }
+      }
+    }
+    if (!any) None
+    else if (length > max) Some(Left(length))
+    else {
+      val end = sb.length
+      Some(Right(if (end > 0 && sb.charAt(end - 1) == '\r') sb.substring(0, end - 1) else sb.toString))
+    }
+  }
+
   /** A random hex secret for a child's control or gateway connection. */
   def secret(): String = {
     val bytes = new Array[Byte](32)

@@ -21,6 +21,8 @@ final case class DriverConf(
     rScript: String,
     rLib: String,
     sqlNumRows: Int,
+    /** Largest statement output kept and sent; longer ones are cut. */
+    maxOutputBytes: Long,
     idleTimeoutMs: Long,
     jobCancelTimeoutMs: Long,
     retainedStatements: Int,
@@ -40,6 +42,7 @@ object DriverConf {
   val RScript = "spark.livy.repl.r"
   val RLib = "spark.livy.r.lib"
   val SqlNumRows = "spark.livy.sql.num-rows"
+  val MaxOutputBytes = "spark.livy.statement.max-output-bytes"
   val IdleTimeout = "spark.livy.server.idle-timeout"
   // Not passed by the server today; Livy's defaults apply unless a user conf sets them.
   val JobCancelTimeout = "spark.livy.job-cancel.timeout"
@@ -64,6 +67,7 @@ object DriverConf {
       rScript = conf.get(RScript, ""),
       rLib = conf.get(RLib, ""),
       sqlNumRows = conf.getInt(SqlNumRows, 1000),
+      maxOutputBytes = math.max(1L, conf.getLong(MaxOutputBytes, 8L << 20)),
       idleTimeoutMs = conf.getTimeAsMs(IdleTimeout, "600s") match {
         // a bare number is seconds, like livy.rsc.server.idle-timeout
         case ms if conf.getOption(IdleTimeout).exists(_.trim.forall(_.isDigit)) => ms * 1000

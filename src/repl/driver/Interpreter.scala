@@ -39,6 +39,32 @@ object Output {
   def internal(t: Throwable): ErrorOutput =
     ErrorOutput(s"Internal Error: ${t.getClass.getName}", String.valueOf(t.getMessage), stackLines(t))
 
+  /**
+   * `out` of at most about `max` bytes (livy.server.statement.max-output-bytes): a larger output
+   * keeps its text (`text/plain`, else the data as JSON; an error's value) cut to `max` bytes,
+   * ending `… [truncated N bytes]` as the server's over-long log lines do, and drops the rest
+   * (other mime types, a traceback).
+   */
+  def bounded(out: Output, max: Long): Output = {
+    def size(s: String) = s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length.toLong
+    def cut(s: String): String = {
+      val bytes = s.getBytes(java.nio.charset.StandardCharsets.UTF_8)
+      if (bytes.length <= max) s
+      else {
+        val kept = new String(bytes, 0, max.toInt, java.nio.charset.StandardCharsets.UTF_8).stripSuffix("\uFFFD")
+        s"$kept… [truncated ${bytes.length - size(kept)} bytes]"
+      }
+    }
+    out match {
+      case OkOutput(data) if size(Json.write(data)) > max =>
+        val shown = Option(data.get(TextPlain)).filter(_.isTextual).map(_.asText()).getOrElse(Json.write(data))
+        text(cut(shown))
+      case ErrorOutput(ename, evalue, tb) if size(evalue) + tb.map(size).sum > max =>
+        ErrorOutput(ename, cut(evalue), Nil)
+      case other => other
+    }
+  }
+
   def stackLines(t: Throwable): Seq[String] = t.getStackTrace.toSeq.map(f => s"\tat $f\n")
 
   /** Re-reads an output object that came from the Python child (no execution_count yet). */

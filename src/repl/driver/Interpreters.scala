@@ -133,6 +133,7 @@ final class Interpreters(
   def launchPython(): PythonInterpreter = {
     if (conf.pythonScript.isEmpty) throw new IllegalStateException(s"${DriverConf.PythonScript} is not set")
     val py = new PythonInterpreter(sparkConf, conf.pythonScript, session)
+    py.maxLineChars = ChildInterpreter.lineLimit(conf.maxOutputBytes)
     py.launch()
     py
   }
@@ -143,6 +144,7 @@ final class Interpreters(
       throw new IllegalStateException(s"${DriverConf.RScript} and ${DriverConf.RLib} are not set: the server found no R")
     }
     val r = new RInterpreter(sparkConf, conf.rScript, conf.rLib)
+    r.maxLineChars = ChildInterpreter.lineLimit(conf.maxOutputBytes)
     r.launch()
     r
   }

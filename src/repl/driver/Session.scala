@@ -160,7 +160,7 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
         st.state = "cancelled"
         link.send(Json.obj("type" -> "statement", "id" -> st.id, "state" -> "cancelled", "completed" -> st.completed))
       } else {
-        val out = Option(output).getOrElse(ErrorOutput("Error", "no output", Nil))
+        val out = Output.bounded(Option(output).getOrElse(ErrorOutput("Error", "no output", Nil)), conf.maxOutputBytes)
         st.output = out.toJson(st.id)
         st.progress = 1.0
         st.state = "available"

@@ -83,6 +83,8 @@ struct Channel {
     /// Epoch ms of the last client call on this session (heartbeat).
     last_heartbeat: u64,
     ever_connected: bool,
+    /// Bytes of statement output kept at most (0: no limit).
+    output_cap: u64,
 }
 
 impl Channel {
@@ -92,6 +94,9 @@ impl Channel {
 
     /// Drops the oldest finished statements beyond the retained count; a
     /// statement that is still waiting or running is never dropped.
+    /// Then, past `output_cap` bytes of output in all, drops the outputs of
+    /// the oldest finished statements (they stay listed, with a note saying
+    /// so), the newest one's last.
     fn evict(&mut self) {
         let mut excess = self.statements.len().saturating_sub(RETAINED_STATEMENTS);
         self.statements.retain(|e| {
@@ -102,6 +107,27 @@ impl Channel {
                 true
             }
         });
+        if self.output_cap == 0 {
+            return;
+        }
+        let sizes: Vec<u64> = self
+            .statements
+            .iter()
+            .map(|e| e.st.output.as_ref().map_or(0, output_bytes))
+            .collect();
+        let mut total: u64 = sizes.iter().sum();
+        let cap = self.output_cap;
+        for (e, size) in self.statements.iter_mut().zip(sizes) {
+            if total <= cap {
+                break;
+            }
+            if !e.st.state.is_final() || size == 0 || e.st.output.as_ref().is_some_and(is_dropped) {
+                continue;
+            }
+            let note = dropped_output(e.st.id, cap);
+            total = total - size + output_bytes(&note);
+            e.st.output = Some(note);
+        }
     }
 
     /// Sends a statement to the connected driver, if any.
@@ -117,6 +143,41 @@ impl Channel {
             e.sent = true;
         }
     }
+}
+
+/// About how many bytes an output takes: its strings and numbers as text.
+fn output_bytes(v: &serde_json::Value) -> u64 {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.len() as u64 + 2,
+        Value::Array(a) => a.iter().map(output_bytes).sum::<u64>() + 2,
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len() as u64 + 3 + output_bytes(v))
+            .sum::<u64>()
+            .saturating_add(2),
+        other => other.to_string().len() as u64,
+    }
+}
+
+const DROPPED: &str = "livy-server: this statement's output was dropped";
+
+/// The output a statement keeps once the session's cap dropped its own.
+fn dropped_output(id: u64, cap: u64) -> serde_json::Value {
+    serde_json::json!({
+        "status": "ok",
+        "execution_count": id,
+        "data": {"text/plain": format!(
+            "{DROPPED}: the session keeps at most {cap} bytes of statement output \
+             (livy.server.session.max-retained-output-bytes), the oldest outputs dropped first"
+        )},
+    })
+}
+
+fn is_dropped(v: &serde_json::Value) -> bool {
+    v["data"]["text/plain"]
+        .as_str()
+        .is_some_and(|t| t.starts_with(DROPPED))
 }
 
 /// What the reconciler and handlers read of a channel.
@@ -148,6 +209,8 @@ pub struct ReplHub {
     lead: Mutex<Lead>,
     /// Every server's callback address, for the drivers' welcome.
     servers: Mutex<Vec<String>>,
+    /// Bytes of statement output kept per session (0: no limit).
+    output_cap: std::sync::atomic::AtomicU64,
 }
 
 /// When this server serves drivers.
@@ -185,7 +248,15 @@ impl ReplHub {
             addr: Mutex::default(),
             lead: Mutex::new(Lead::Always),
             servers: Mutex::default(),
+            output_cap: Default::default(),
         })
+    }
+
+    /// Keeps at most `bytes` of statement output per session
+    /// (`livy.server.session.max-retained-output-bytes`; 0: no limit).
+    pub fn retain_output_bytes(&self, bytes: u64) {
+        self.output_cap
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Under leader election: serves no driver until [`ReplHub::begin_term`].
@@ -237,6 +308,7 @@ impl ReplHub {
         let mut channels = lock(&self.channels);
         let ch = channels.entry(session).or_default();
         ch.secret = secret.to_owned();
+        ch.output_cap = self.output_cap.load(std::sync::atomic::Ordering::Relaxed);
         let now = now_ms();
         if ch.last_activity == 0 {
             ch.last_activity = now;

@@ -339,3 +339,49 @@ async fn shutdown_drains_driver_connections_and_wakes_their_sessions() {
         .expect("the connection closed");
     assert!(matches!(eof, Ok(None) | Err(_)), "{eof:?}");
 }
+
+#[tokio::test]
+async fn past_the_output_cap_the_oldest_outputs_are_dropped_first() {
+    let (hub, _c) = hub().await;
+    hub.retain_output_bytes(10_000);
+    hub.register(3, "k");
+    let mut d = FakeDriver::connect(&hub, 3, "k").await;
+    // Four finished outputs of about 4 KB each, in the driver's history.
+    let big = |c: &str| c.repeat(4_000);
+    d.history(
+        json!([
+            finished(0, &big("a")),
+            finished(1, &big("b")),
+            finished(2, &big("c")),
+            finished(3, &big("d"))
+        ]),
+        4,
+    )
+    .await;
+    wait_synced(&hub, 3).await;
+    let texts: Vec<String> = hub
+        .statements(3)
+        .iter()
+        .map(|s| {
+            s.output.as_ref().unwrap()["data"]["text/plain"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 4, "every statement stays listed");
+    for old in &texts[..2] {
+        assert!(
+            old.starts_with(DROPPED) && old.contains("10000 bytes"),
+            "{old}"
+        );
+    }
+    assert_eq!(texts[2], big("c"));
+    assert_eq!(texts[3], big("d"));
+    let kept: u64 = hub
+        .statements(3)
+        .iter()
+        .map(|s| output_bytes(s.output.as_ref().unwrap()))
+        .sum();
+    assert!(kept <= 10_000, "{kept}");
+}
