@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader::{Elector, LeaseElector, Timing};
@@ -147,9 +146,9 @@ impl Cluster {
         cancel: CancellationToken,
     ) {
         hub.stand_by();
-        let client = loop {
+        let link = loop {
             match store.side_connection().await {
-                Ok(client) => break client,
+                Ok(link) => break link,
                 Err(e) => {
                     tracing::warn!(error = %crate::error_chain(&e), "cannot connect for leader election; retrying");
                     tokio::select! {
@@ -160,7 +159,7 @@ impl Cluster {
             }
         };
         let elector = RowElector {
-            client,
+            link,
             cluster: self.clone(),
             hub: hub.clone(),
             lease,
@@ -215,7 +214,9 @@ impl Cluster {
 
 /// The lease row, contended for through one connection of its own.
 struct RowElector {
-    client: Client,
+    /// Re-opened when lost; until then every attempt fails, and a leader
+    /// stops leading at the first failed renewal.
+    link: crate::store::Link,
     cluster: Arc<Cluster>,
     hub: Arc<ReplHub>,
     lease: Duration,
@@ -234,10 +235,14 @@ impl Elector for RowElector {
     async fn attempt(&mut self) -> Result<Option<u64>, String> {
         let me = &self.cluster.me;
         let lease = self.lease.as_secs_f64();
+        let client = self
+            .link
+            .client()
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
         // Take the row when it is ours, free or expired; the term grows
         // with every change of holder.
-        let term = self
-            .client
+        let term = client
             .query_opt(
                 "INSERT INTO livy_leader (id, holder, term, expires_at, rest_url, callback)
                  VALUES (1, $1, 1, now() + make_interval(secs => $2), $3, $4)
@@ -255,7 +260,7 @@ impl Elector for RowElector {
             .await
             .map_err(pg("acquire or renew the lease"))?
             .map(|row| row.get::<_, i64>(0) as u64);
-        self.client
+        client
             .execute(
                 "INSERT INTO livy_servers (identity, rest_url, callback, seen_at)
                  VALUES ($1, $2, $3, now())
@@ -266,23 +271,21 @@ impl Elector for RowElector {
             .await
             .map_err(pg("announce this server"))?;
         // Servers not seen for four leases are gone (killed, not stopped).
-        self.client
+        client
             .execute(
                 "DELETE FROM livy_servers WHERE seen_at < now() - make_interval(secs => $1)",
                 &[&(lease * 4.0)],
             )
             .await
             .map_err(pg("forget servers that are gone"))?;
-        let others = self
-            .client
+        let others = client
             .query("SELECT callback FROM livy_servers ORDER BY identity", &[])
             .await
             .map_err(pg("list the servers"))?
             .iter()
             .map(|row| row.get::<_, String>(0))
             .collect();
-        let leader = self
-            .client
+        let leader = client
             .query_opt(
                 "SELECT holder, rest_url, callback FROM livy_leader
                  WHERE id = 1 AND expires_at > now()",
@@ -301,14 +304,19 @@ impl Elector for RowElector {
 
     async fn release(&mut self) -> Result<(), String> {
         let me = &self.cluster.me.identity;
-        self.client
+        let client = self
+            .link
+            .client()
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
+        client
             .execute(
                 "UPDATE livy_leader SET expires_at = now() - interval '1 second' WHERE holder = $1",
                 &[me],
             )
             .await
             .map_err(pg("release the lease"))?;
-        self.client
+        client
             .execute("DELETE FROM livy_servers WHERE identity = $1", &[me])
             .await
             .map_err(pg("leave the list of servers"))?;
