@@ -24,11 +24,16 @@ use crate::repl::ReplHub;
 use crate::store::{Fence, PostgresStore, StoreError};
 
 mod forward;
+pub mod signature;
 pub use forward::forward;
 
-/// Sent by a server that forwards a call: the cluster's shared secret.
+/// Sent by a server that forwards a call: its signature over the call and
+/// its caller (see [`signature`]).
+pub const PEER_SIGNATURE_HEADER: &str = "x-livy-peer-signature";
+/// The shared secret itself, as servers before signatures sent it: a call
+/// that carries it is refused, as unsigned.
 pub const PEER_SECRET_HEADER: &str = "x-livy-peer-secret";
-/// Sent with [`PEER_SECRET_HEADER`]: who called the forwarding server.
+/// Sent with [`PEER_SIGNATURE_HEADER`]: who called the forwarding server.
 pub const FORWARDED_USER_HEADER: &str = "x-livy-forwarded-user";
 /// On a forwarded answer: which server answered.
 pub const ANSWERED_BY_HEADER: &str = "x-livy-answered-by";
@@ -50,8 +55,8 @@ pub struct Peer {
 /// What this server knows of the servers sharing its store.
 pub struct Cluster {
     pub me: Peer,
-    /// The secret servers show each other when forwarding.
-    peer_secret: String,
+    /// Signs and checks forwarded calls with the servers' shared secret.
+    signer: signature::Signer,
     /// This server's term while it leads, and the token that ends with it.
     term: Mutex<Option<(u64, CancellationToken)>>,
     /// The leader, as last read (`None`: no unexpired lease).
@@ -66,6 +71,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// How long a forwarded call may take (statements answer within their own
 /// waits, far shorter).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -75,7 +86,7 @@ impl Cluster {
         let http = crate::cluster::http::client(Duration::from_secs(5), FORWARD_TIMEOUT)?;
         Ok(Arc::new(Self {
             me,
-            peer_secret,
+            signer: signature::Signer::new(peer_secret.as_bytes()),
             term: Mutex::default(),
             leader: tokio::sync::watch::Sender::new(None),
             also,
@@ -130,10 +141,21 @@ impl Cluster {
         }
     }
 
-    /// Whether `offered` is the cluster's peer secret (constant time).
-    pub fn is_peer(&self, offered: &[u8]) -> bool {
-        use subtle::ConstantTimeEq;
-        bool::from(self.peer_secret.as_bytes().ct_eq(offered))
+    /// The signature for forwarding `method path` on behalf of `user`.
+    pub fn sign_forward(&self, method: &str, path: &str, user: Option<&str>) -> String {
+        self.signer.sign(method, path, user, unix_now())
+    }
+
+    /// Accepts a forwarded call's signature (once, within its window).
+    pub fn verify_forward(
+        &self,
+        signature: &str,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+    ) -> Result<(), signature::Refusal> {
+        self.signer
+            .verify(signature, method, path, user, unix_now())
     }
 
     /// Runs elections on the PostgreSQL lease row until `cancel`.

@@ -143,6 +143,19 @@ impl Ha {
         Server::start_on(port, &self.tmp.path().join("data"), &conf)
     }
 
+    /// The servers' shared forwarding secret, as they keep it.
+    async fn peer_secret(&self) -> String {
+        let (client, conn) = tokio_postgres::connect(&self.pg.url("ha"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one("SELECT peer_secret FROM livy_cluster WHERE id = 1", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     fn file(&self, name: &str) -> String {
         self.apps.join(name).display().to_string()
     }
@@ -326,15 +339,46 @@ async fn two_servers_share_records_ids_and_sessions() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["candidates"], json!(["fake_candidate"]), "{body}");
     assert!(answered_by.is_some(), "the follower forwarded the call");
-    // A forged forward is refused.
-    let r = common::client()
-        .get(leader.url(&format!("/sessions/{sid}/statements")))
-        .header("x-livy-peer-secret", "guess")
-        .header("x-livy-forwarded-user", "admin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
+    // Forwarding as the servers do it, with their secret from the database:
+    // a signed call is taken once; forged, unsigned, replayed and expired
+    // ones are refused by the leader.
+    let secret = ha.peer_secret().await;
+    let peer = livy_server::ha::signature::Signer::new(secret.as_bytes());
+    let path = format!("/sessions/{sid}/statements");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forward = |headers: Vec<(&'static str, String)>| {
+        let mut req = common::client().get(leader.url(&path));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let sig = "x-livy-peer-signature";
+    let user = || ("x-livy-forwarded-user", "admin".to_owned());
+    let good = peer.sign("GET", &path, Some("admin"), now);
+    assert_eq!(
+        forward(vec![(sig, good.clone()), user()]).await,
+        200,
+        "signed"
+    );
+    assert_eq!(forward(vec![(sig, good), user()]).await, 401, "replayed");
+    let forged = livy_server::ha::signature::Signer::new(b"guess");
+    let forged = forged.sign("GET", &path, Some("admin"), now);
+    assert_eq!(forward(vec![(sig, forged), user()]).await, 401, "forged");
+    assert_eq!(forward(vec![user()]).await, 401, "unsigned");
+    let bare = ("x-livy-peer-secret", secret.clone());
+    assert_eq!(forward(vec![bare, user()]).await, 401, "the bare secret");
+    let expired = peer.sign("GET", &path, Some("admin"), now - 120);
+    assert_eq!(forward(vec![(sig, expired), user()]).await, 401, "expired");
+    let other_path = peer.sign("GET", "/sessions", Some("admin"), now);
+    assert_eq!(
+        forward(vec![(sig, other_path), user()]).await,
+        401,
+        "another path"
+    );
     let (code, _) = common::delete(&follower.url(&format!("/sessions/{sid}"))).await;
     assert_eq!(code, 200);
 
