@@ -98,12 +98,13 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     ) {
         (Some(store), _) => store,
         (None, Some(pg)) => {
-            let store = PostgresStore::connect(pg)
+            let store = PostgresStore::connect_with(&pg.connect, pg.tls.clone())
                 .await
                 .map_err(ServeError::Store)?;
             tracing::info!(
-                host = ?pg.get_hosts(),
-                database = pg.get_dbname(),
+                host = ?pg.connect.get_hosts(),
+                database = pg.connect.get_dbname(),
+                tls = matches!(pg.tls, crate::store::PostgresTls::Tls(_)),
                 identity = store.identity(),
                 "records are in PostgreSQL; leader election on"
             );
