@@ -88,6 +88,17 @@ fn postgres_ids() -> (u32, u32) {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// With TLS (`ssl = on`, this certificate and key), and TLS required on
+    /// TCP for every database but `postgres` (which the helpers use).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_tls(cert: &Path, key: &Path) -> Postgres {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a temporary directory");
         if is_root() {
@@ -112,9 +123,29 @@ impl Postgres {
             ],
         );
         let port = crate::common::free_port();
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=50"
         );
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+                let to = data.join(name);
+                std::fs::copy(from, &to).expect("copy the server's key material");
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if is_root() {
+                    let (uid, gid) = postgres_ids();
+                    std::os::unix::fs::chown(&to, Some(uid), Some(gid)).expect("chown");
+                }
+            }
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 host postgres all 127.0.0.1/32 trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("write pg_hba.conf");
+        }
         let log = dir.path().join("server.log").display().to_string();
         run(
             &bin,
