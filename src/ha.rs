@@ -82,8 +82,31 @@ fn unix_now() -> u64 {
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Cluster {
-    pub fn new(me: Peer, peer_secret: String, also: Vec<String>) -> Result<Arc<Self>, String> {
-        let http = crate::cluster::http::client(Duration::from_secs(5), FORWARD_TIMEOUT)?;
+    /// `peer_roots`: certificates trusted, besides the usual roots, when
+    /// forwarding to another server over HTTPS (this server's own chain:
+    /// the servers share their certificate or its CA).
+    pub fn new(
+        me: Peer,
+        peer_secret: String,
+        also: Vec<String>,
+        peer_roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Arc<Self>, String> {
+        let mut http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(FORWARD_TIMEOUT);
+        for cert in peer_roots {
+            let cert = reqwest::Certificate::from_der(cert.as_ref()).map_err(|e| {
+                format!("cannot trust this server's certificate for forwarding: {e}")
+            })?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().map_err(|e| {
+            format!(
+                "failed to build the forwarding client: {}",
+                crate::error_chain(&e)
+            )
+        })?;
         Ok(Arc::new(Self {
             me,
             signer: signature::Signer::new(peer_secret.as_bytes()),
@@ -416,7 +439,7 @@ mod tests {
             Arc::new(crate::reconcile::Wake::new()),
             tokio_util::task::TaskTracker::new(),
         );
-        let cluster = Cluster::new(peer("b"), "s".into(), vec!["svc:10000".into()]).unwrap();
+        let cluster = Cluster::new(peer("b"), "s".into(), vec!["svc:10000".into()], &[]).unwrap();
         let others = ["b:10000", "a:10000", "c:10000"].map(String::from).to_vec();
         cluster.observed(Some(peer("a")), others, &hub);
         assert_eq!(

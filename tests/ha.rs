@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 #[path = "common/postgres.rs"]
 mod postgres;
 
@@ -501,6 +503,57 @@ async fn the_leaders_death_loses_no_batch_and_no_session() {
     assert_eq!(common::text(&again).trim(), "23");
     let (code, _) = common::delete(&a.url(&format!("/sessions/{sid}"))).await;
     assert_eq!(code, 200);
+}
+
+/// Two servers serving HTTPS with a certificate from a private CA (their
+/// chain includes it): a call the follower forwards reaches the leader over
+/// HTTPS, trusting that chain (the leader answers a session it does not
+/// have with 404, naming itself); without that trust the follower could
+/// not reach it and would answer 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_forward_over_https_trusting_their_own_chain() {
+    let pki = pki::Pki::new();
+    let mut ha = Ha::new(true).await;
+    ha.conf
+        .push(pki.conf("livy.server.tls.cert-file", "chain.pem"));
+    ha.conf
+        .push(pki.conf("livy.server.tls.key-file", "key.pem"));
+    let servers = [ha.start(common::free_port()), ha.start(common::free_port())];
+    let https = pki.client();
+    let url = |s: &Server, path: &str| format!("https://127.0.0.1:{}{path}", s.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = 'found: loop {
+        for (i, s) in servers.iter().enumerate() {
+            let text = match https.get(url(s, "/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.lines().any(|l| l == "livy_leader 1") {
+                break 'found i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server led within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let follower = &servers[1 - leader];
+    let r = https
+        .get(url(follower, "/sessions/999/statements"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let answered_by = r.headers().get("x-livy-answered-by").cloned();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(answered_by.is_some(), "forwarded to the leader: {body}");
+    // The leader answers for itself.
+    let r = https
+        .get(url(&servers[leader], "/sessions/999/statements"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.headers().get("x-livy-answered-by").is_none());
 }
 
 /// What the outage traffic saw.

@@ -8,10 +8,10 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
-#[path = "common/postgres.rs"]
-mod postgres;
 #[path = "common/pki.rs"]
 mod pki;
+#[path = "common/postgres.rs"]
+mod postgres;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -416,7 +416,10 @@ async fn tls_to_postgres_verified_against_the_given_roots() {
     pg.create_db("tls").await;
     let mut config: tokio_postgres::Config = pg.url("tls").parse().unwrap();
 
-    let plain = PostgresStore::connect(&config).await.err().expect("plain is refused");
+    let plain = PostgresStore::connect(&config)
+        .await
+        .err()
+        .expect("plain is refused");
     assert!(
         livy_server::error_chain(&plain).contains("no encryption"),
         "{}",

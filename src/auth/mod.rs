@@ -510,7 +510,7 @@ mod tests {
             rest_url: "http://leader:8998".into(),
             callback: "leader:10000".into(),
         };
-        let peers = crate::ha::Cluster::new(me, secret.to_owned(), Vec::new()).unwrap();
+        let peers = crate::ha::Cluster::new(me, secret.to_owned(), Vec::new(), &[]).unwrap();
         Auth::new(&config, false).unwrap().with_peers(peers)
     }
 
