@@ -269,9 +269,11 @@ impl PostgresStore {
                 Ok(Some(rec)) => RawChange::Applied(Arc::new(rec)),
                 // Deleted since: its own notice follows.
                 Ok(None) => return,
+                // The change is not lost: the watchers read everything
+                // again (with retries), once the store answers.
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not read a changed record");
-                    return;
+                    tracing::warn!(error = %crate::error_chain(&e), "could not read a changed record; the watchers read every record again");
+                    RawChange::Missed
                 }
             }
         };
