@@ -179,8 +179,15 @@ impl PostgresStore {
             let mut migrating = connect(config, &tls, &me, None).await?;
             schema::migrate(&mut migrating).await?;
         }
-        let durable = Link::open(config, &tls, &me, "").await?;
-        let observed = Link::open(config, &tls, &me, "SET synchronous_commit = off").await?;
+        let durable = Link::open(config, &tls, &me, "records", "").await?;
+        let observed = Link::open(
+            config,
+            &tls,
+            &me,
+            "unsynchronised writes",
+            "SET synchronous_commit = off",
+        )
+        .await?;
         let (changes, _) = broadcast::channel(4096);
         let listening = listen(config, &tls, &me).await?;
         let store = Arc::new(Self {
@@ -213,6 +220,7 @@ impl PostgresStore {
             &self.config,
             &self.tls,
             &self.me,
+            "election",
             "SET synchronous_commit = off",
         )
         .await

@@ -35,6 +35,8 @@ pub struct Link {
     config: tokio_postgres::Config,
     tls: super::tls::Connector,
     name: String,
+    /// What the connection is for, for the log.
+    role: &'static str,
     setup: &'static str,
     state: tokio::sync::Mutex<State>,
 }
@@ -53,12 +55,14 @@ impl Link {
         config: &tokio_postgres::Config,
         tls: &super::tls::Connector,
         name: &str,
+        role: &'static str,
         setup: &'static str,
     ) -> Result<Self, StoreError> {
         let link = Self {
             config: with_timeout(config),
             tls: tls.clone(),
             name: name.to_owned(),
+            role,
             setup,
             state: Default::default(),
         };
@@ -86,7 +90,7 @@ impl Link {
         }
         if state.client.take().is_some() {
             tracing::warn!(
-                connection = self.setup_name(),
+                connection = self.role,
                 "PostgreSQL connection lost; re-opening it"
             );
         }
@@ -101,7 +105,7 @@ impl Link {
             Ok(client) => {
                 if state.failures > 0 {
                     tracing::info!(
-                        connection = self.setup_name(),
+                        connection = self.role,
                         attempts = state.failures + 1,
                         "PostgreSQL connection re-opened"
                     );
@@ -117,14 +121,6 @@ impl Link {
                 state.next_try = Some(Instant::now() + backoff(state.failures));
                 Err(e)
             }
-        }
-    }
-
-    fn setup_name(&self) -> &'static str {
-        if self.setup.is_empty() {
-            "durable"
-        } else {
-            "unsynchronised"
         }
     }
 }
