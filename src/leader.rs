@@ -5,8 +5,9 @@
 //! replicas racing for an expired Lease cannot both win (the loser gets 409).
 //! Expiry is judged on this replica's clock from when it *observed* the Lease
 //! last change, as client-go does, so clock skew between nodes cannot make a
-//! live leader look expired. A leader that cannot renew steps down after
-//! `renew_deadline` (shorter than the lease), before anyone else may take over.
+//! live leader look expired. A leader whose renewal fails steps down at once,
+//! and one that gets no answer by `renew_deadline` (shorter than the lease)
+//! then: either way before anyone else may take over.
 //! kube-leader-election was considered: it needs kube 4 and acquires with an
 //! unconditional merge patch, which lets two racing replicas both lead.
 
