@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader::{Elector, LeaseElector, Timing};
@@ -25,11 +24,16 @@ use crate::repl::ReplHub;
 use crate::store::{Fence, PostgresStore, StoreError};
 
 mod forward;
+pub mod signature;
 pub use forward::forward;
 
-/// Sent by a server that forwards a call: the cluster's shared secret.
+/// Sent by a server that forwards a call: its signature over the call and
+/// its caller (see [`signature`]).
+pub const PEER_SIGNATURE_HEADER: &str = "x-livy-peer-signature";
+/// The shared secret itself, as servers before signatures sent it: a call
+/// that carries it is refused, as unsigned.
 pub const PEER_SECRET_HEADER: &str = "x-livy-peer-secret";
-/// Sent with [`PEER_SECRET_HEADER`]: who called the forwarding server.
+/// Sent with [`PEER_SIGNATURE_HEADER`]: who called the forwarding server.
 pub const FORWARDED_USER_HEADER: &str = "x-livy-forwarded-user";
 /// On a forwarded answer: which server answered.
 pub const ANSWERED_BY_HEADER: &str = "x-livy-answered-by";
@@ -51,8 +55,8 @@ pub struct Peer {
 /// What this server knows of the servers sharing its store.
 pub struct Cluster {
     pub me: Peer,
-    /// The secret servers show each other when forwarding.
-    peer_secret: String,
+    /// Signs and checks forwarded calls with the servers' shared secret.
+    signer: signature::Signer,
     /// This server's term while it leads, and the token that ends with it.
     term: Mutex<Option<(u64, CancellationToken)>>,
     /// The leader, as last read (`None`: no unexpired lease).
@@ -67,16 +71,45 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// How long a forwarded call may take (statements answer within their own
 /// waits, far shorter).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Cluster {
-    pub fn new(me: Peer, peer_secret: String, also: Vec<String>) -> Result<Arc<Self>, String> {
-        let http = crate::cluster::http::client(Duration::from_secs(5), FORWARD_TIMEOUT)?;
+    /// `peer_roots`: certificates trusted, besides the usual roots, when
+    /// forwarding to another server over HTTPS (this server's own chain:
+    /// the servers share their certificate or its CA).
+    pub fn new(
+        me: Peer,
+        peer_secret: String,
+        also: Vec<String>,
+        peer_roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Arc<Self>, String> {
+        let mut http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(FORWARD_TIMEOUT);
+        for cert in peer_roots {
+            let cert = reqwest::Certificate::from_der(cert.as_ref()).map_err(|e| {
+                format!("cannot trust this server's certificate for forwarding: {e}")
+            })?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().map_err(|e| {
+            format!(
+                "failed to build the forwarding client: {}",
+                crate::error_chain(&e)
+            )
+        })?;
         Ok(Arc::new(Self {
             me,
-            peer_secret,
+            signer: signature::Signer::new(peer_secret.as_bytes()),
             term: Mutex::default(),
             leader: tokio::sync::watch::Sender::new(None),
             also,
@@ -131,10 +164,21 @@ impl Cluster {
         }
     }
 
-    /// Whether `offered` is the cluster's peer secret (constant time).
-    pub fn is_peer(&self, offered: &[u8]) -> bool {
-        use subtle::ConstantTimeEq;
-        bool::from(self.peer_secret.as_bytes().ct_eq(offered))
+    /// The signature for forwarding `method path` on behalf of `user`.
+    pub fn sign_forward(&self, method: &str, path: &str, user: Option<&str>) -> String {
+        self.signer.sign(method, path, user, unix_now())
+    }
+
+    /// Accepts a forwarded call's signature (once, within its window).
+    pub fn verify_forward(
+        &self,
+        signature: &str,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+    ) -> Result<(), signature::Refusal> {
+        self.signer
+            .verify(signature, method, path, user, unix_now())
     }
 
     /// Runs elections on the PostgreSQL lease row until `cancel`.
@@ -147,9 +191,9 @@ impl Cluster {
         cancel: CancellationToken,
     ) {
         hub.stand_by();
-        let client = loop {
+        let link = loop {
             match store.side_connection().await {
-                Ok(client) => break client,
+                Ok(link) => break link,
                 Err(e) => {
                     tracing::warn!(error = %crate::error_chain(&e), "cannot connect for leader election; retrying");
                     tokio::select! {
@@ -160,7 +204,7 @@ impl Cluster {
             }
         };
         let elector = RowElector {
-            client,
+            link,
             cluster: self.clone(),
             hub: hub.clone(),
             lease,
@@ -215,7 +259,9 @@ impl Cluster {
 
 /// The lease row, contended for through one connection of its own.
 struct RowElector {
-    client: Client,
+    /// Re-opened when lost; until then every attempt fails, and a leader
+    /// stops leading at the first failed renewal.
+    link: crate::store::Link,
     cluster: Arc<Cluster>,
     hub: Arc<ReplHub>,
     lease: Duration,
@@ -234,10 +280,14 @@ impl Elector for RowElector {
     async fn attempt(&mut self) -> Result<Option<u64>, String> {
         let me = &self.cluster.me;
         let lease = self.lease.as_secs_f64();
+        let client = self
+            .link
+            .client()
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
         // Take the row when it is ours, free or expired; the term grows
         // with every change of holder.
-        let term = self
-            .client
+        let term = client
             .query_opt(
                 "INSERT INTO livy_leader (id, holder, term, expires_at, rest_url, callback)
                  VALUES (1, $1, 1, now() + make_interval(secs => $2), $3, $4)
@@ -255,7 +305,7 @@ impl Elector for RowElector {
             .await
             .map_err(pg("acquire or renew the lease"))?
             .map(|row| row.get::<_, i64>(0) as u64);
-        self.client
+        client
             .execute(
                 "INSERT INTO livy_servers (identity, rest_url, callback, seen_at)
                  VALUES ($1, $2, $3, now())
@@ -266,23 +316,21 @@ impl Elector for RowElector {
             .await
             .map_err(pg("announce this server"))?;
         // Servers not seen for four leases are gone (killed, not stopped).
-        self.client
+        client
             .execute(
                 "DELETE FROM livy_servers WHERE seen_at < now() - make_interval(secs => $1)",
                 &[&(lease * 4.0)],
             )
             .await
             .map_err(pg("forget servers that are gone"))?;
-        let others = self
-            .client
+        let others = client
             .query("SELECT callback FROM livy_servers ORDER BY identity", &[])
             .await
             .map_err(pg("list the servers"))?
             .iter()
             .map(|row| row.get::<_, String>(0))
             .collect();
-        let leader = self
-            .client
+        let leader = client
             .query_opt(
                 "SELECT holder, rest_url, callback FROM livy_leader
                  WHERE id = 1 AND expires_at > now()",
@@ -301,14 +349,19 @@ impl Elector for RowElector {
 
     async fn release(&mut self) -> Result<(), String> {
         let me = &self.cluster.me.identity;
-        self.client
+        let client = self
+            .link
+            .client()
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
+        client
             .execute(
                 "UPDATE livy_leader SET expires_at = now() - interval '1 second' WHERE holder = $1",
                 &[me],
             )
             .await
             .map_err(pg("release the lease"))?;
-        self.client
+        client
             .execute("DELETE FROM livy_servers WHERE identity = $1", &[me])
             .await
             .map_err(pg("leave the list of servers"))?;
@@ -386,7 +439,7 @@ mod tests {
             Arc::new(crate::reconcile::Wake::new()),
             tokio_util::task::TaskTracker::new(),
         );
-        let cluster = Cluster::new(peer("b"), "s".into(), vec!["svc:10000".into()]).unwrap();
+        let cluster = Cluster::new(peer("b"), "s".into(), vec!["svc:10000".into()], &[]).unwrap();
         let others = ["b:10000", "a:10000", "c:10000"].map(String::from).to_vec();
         cluster.observed(Some(peer("a")), others, &hub);
         assert_eq!(

@@ -5,8 +5,9 @@
 //! replicas racing for an expired Lease cannot both win (the loser gets 409).
 //! Expiry is judged on this replica's clock from when it *observed* the Lease
 //! last change, as client-go does, so clock skew between nodes cannot make a
-//! live leader look expired. A leader that cannot renew steps down after
-//! `renew_deadline` (shorter than the lease), before anyone else may take over.
+//! live leader look expired. A leader whose renewal fails steps down at once,
+//! and one that gets no answer by `renew_deadline` (shorter than the lease)
+//! then: either way before anyone else may take over.
 //! kube-leader-election was considered: it needs kube 4 and acquires with an
 //! unconditional merge patch, which lets two racing replicas both lead.
 
@@ -354,11 +355,12 @@ where
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(lease = %name, error = %e, "leader election attempt failed");
-                // Keep leading until the renew deadline: nobody can take over sooner.
-                leading
-                    .as_ref()
-                    .map(|(term, _, _)| *term)
-                    .filter(|_| last_renew.is_some_and(|t| t.elapsed() < timing.renew_deadline))
+                // A leader that cannot renew stops at once: nobody else can
+                // take over before its lease ends, but neither can it know
+                // that its term still holds (its fenced writes would be
+                // refused anyway), and its drivers should look for the
+                // next leader now.
+                None
             }
         };
         if held.is_some() {
@@ -413,5 +415,71 @@ async fn stop(leading: Option<(u64, CancellationToken, tokio::task::JoinHandle<(
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "the leader's work ended abnormally");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    /// Answers from a script, then keeps the last answer.
+    struct Scripted(VecDeque<Result<Option<u64>, String>>);
+
+    #[async_trait::async_trait]
+    impl Elector for Scripted {
+        fn name(&self) -> String {
+            "scripted".to_owned()
+        }
+
+        async fn attempt(&mut self) -> Result<Option<u64>, String> {
+            if self.0.len() > 1 {
+                self.0.pop_front().unwrap()
+            } else {
+                self.0.front().cloned().unwrap()
+            }
+        }
+
+        async fn release(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_cannot_renew_stops_at_once() {
+        let script = [Ok(Some(7)), Ok(Some(7)), Err("database gone".to_owned())];
+        let elector = Scripted(script.into_iter().collect());
+        // A renew deadline far longer than the test may take.
+        let timing = Timing {
+            renew_deadline: Duration::from_secs(60),
+            retry_period: Duration::from_millis(20),
+        };
+        let ended: Arc<Mutex<Option<(u64, Instant)>>> = Arc::default();
+        let cancel = CancellationToken::new();
+        let seen = ended.clone();
+        let started = Instant::now();
+        let run = tokio::spawn(lead(elector, timing, cancel.clone(), move |token, term| {
+            let seen = seen.clone();
+            async move {
+                token.cancelled().await;
+                *seen.lock().unwrap() = Some((term, Instant::now()));
+            }
+        }));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ended.lock().unwrap().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (term, at) = ended.lock().unwrap().expect("the term ended");
+        assert_eq!(term, 7);
+        // Two renewals and the failed one, 20 ms apart: well under a second,
+        // not the 60 s renew deadline.
+        assert!(
+            at - started < Duration::from_secs(1),
+            "stopped after {:?}",
+            at - started
+        );
+        cancel.cancel();
+        run.await.unwrap();
     }
 }

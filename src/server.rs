@@ -130,12 +130,13 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     ) {
         (Some(store), _) => store,
         (None, Some(pg)) => {
-            let store = PostgresStore::connect(pg)
+            let store = PostgresStore::connect_with(&pg.connect, pg.tls.clone())
                 .await
                 .map_err(ServeError::Store)?;
             tracing::info!(
-                host = ?pg.get_hosts(),
-                database = pg.get_dbname(),
+                host = ?pg.connect.get_hosts(),
+                database = pg.connect.get_dbname(),
+                tls = matches!(pg.tls, crate::store::PostgresTls::Tls(_)),
                 identity = store.identity(),
                 "records are in PostgreSQL; leader election on"
             );
@@ -240,6 +241,12 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
         me
     };
+    // Servers forward to each other over HTTPS when they serve it, trusting
+    // their own chain (they share the certificate or its CA).
+    let peer_roots = match &config.tls {
+        Some(source) => crate::tls::chain_certs(source).map_err(ServeError::Tls)?,
+        None => Vec::new(),
+    };
     let mut cluster = None;
     match (k8s, postgres) {
         // Replicas elect one through a Lease to reconcile and serve the
@@ -259,8 +266,8 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             ]);
             let elector = k.lease_elector(annotations);
             // The shared address (a Service) stays on the drivers' list.
-            let peers =
-                crate::ha::Cluster::new(me, secret, vec![shared]).map_err(ServeError::Peers)?;
+            let peers = crate::ha::Cluster::new(me, secret, vec![shared], &peer_roots)
+                .map_err(ServeError::Peers)?;
             tasks.spawn(peers.clone().run_on_lease(
                 elector,
                 Timing::for_lease(config.kubernetes.lease_duration),
@@ -275,8 +282,9 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         // serve the drivers.
         (None, Some(store)) => {
             let secret = store.peer_secret().await.map_err(ServeError::Store)?;
-            let peers = crate::ha::Cluster::new(me(store.identity()), secret, vec![shared])
-                .map_err(ServeError::Peers)?;
+            let peers =
+                crate::ha::Cluster::new(me(store.identity()), secret, vec![shared], &peer_roots)
+                    .map_err(ServeError::Peers)?;
             tasks.spawn(peers.clone().run_on_postgres(
                 store,
                 config.ha.lease_duration,

@@ -120,6 +120,21 @@ pub fn load_blocking(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> 
     Ok(Arc::new(config))
 }
 
+/// The certificate chain `source` holds (leaf first): the servers sharing a
+/// store trust it when they forward calls to each other over HTTPS, so a
+/// chain that includes its CA needs no system-wide trust.
+pub fn chain_certs(source: &TlsSource) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let (certs, _) = match source {
+        TlsSource::Keystore {
+            path,
+            password,
+            declared_type,
+        } => from_keystore(path, password, declared_type)?,
+        TlsSource::Pem { cert, key } => from_pem(cert, key)?,
+    };
+    Ok(certs)
+}
+
 fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         key,

@@ -188,12 +188,15 @@ fn chart_lints_renders_and_grants_only_what_the_server_uses() {
         assert_eq!(spec.replicas, Some(want_replicas), "{case}");
         let pod = spec.template.spec.as_ref().unwrap();
         let container = &pod.containers[0];
-        for probe in [&container.readiness_probe, &container.liveness_probe] {
+        for (probe, path) in [
+            (&container.readiness_probe, "/ready"),
+            (&container.liveness_probe, "/health"),
+        ] {
             let get = probe
                 .as_ref()
                 .and_then(|p| p.http_get.as_ref())
                 .expect("HTTP probes");
-            assert_eq!(get.path.as_deref(), Some("/metrics/ping"));
+            assert_eq!(get.path.as_deref(), Some(path), "{case}");
         }
         let sa = pod.service_account_name.clone().unwrap();
         assert!(

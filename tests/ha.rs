@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 #[path = "common/postgres.rs"]
 mod postgres;
 
@@ -75,7 +77,7 @@ fn submissions(log: &Path) -> BTreeMap<String, usize> {
 /// Servers on one database, one data directory (their applications' files
 /// are shared, as on one host), one counting Spark home.
 struct Ha {
-    _pg: Postgres,
+    pg: Postgres,
     tmp: tempfile::TempDir,
     apps: PathBuf,
     conf: Vec<String>,
@@ -122,7 +124,7 @@ impl Ha {
             "livy.server.launch.isolation=none".to_owned(),
         ];
         Ha {
-            _pg: pg,
+            pg,
             tmp,
             apps,
             conf,
@@ -143,6 +145,19 @@ impl Ha {
             "livy.rsc.launcher.port.range={callback}~{callback}"
         ));
         Server::start_on(port, &self.tmp.path().join("data"), &conf)
+    }
+
+    /// The servers' shared forwarding secret, as they keep it.
+    async fn peer_secret(&self) -> String {
+        let (client, conn) = tokio_postgres::connect(&self.pg.url("ha"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one("SELECT peer_secret FROM livy_cluster WHERE id = 1", &[])
+            .await
+            .unwrap()
+            .get(0)
     }
 
     fn file(&self, name: &str) -> String {
@@ -328,15 +343,46 @@ async fn two_servers_share_records_ids_and_sessions() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["candidates"], json!(["fake_candidate"]), "{body}");
     assert!(answered_by.is_some(), "the follower forwarded the call");
-    // A forged forward is refused.
-    let r = common::client()
-        .get(leader.url(&format!("/sessions/{sid}/statements")))
-        .header("x-livy-peer-secret", "guess")
-        .header("x-livy-forwarded-user", "admin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
+    // Forwarding as the servers do it, with their secret from the database:
+    // a signed call is taken once; forged, unsigned, replayed and expired
+    // ones are refused by the leader.
+    let secret = ha.peer_secret().await;
+    let peer = livy_server::ha::signature::Signer::new(secret.as_bytes());
+    let path = format!("/sessions/{sid}/statements");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forward = |headers: Vec<(&'static str, String)>| {
+        let mut req = common::client().get(leader.url(&path));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let sig = "x-livy-peer-signature";
+    let user = || ("x-livy-forwarded-user", "admin".to_owned());
+    let good = peer.sign("GET", &path, Some("admin"), now);
+    assert_eq!(
+        forward(vec![(sig, good.clone()), user()]).await,
+        200,
+        "signed"
+    );
+    assert_eq!(forward(vec![(sig, good), user()]).await, 401, "replayed");
+    let forged = livy_server::ha::signature::Signer::new(b"guess");
+    let forged = forged.sign("GET", &path, Some("admin"), now);
+    assert_eq!(forward(vec![(sig, forged), user()]).await, 401, "forged");
+    assert_eq!(forward(vec![user()]).await, 401, "unsigned");
+    let bare = ("x-livy-peer-secret", secret.clone());
+    assert_eq!(forward(vec![bare, user()]).await, 401, "the bare secret");
+    let expired = peer.sign("GET", &path, Some("admin"), now - 120);
+    assert_eq!(forward(vec![(sig, expired), user()]).await, 401, "expired");
+    let other_path = peer.sign("GET", "/sessions", Some("admin"), now);
+    assert_eq!(
+        forward(vec![(sig, other_path), user()]).await,
+        401,
+        "another path"
+    );
     let (code, _) = common::delete(&follower.url(&format!("/sessions/{sid}"))).await;
     assert_eq!(code, 200);
 
@@ -459,6 +505,398 @@ async fn the_leaders_death_loses_no_batch_and_no_session() {
     assert_eq!(common::text(&again).trim(), "23");
     let (code, _) = common::delete(&a.url(&format!("/sessions/{sid}"))).await;
     assert_eq!(code, 200);
+}
+
+/// Two servers serving HTTPS with a certificate from a private CA (their
+/// chain includes it): a call the follower forwards reaches the leader over
+/// HTTPS, trusting that chain (the leader answers a session it does not
+/// have with 404, naming itself); without that trust the follower could
+/// not reach it and would answer 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_forward_over_https_trusting_their_own_chain() {
+    let pki = pki::Pki::new();
+    let mut ha = Ha::new(true).await;
+    ha.conf
+        .push(pki.conf("livy.server.tls.cert-file", "chain.pem"));
+    ha.conf
+        .push(pki.conf("livy.server.tls.key-file", "key.pem"));
+    let servers = [ha.start(common::free_port()), ha.start(common::free_port())];
+    let https = pki.client();
+    let url = |s: &Server, path: &str| format!("https://127.0.0.1:{}{path}", s.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = 'found: loop {
+        for (i, s) in servers.iter().enumerate() {
+            let text = match https.get(url(s, "/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.lines().any(|l| l == "livy_leader 1") {
+                break 'found i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server led within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let follower = &servers[1 - leader];
+    let r = https
+        .get(url(follower, "/sessions/999/statements"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let answered_by = r.headers().get("x-livy-answered-by").cloned();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(answered_by.is_some(), "forwarded to the leader: {body}");
+    // The leader answers for itself.
+    let r = https
+        .get(url(&servers[leader], "/sessions/999/statements"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.headers().get("x-livy-answered-by").is_none());
+}
+
+/// What the outage traffic saw.
+#[derive(Default)]
+struct OutageLedger {
+    /// Batches answered 201.
+    accepted: BTreeSet<u64>,
+    /// 503s with `Retry-After`.
+    unavailable: usize,
+    /// Any other answer (status, body), or a failed request (status 0).
+    other: Vec<(u16, String)>,
+}
+
+/// Creates a batch (the stand-in spark-submit, 1 s) on `base`; its id if
+/// accepted. Every answer goes into `ledger`.
+async fn create_batch(
+    http: &reqwest::Client,
+    base: &str,
+    file: &str,
+    ledger: &std::sync::Mutex<OutageLedger>,
+) -> Option<u64> {
+    let body = json!({"file": file, "conf": {"spark.livy.fake.seconds": "1"}});
+    let answer = http
+        .post(format!("{base}/batches"))
+        .json(&body)
+        .send()
+        .await;
+    let r = match answer {
+        Ok(r) => r,
+        Err(e) => {
+            ledger.lock().unwrap().other.push((0, e.to_string()));
+            return None;
+        }
+    };
+    let code = r.status().as_u16();
+    let retry_after = r.headers().contains_key("retry-after");
+    let text = r.text().await.unwrap_or_default();
+    let mut ledger = ledger.lock().unwrap();
+    match code {
+        201 => {
+            let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+                .as_u64()
+                .unwrap();
+            ledger.accepted.insert(id);
+            return Some(id);
+        }
+        503 if retry_after => ledger.unavailable += 1,
+        _ => ledger.other.push((code, text)),
+    }
+    None
+}
+
+/// How long after `back` a batch create on `base` first succeeds (polled
+/// every 100 ms, for up to 30 s).
+async fn first_write(
+    http: &reqwest::Client,
+    base: &str,
+    file: &str,
+    ledger: &std::sync::Mutex<OutageLedger>,
+    back: Instant,
+) -> Duration {
+    while back.elapsed() < Duration::from_secs(30) {
+        if create_batch(http, base, file, ledger).await.is_some() {
+            return back.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base}: no write succeeded within 30 s of PostgreSQL's return");
+}
+
+/// Waits until `GET /ready` on `server` answers `ready` (200) or not (503).
+async fn until_ready(server: &Server, ready: bool, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = common::client()
+            .get(server.url("/ready"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["ready"], json!(code == 200), "{code}: {body}");
+        if (code == 200) == ready {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{}/ready was not {ready} within {within:?}: {code} {body}",
+            server.url("")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// PostgreSQL lost and back, three ways, under batch creates alternating
+/// between two servers (stand-in spark-submit): `pg_ctl stop` then `start`
+/// (during the outage `/ready` is false on both, no server leads, writes
+/// answer 503 with `Retry-After`), `pg_ctl restart`, and
+/// `pg_terminate_backend` of every connection. After each, writes succeed
+/// on both within 10 s of PostgreSQL being back; both servers never lead
+/// at once (their `livy_leader` gauges, polled every 50 ms); every batch
+/// accepted ends `success`, submitted once; no answer but 201 and 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lost_and_back_under_traffic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let ha = Ha::new(true).await;
+    let ports = [common::free_port(), common::free_port()];
+    let servers = [ha.start(ports[0]), ha.start(ports[1])];
+    leader_of(&[&servers[0], &servers[1]], Duration::from_secs(30)).await;
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let file = ha.file("pi.py");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(OutageLedger::default()));
+
+    // Both asked at once every 50 ms: polls in which both said they lead.
+    let watcher = {
+        let (stop, urls, http) = (stop.clone(), urls.clone(), http.clone());
+        tokio::spawn(async move {
+            let (mut both, mut polls) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let asks = urls.iter().map(|u| {
+                    let http = http.clone();
+                    async move {
+                        let r = http.get(format!("{u}/metrics")).send().await.ok()?;
+                        let text = r.text().await.ok()?;
+                        Some(text.lines().any(|l| l == "livy_leader 1"))
+                    }
+                });
+                let led = futures::future::join_all(asks).await;
+                polls += 1;
+                if led.iter().all(|l| *l == Some(true)) {
+                    both += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (both, polls)
+        })
+    };
+    let traffic = {
+        let (stop, urls, http, ledger, file) = (
+            stop.clone(),
+            urls.clone(),
+            http.clone(),
+            ledger.clone(),
+            file.clone(),
+        );
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                create_batch(&http, &urls[n % 2], &file, &ledger).await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    // Some traffic before the first outage.
+    until(&servers[0].url("/batches"), Duration::from_secs(30), |l| {
+        l["total"].as_u64().unwrap() >= 5
+    })
+    .await;
+
+    // 1. Stopped, watched, started.
+    ha.pg.stop();
+    let down = Instant::now();
+    for s in &servers {
+        until_ready(s, false, Duration::from_secs(10)).await;
+    }
+    let deadline = down + Duration::from_secs(10);
+    let stepped_down = loop {
+        if leads(&servers[0]).await == Some(false) && leads(&servers[1]).await == Some(false) {
+            break down.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a server still leads with no database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for base in &urls {
+        let r = http
+            .post(format!("{base}/batches"))
+            .json(&json!({"file": file}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{base}: a write with no database");
+        assert!(
+            r.headers().contains_key("retry-after"),
+            "{base}: Retry-After"
+        );
+    }
+    // Held down past the lease (so it expires in the database too), checked
+    // all along: unready, leaderless, reads answered from the index.
+    while down.elapsed() < Duration::from_secs(LEASE_SECS + 2) {
+        for s in &servers {
+            until_ready(s, false, Duration::ZERO).await;
+            assert_eq!(leads(s).await, Some(false), "{}: leads", s.port);
+            let (code, _) = common::get_json(&s.url("/batches")).await;
+            assert_eq!(code, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outage = down.elapsed();
+    ha.pg.start_again();
+    let back = Instant::now();
+    let mut figures = vec![format!(
+        "stop/start: both unready and neither leading {:.1} s after the stop; down {:.1} s",
+        stepped_down.as_secs_f64(),
+        outage.as_secs_f64()
+    )];
+    let mut phase = |name: &str, firsts: Vec<Duration>, ready: Vec<Duration>| {
+        for (i, d) in firsts.iter().enumerate() {
+            assert!(
+                *d < Duration::from_secs(10),
+                "{name}: server {i} wrote again only {d:?} after PostgreSQL's return"
+            );
+        }
+        figures.push(format!(
+            "{name}: first write {:.1} s / {:.1} s, ready {:.1} s / {:.1} s after PostgreSQL was back",
+            firsts[0].as_secs_f64(),
+            firsts[1].as_secs_f64(),
+            ready[0].as_secs_f64(),
+            ready[1].as_secs_f64()
+        ));
+    };
+    let firsts = [
+        first_write(&http, &urls[0], &file, &ledger, back).await,
+        first_write(&http, &urls[1], &file, &ledger, back).await,
+    ];
+    let ready = [
+        back.elapsed() + until_ready(&servers[0], true, Duration::from_secs(10)).await,
+        back.elapsed() + until_ready(&servers[1], true, Duration::from_secs(10)).await,
+    ];
+    phase("stop/start", firsts.to_vec(), ready.to_vec());
+
+    // 2. Restarted.
+    ha.pg.restart();
+    let back = Instant::now();
+    let firsts = [
+        first_write(&http, &urls[0], &file, &ledger, back).await,
+        first_write(&http, &urls[1], &file, &ledger, back).await,
+    ];
+    let ready = [
+        back.elapsed() + until_ready(&servers[0], true, Duration::from_secs(10)).await,
+        back.elapsed() + until_ready(&servers[1], true, Duration::from_secs(10)).await,
+    ];
+    phase("restart", firsts.to_vec(), ready.to_vec());
+
+    // 3. Every connection terminated, once each server has re-opened at
+    // least three (records, LISTEN, election; the unsynchronised writes'
+    // connection opens again at its next use).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = ha.pg.connections("ha").await;
+        let mut per_server: BTreeMap<&str, usize> = BTreeMap::new();
+        for name in names.iter().filter(|n| n.starts_with("livy-server-")) {
+            *per_server.entry(name).or_default() += 1;
+        }
+        if per_server.len() == 2 && per_server.values().all(|n| *n >= 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections not re-opened: {per_server:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let terminated = ha.pg.terminate_backends("ha").await;
+    let back = Instant::now();
+    assert!(terminated >= 6, "terminated {terminated} connections");
+    let firsts = [
+        first_write(&http, &urls[0], &file, &ledger, back).await,
+        first_write(&http, &urls[1], &file, &ledger, back).await,
+    ];
+    let ready = [
+        back.elapsed() + until_ready(&servers[0], true, Duration::from_secs(10)).await,
+        back.elapsed() + until_ready(&servers[1], true, Duration::from_secs(10)).await,
+    ];
+    phase("terminate", firsts.to_vec(), ready.to_vec());
+
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    let (both, polls) = watcher.await.unwrap();
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+
+    // Every batch accepted is on both servers and ends `success`.
+    for s in &servers {
+        until(
+            &s.url("/batches?size=100000"),
+            Duration::from_secs(120),
+            |l| {
+                let done: BTreeSet<u64> = l["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|b| b["state"] == "success")
+                    .map(|b| b["id"].as_u64().unwrap())
+                    .collect();
+                ledger.accepted.is_subset(&done)
+            },
+        )
+        .await;
+    }
+    let submitted = submissions(&ha.log);
+    let unsubmitted: Vec<u64> = ledger
+        .accepted
+        .iter()
+        .filter(|id| !submitted.contains_key(&format!("livy-batch-{id}")))
+        .copied()
+        .collect();
+    let duplicates: Vec<(String, usize)> = submitted.into_iter().filter(|(_, n)| *n > 1).collect();
+    for line in &figures {
+        eprintln!("outage: {line}");
+    }
+    eprintln!(
+        "outage: {} batches accepted, {} writes answered 503 with Retry-After, {} other answers; \
+         both led in {both} of {polls} polls; duplicate applications: {}",
+        ledger.accepted.len(),
+        ledger.unavailable,
+        ledger.other.len(),
+        duplicates.len()
+    );
+    assert!(ledger.unavailable > 0, "the outages were seen as 503s");
+    assert!(
+        ledger.other.is_empty(),
+        "answers other than 201 and 503: {:?}",
+        ledger.other
+    );
+    assert_eq!(both, 0, "both servers led at once in {both} polls");
+    assert!(unsubmitted.is_empty(), "never submitted: {unsubmitted:?}");
+    assert!(duplicates.is_empty(), "submitted twice: {duplicates:?}");
 }
 
 /// What the chaos traffic saw accepted.

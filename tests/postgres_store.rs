@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 #[path = "common/postgres.rs"]
 mod postgres;
 
@@ -303,6 +305,7 @@ async fn writes_under_a_term_are_refused_once_it_is_over() {
     let lease = |holder: String, term: i64, secs: f64| {
         let sql = &sql;
         async move {
+            let sql = sql.client().await.unwrap();
             sql.execute(
                 "INSERT INTO livy_leader (id, holder, term, expires_at, rest_url, callback)
                  VALUES (1, $1, $2, now() + make_interval(secs => $3), '', '')
@@ -377,4 +380,108 @@ async fn writes_under_a_term_are_refused_once_it_is_over() {
         .await
         .unwrap();
     assert!(a.get(Kind::Batch, rec.id).await.unwrap().is_none());
+}
+
+/// Whether every connection to `db` is encrypted, and how many there are.
+async fn ssl_connections(pg: &Postgres, db: &str) -> Vec<(String, bool)> {
+    let (client, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .query(
+            "SELECT a.application_name, s.ssl FROM pg_stat_ssl s
+             JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// A PostgreSQL that takes only TLS (`hostssl`), its certificate from a
+/// test CA: a plain store is refused, a store verifying against the
+/// system's roots refuses the server, and one verifying (`verify-full`)
+/// against the test CA works; the server, given the URL with `sslmode` and
+/// `sslrootcert`, stores records over TLS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_verified_against_the_given_roots() {
+    use livy_server::store::{PostgresTls, PostgresVerify};
+    use tokio_postgres::config::SslMode;
+
+    let pki = pki::Pki::new();
+    let pg = Postgres::start_tls(&pki.path("leaf.pem"), &pki.path("key.pem"));
+    pg.create_db("tls").await;
+    let mut config: tokio_postgres::Config = pg.url("tls").parse().unwrap();
+
+    let plain = PostgresStore::connect(&config)
+        .await
+        .err()
+        .expect("plain is refused");
+    assert!(
+        livy_server::error_chain(&plain).contains("no encryption"),
+        "{}",
+        livy_server::error_chain(&plain)
+    );
+    config.ssl_mode(SslMode::Require);
+    let system = PostgresTls::tls(PostgresVerify::ChainAndName, None).unwrap();
+    let untrusted = PostgresStore::connect_with(&config, system)
+        .await
+        .err()
+        .expect("the test CA is not among the system's roots");
+    assert!(
+        livy_server::error_chain(&untrusted).contains("UnknownIssuer"),
+        "{}",
+        livy_server::error_chain(&untrusted)
+    );
+    let ca = std::fs::read(pki.path("ca.pem")).unwrap();
+    let ours = PostgresTls::tls(PostgresVerify::ChainAndName, Some(&ca)).unwrap();
+    let store = PostgresStore::connect_with(&config, ours).await.unwrap();
+    let rec = store
+        .create(Kind::Batch, meta(None), json!({}), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(store.get(Kind::Batch, rec.id).await.unwrap(), Some(rec));
+    drop(store);
+
+    // The server, from its URL.
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        pg.url("tls"),
+        pki.path("ca.pem").display()
+    );
+    let server = common::Server::start(
+        &tmp.path().join("data"),
+        &[
+            pki.spark_home(),
+            "livy.server.recovery.state-store=postgres".to_owned(),
+            format!("livy.server.recovery.state-store.url={url}"),
+        ],
+    );
+    // Ready once it leads (it is alone).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = common::get_json(&server.url("/ready")).await;
+        if code == 200 {
+            assert_eq!(body, json!({"ready": true, "store": true, "leader": true}));
+            break;
+        }
+        assert_eq!(body["store"], true, "{body}");
+        assert!(std::time::Instant::now() < deadline, "not ready: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, body) = common::get_json(&server.url("/batches")).await;
+    // Read from the database at start (the store's test record is not a
+    // batch the server can decode, so it is left out).
+    assert_eq!((code, body["total"].clone()), (200, json!(0)), "{body}");
+    let connections = ssl_connections(&pg, "tls").await;
+    let ours: Vec<&(String, bool)> = connections
+        .iter()
+        .filter(|(name, _)| name.starts_with("livy-server-"))
+        .collect();
+    assert!(ours.len() >= 3, "{connections:?}");
+    assert!(ours.iter().all(|(_, ssl)| *ssl), "{connections:?}");
 }

@@ -76,8 +76,20 @@ impl ApiError {
         }
     }
 
+    /// A store error: 503 with `Retry-After` while the store cannot be
+    /// reached (clients retry; nothing was written), else 500.
     pub fn store(action: &'static str) -> impl FnOnce(StoreError) -> Self {
-        move |e| Self::internal(action, e)
+        move |e| {
+            if e.is_unavailable() {
+                tracing::warn!(action, error = %crate::error_chain(&e), "the record store is unreachable");
+                Self::Unavailable(
+                    "the record store cannot be reached right now; retry in a few seconds"
+                        .to_owned(),
+                )
+            } else {
+                Self::internal(action, e)
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod access;
 mod batches;
 pub mod body;
 pub mod error;
+mod health;
 mod metrics;
 pub mod openapi;
 mod paging;
@@ -123,10 +124,14 @@ pub fn router(state: AppState) -> Router {
         true => routes.layer(middleware::from_fn(metrics::count_request)),
         false => routes,
     };
+    let state_for_probes = state.clone();
     let routes = routes.with_state(state);
     // Around the whole router: a layer on the routes runs before axum adds
     // `Allow` to a 405.
+    // The probes: outside authentication, so a probe needs no credentials.
+    let (probes, _) = health::routes().split_for_parts();
     Router::new()
+        .merge(probes.with_state(state_for_probes))
         .fallback_service(routes)
         .layer(middleware::from_fn(method_not_allowed))
 }

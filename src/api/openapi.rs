@@ -74,7 +74,10 @@ pub enum BodyRefusals {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let doc = super::api_routes().split_for_parts().1;
+        let doc = super::api_routes()
+            .merge(super::health::routes())
+            .split_for_parts()
+            .1;
         let mut doc = serde_json::to_value(doc).unwrap_or_default();
         split_create_request(&mut doc);
         add_links(&mut doc);

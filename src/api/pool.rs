@@ -101,7 +101,7 @@ pub async fn adopt(
             Err(StoreError::DuplicateName { name, .. }) => {
                 return Err(super::records::duplicate_name(&name));
             }
-            Err(e) => return Err(ApiError::internal("adopt a pooled driver", e)),
+            Err(e) => return Err(ApiError::store("adopt a pooled driver")(e)),
         }
     }
     state.pool.misses.fetch_add(1, Ordering::Relaxed);

@@ -155,7 +155,7 @@ pub async fn create<T: Kinded>(
     match state.index.create(meta, spec, status).await {
         Ok(rec) => Ok(rec),
         Err(StoreError::DuplicateName { name, .. }) => Err(duplicate_name(&name)),
-        Err(e) => Err(ApiError::internal("create a record", e)),
+        Err(e) => Err(ApiError::store("create a record")(e)),
     }
 }
 
@@ -177,13 +177,13 @@ pub async fn request<T: Kinded>(
                 rec = match state.index.reload::<T>(id).await {
                     Ok(Some(fresh)) => (*fresh).clone(),
                     Ok(None) => return Err(ApiError::SessionNotFound(key.to_owned())),
-                    Err(e) => return Err(ApiError::internal("read a record", e)),
+                    Err(e) => return Err(ApiError::store("read a record")(e)),
                 };
             }
             Err(StoreError::NotFound { .. }) => {
                 return Err(ApiError::SessionNotFound(key.to_owned()));
             }
-            Err(e) => return Err(ApiError::internal("update a record", e)),
+            Err(e) => return Err(ApiError::store("update a record")(e)),
         }
     }
     Ok(id)

@@ -170,7 +170,7 @@ pub struct Config {
     /// Kubernetes mode: custom-resource store, `k8s://` masters, leader election.
     pub kubernetes: kubernetes::KubernetesConfig,
     /// The PostgreSQL store's connection (`state-store = postgres`).
-    pub postgres: Option<tokio_postgres::Config>,
+    pub postgres: Option<postgres::PostgresConfig>,
     /// Leader election on the PostgreSQL store.
     pub ha: postgres::HaConfig,
     /// Authentication, access control, impersonation, CSRF.

@@ -5,13 +5,99 @@ use std::collections::BTreeMap;
 
 use super::{ConfigError, keys};
 
+/// The PostgreSQL store's connection settings.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    pub connect: tokio_postgres::Config,
+    /// From the URL's `sslmode` and `sslrootcert`, as libpq reads them.
+    pub tls: crate::store::PostgresTls,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tls = match self.tls {
+            crate::store::PostgresTls::Plain => "plain",
+            crate::store::PostgresTls::Tls(_) => "tls",
+        };
+        f.debug_struct("PostgresConfig")
+            .field("connect", &self.connect)
+            .field("tls", &tls)
+            .finish()
+    }
+}
+
+/// Takes libpq's `sslmode` and `sslrootcert` out of a URL's query (tokio-postgres
+/// knows neither `verify-ca`, `verify-full` nor `sslrootcert`): the URL
+/// without them, and the connector they ask for with tokio-postgres' mode.
+/// No `sslmode` is libpq's default, `prefer`.
+fn tls_from_url(
+    url: &str,
+) -> Result<
+    (
+        String,
+        crate::store::PostgresTls,
+        tokio_postgres::config::SslMode,
+    ),
+    String,
+> {
+    use crate::store::{PostgresTls, PostgresVerify as Verify};
+    use tokio_postgres::config::SslMode;
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut mode, mut root) = (None, None);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = || {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        match k {
+            "sslmode" => mode = Some(value()),
+            "sslrootcert" => root = Some(value()),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    // libpq: `sslrootcert=system` is the system's roots; any other value a
+    // PEM file. With a file given, `require` verifies the chain too.
+    let roots = match root.as_deref() {
+        None | Some("system") => None,
+        Some(path) => Some(
+            std::fs::read(path).map_err(|e| format!("sslrootcert {path}: cannot read it: {e}"))?,
+        ),
+    };
+    let given = root.is_some();
+    let (verify, ssl) = match mode.as_deref().unwrap_or("prefer") {
+        "disable" => return Ok((url, PostgresTls::Plain, SslMode::Disable)),
+        "prefer" if given => (Verify::Chain, SslMode::Prefer),
+        "prefer" => (Verify::Nothing, SslMode::Prefer),
+        "require" if given => (Verify::Chain, SslMode::Require),
+        "require" => (Verify::Nothing, SslMode::Require),
+        "verify-ca" => (Verify::Chain, SslMode::Require),
+        "verify-full" => (Verify::ChainAndName, SslMode::Require),
+        other => {
+            return Err(format!(
+                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+            ));
+        }
+    };
+    let tls = PostgresTls::tls(verify, roots.as_deref())
+        .map_err(|e| format!("sslrootcert {}: {e}", root.as_deref().unwrap_or("system")))?;
+    Ok((url, tls, ssl))
+}
+
 /// `None` unless the store is `postgres`. The password comes from
 /// `…state-store.password-file`, else `PGPASSWORD`; never from the URL (it
 /// would show in `ps` and in logs).
 pub fn parse(
     get: &dyn Fn(&'static str) -> (String, String),
     env: &BTreeMap<String, String>,
-) -> Result<Option<tokio_postgres::Config>, ConfigError> {
+) -> Result<Option<PostgresConfig>, ConfigError> {
     if get(keys::STATE_STORE).0.trim() != "postgres" {
         return Ok(None);
     }
@@ -22,6 +108,7 @@ pub fn parse(
             "the postgres store needs postgres://user@host:port/database",
         )
     })?;
+    let (url, tls, ssl_mode) = tls_from_url(&url).map_err(|e| bad(keys::STATE_STORE_URL, &e))?;
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| bad(keys::STATE_STORE_URL, &format!("not a PostgreSQL URL: {e}")))?;
@@ -51,7 +138,11 @@ pub fn parse(
     if let Some(p) = password {
         config.password(p);
     }
-    Ok(Some(config))
+    config.ssl_mode(ssl_mode);
+    Ok(Some(PostgresConfig {
+        connect: config,
+        tls,
+    }))
 }
 
 /// Leader election among servers sharing a store (PostgreSQL, or Kubernetes
@@ -125,6 +216,13 @@ mod tests {
         pairs: &[(&'static str, &str)],
         env: &[(&str, &str)],
     ) -> Result<Option<tokio_postgres::Config>, ConfigError> {
+        Ok(parse_tls(pairs, env)?.map(|c| c.connect))
+    }
+
+    fn parse_tls(
+        pairs: &[(&'static str, &str)],
+        env: &[(&str, &str)],
+    ) -> Result<Option<PostgresConfig>, ConfigError> {
         let env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -203,5 +301,64 @@ mod tests {
         ];
         let err = parse_with(&pairs, &[]).unwrap_err().to_string();
         assert!(err.contains("cannot read it"), "{err}");
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_as_libpq_reads_them() {
+        use crate::store::PostgresTls;
+        use tokio_postgres::config::SslMode;
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.pem").display().to_string();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let junk = junk.display().to_string();
+        let parse_url = |url: &str| {
+            let store = [
+                (keys::STATE_STORE, "postgres"),
+                (keys::STATE_STORE_URL, url),
+            ];
+            parse_tls(&store, &[]).map(Option::unwrap)
+        };
+        let base = "postgres://livy@db/livy";
+        for (query, mode, tls) in [
+            ("", SslMode::Prefer, true),
+            ("?sslmode=disable", SslMode::Disable, false),
+            ("?sslmode=prefer", SslMode::Prefer, true),
+            ("?sslmode=require", SslMode::Require, true),
+            (
+                "?sslmode=verify-full&application_name=x",
+                SslMode::Require,
+                true,
+            ),
+            (
+                "?application_name=x&sslmode=verify-ca",
+                SslMode::Require,
+                true,
+            ),
+        ] {
+            let c = parse_url(&format!("{base}{query}")).unwrap();
+            assert_eq!(c.connect.get_ssl_mode(), mode, "{query}");
+            assert_eq!(matches!(c.tls, PostgresTls::Tls(_)), tls, "{query}");
+            assert_eq!(c.connect.get_dbname(), Some("livy"), "{query}");
+        }
+        for (query, says) in [
+            ("?sslmode=allow", "sslmode=allow is not one of"),
+            (
+                &format!("?sslmode=verify-full&sslrootcert={missing}")[..],
+                "cannot read it",
+            ),
+            (
+                &format!("?sslmode=verify-ca&sslrootcert={junk}")[..],
+                "holds no certificate",
+            ),
+        ] {
+            let err = parse_url(&format!("{base}{query}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(keys::STATE_STORE_URL) && err.contains(says),
+                "{query}: {err}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Session calls that need a driver (statements, cancel, completion) go to
 //! the leader, which holds every driver's connection: forwarded over HTTP
-//! with the caller's identity and the servers' shared secret.
+//! (HTTPS when the servers serve it) with the caller's identity, signed
+//! with the servers' shared secret (see [`super::signature`]).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -8,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ANSWERED_BY_HEADER, Cluster, FORWARDED_USER_HEADER, PEER_SECRET_HEADER, Peer};
+use super::{ANSWERED_BY_HEADER, Cluster, FORWARDED_USER_HEADER, PEER_SIGNATURE_HEADER, Peer};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
@@ -81,10 +82,11 @@ async fn relay(
     let body = axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| format!("cannot read the request body: {e}"))?;
+    let signature = cluster.sign_forward(parts.method.as_str(), path, caller.as_deref());
     let mut out = cluster
         .http
         .request(parts.method.clone(), &url)
-        .header(PEER_SECRET_HEADER, &cluster.peer_secret)
+        .header(PEER_SIGNATURE_HEADER, signature)
         .body(body);
     for name in [header::CONTENT_TYPE, header::ACCEPT] {
         if let Some(v) = parts.headers.get(&name) {

@@ -13,7 +13,8 @@ mod typed;
 
 pub use self::kube::{KubeStore, KubeStoreOptions, MANAGED_BY_LABEL, secret_name};
 pub use embedded::EmbeddedStore;
-pub use postgres::PostgresStore;
+pub use postgres::{Connector as PostgresTls, Verify as PostgresVerify};
+pub use postgres::{Link, PostgresStore};
 pub use typed::{AnyRecord, Applied, BatchRecord, Change, RecordStore, SessionRecord, SharedStore};
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub enum RawChange {
         kind: Kind,
         id: u64,
     },
+    /// Changes may have been missed (the store's feed was cut and resumed):
+    /// whoever follows must read everything again.
+    Missed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +108,12 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The PostgreSQL connection was lost and the last attempt to open it
+    /// again failed; the next is not due yet.
+    #[error(
+        "the PostgreSQL store is unreachable; the next attempt to reconnect is in {retry_in:?}"
+    )]
+    Reconnecting { retry_in: std::time::Duration },
     #[error("PostgreSQL store query failed while trying to {action}")]
     Postgres {
         action: &'static str,
@@ -208,6 +218,47 @@ pub enum StoreError {
     SecretUnreadable { id: u64, name: String },
 }
 
+impl StoreError {
+    /// Whether the store cannot be reached right now (a lost or refused
+    /// connection, a database shutting down or starting): not the caller's
+    /// fault nor a bug, and worth retrying in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Reconnecting { .. } => true,
+            Self::Postgres { source, .. } => postgres_unreachable(source),
+            _ => false,
+        }
+    }
+}
+
+fn postgres_unreachable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        // Class 08: connection exceptions; 57P01–03: shutting down or
+        // starting; 53300: too many connections.
+        return code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::TOO_MANY_CONNECTIONS,
+            ]
+            .contains(code);
+    }
+    // No answer from the database: an I/O error or a timeout underneath.
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// How far a write must get before it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -281,6 +332,11 @@ pub trait RawStore: Send + Sync + 'static {
     async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError>;
     /// The driver secret of session `id`, if one is stored.
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError>;
+    /// Whether the store answers now (readiness). Stores without a
+    /// connection to lose answer at once.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl StoredRecord {

@@ -23,7 +23,12 @@ use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 
+mod link;
 mod schema;
+mod tls;
+
+pub use link::Link;
+pub use tls::{Connector, Verify};
 
 use super::{Durability, Fence, RawChange, RawStore, StoreError, StoredRecord};
 use crate::records::{Kind, Meta};
@@ -37,13 +42,14 @@ const FENCE: &str = "EXISTS (SELECT 1 FROM livy_leader
 
 pub struct PostgresStore {
     /// Reads and writes that must be on disk before they are answered.
-    durable: Client,
+    durable: Link,
     /// `Observed` writes (`synchronous_commit = off`).
-    observed: Client,
+    observed: Link,
     changes: broadcast::Sender<RawChange>,
     /// This store's `application_name`: its notifications, its lease.
     me: String,
     config: tokio_postgres::Config,
+    tls: Connector,
 }
 
 fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
@@ -51,74 +57,148 @@ fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError 
 }
 
 /// Connects with `config` under `application_name`, driving the connection
-/// on a task of its own; notifications go to `notices`, if given.
+/// on a task of its own; notifications go to `notices`, if given (dropped
+/// when the connection ends).
 async fn connect(
     config: &tokio_postgres::Config,
+    tls: &Connector,
     application_name: &str,
     notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
 ) -> Result<Client, StoreError> {
-    let mut config = config.clone();
+    let mut config = link::with_timeout(config);
     config.application_name(application_name);
-    let (client, mut connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if let Some(tx) = &notices {
-                        let _ = tx.send(n);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "PostgreSQL store connection failed");
-                    return;
+    match tls {
+        Connector::Plain => {
+            let (client, connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
+            tokio::spawn(drive(connection, notices));
+            Ok(client)
+        }
+        Connector::Tls(tls) => {
+            let (client, connection) = config
+                .connect(tls::MakeRustls(tls.clone()))
+                .await
+                .map_err(pg("connect"))?;
+            tokio::spawn(drive(connection, notices));
+            Ok(client)
+        }
+    }
+}
+
+/// Drives one connection until it ends, passing notifications on.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(AsyncMessage::Notification(n)) => {
+                if let Some(tx) = &notices {
+                    let _ = tx.send(n);
                 }
             }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL store connection lost");
+                return;
+            }
         }
-    });
-    Ok(client)
+    }
+}
+
+type Notices = tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>;
+
+/// A connection that LISTENs for changes, and what it hears.
+async fn listen(
+    config: &tokio_postgres::Config,
+    tls: &Connector,
+    me: &str,
+) -> Result<(Client, Notices), StoreError> {
+    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+    let listener = connect(config, tls, me, Some(tx)).await?;
+    listener
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(pg("listen for changes"))?;
+    Ok((listener, notices))
+}
+
+/// Passes other servers' changes on while the store lives; when the
+/// listening connection is lost, opens another (with backoff) and tells the
+/// watchers that changes were missed, so they read everything again.
+async fn follow(store: std::sync::Weak<PostgresStore>, mut listening: (Client, Notices)) {
+    loop {
+        let (listener, mut notices) = listening;
+        while let Some(n) = notices.recv().await {
+            let Some(store) = store.upgrade() else { return };
+            store.pass_on(n.payload(), &store.me).await;
+        }
+        drop(listener);
+        let mut failures = 0;
+        listening = loop {
+            let Some(store) = store.upgrade() else { return };
+            match listen(&store.config, &store.tls, &store.me).await {
+                Ok(open) => break open,
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot listen for changes; retrying");
+                }
+            }
+            drop(store);
+            tokio::time::sleep(link::backoff(failures.max(1))).await;
+        };
+        let Some(store) = store.upgrade() else { return };
+        tracing::info!("listening for changes again; the watchers read every record");
+        let _ = store.changes.send(RawChange::Missed);
+    }
 }
 
 impl PostgresStore {
+    /// Connects without TLS (see [`PostgresStore::connect_with`]).
+    pub async fn connect(config: &tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+        Self::connect_with(config, Connector::Plain).await
+    }
+
     /// Connects (three connections: durable, observed, listening), applies
     /// what the schema lacks, and starts passing other servers' changes on.
-    pub async fn connect(config: &tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+    /// Each connection is opened again when lost (see [`link`]).
+    pub async fn connect_with(
+        config: &tokio_postgres::Config,
+        tls: Connector,
+    ) -> Result<Arc<Self>, StoreError> {
         // Unique per store instance: its own notifications are skipped.
         let me = format!(
             "livy-server-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
         );
-        let mut durable = connect(config, &me, None).await?;
-        schema::migrate(&mut durable).await?;
-        let observed = connect(config, &me, None).await?;
-        observed
-            .batch_execute("SET synchronous_commit = off")
-            .await
-            .map_err(pg("set up the observed-writes connection"))?;
-        let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
-        let listener = connect(config, &me, Some(tx)).await?;
-        listener
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .await
-            .map_err(pg("listen for changes"))?;
+        {
+            let mut migrating = connect(config, &tls, &me, None).await?;
+            schema::migrate(&mut migrating).await?;
+        }
+        let durable = Link::open(config, &tls, &me, "records", "").await?;
+        let observed = Link::open(
+            config,
+            &tls,
+            &me,
+            "unsynchronised writes",
+            "SET synchronous_commit = off",
+        )
+        .await?;
         let (changes, _) = broadcast::channel(4096);
+        let listening = listen(config, &tls, &me).await?;
         let store = Arc::new(Self {
             durable,
             observed,
             changes,
             me: me.clone(),
             config: config.clone(),
+            tls,
         });
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            let _listener = listener; // LISTEN lasts as long as its connection
-            while let Some(n) = notices.recv().await {
-                let Some(store) = weak.upgrade() else { return };
-                store.pass_on(n.payload(), &me).await;
-            }
-        });
+        tokio::spawn(follow(Arc::downgrade(&store), listening));
         Ok(store)
     }
 
@@ -129,18 +209,21 @@ impl PostgresStore {
     }
 
     /// A connection of its own (under this store's identity), for work that
-    /// must not queue behind records: leader election.
-    pub async fn side_connection(&self) -> Result<Client, StoreError> {
-        let client = connect(&self.config, &self.me, None).await?;
+    /// must not queue behind records: leader election. It is opened again
+    /// when lost, as the store's own.
+    pub async fn side_connection(&self) -> Result<Link, StoreError> {
         // Lease renewals need not wait for the disk: a renewal lost in a
         // database crash only ends a term early (the row is the truth every
         // fenced write is checked against), and a loaded disk must not
         // delay an election past the lease.
-        client
-            .batch_execute("SET synchronous_commit = off")
-            .await
-            .map_err(pg("set up the election connection"))?;
-        Ok(client)
+        Link::open(
+            &self.config,
+            &self.tls,
+            &self.me,
+            "election",
+            "SET synchronous_commit = off",
+        )
+        .await
     }
 
     /// The secret the servers on this database show each other when one
@@ -148,7 +231,8 @@ impl PostgresStore {
     /// database (which only the servers can read).
     pub async fn peer_secret(&self) -> Result<String, StoreError> {
         let fresh = crate::reconcile::random_token(32);
-        self.durable
+        let durable = self.durable.client().await?;
+        durable
             .execute(
                 "INSERT INTO livy_cluster (id, peer_secret) VALUES (1, $1)
                  ON CONFLICT (id) DO NOTHING",
@@ -156,8 +240,7 @@ impl PostgresStore {
             )
             .await
             .map_err(pg("make the servers' shared secret"))?;
-        let row = self
-            .durable
+        let row = durable
             .query_one("SELECT peer_secret FROM livy_cluster WHERE id = 1", &[])
             .await
             .map_err(pg("read the servers' shared secret"))?;
@@ -194,9 +277,11 @@ impl PostgresStore {
                 Ok(Some(rec)) => RawChange::Applied(Arc::new(rec)),
                 // Deleted since: its own notice follows.
                 Ok(None) => return,
+                // The change is not lost: the watchers read everything
+                // again (with retries), once the store answers.
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not read a changed record");
-                    return;
+                    tracing::warn!(error = %crate::error_chain(&e), "could not read a changed record; the watchers read every record again");
+                    RawChange::Missed
                 }
             }
         };
@@ -207,10 +292,10 @@ impl PostgresStore {
         let _ = self.changes.send(change);
     }
 
-    fn client(&self, durability: Durability) -> &Client {
+    async fn client(&self, durability: Durability) -> Result<Arc<Client>, StoreError> {
         match durability {
-            Durability::Disk => &self.durable,
-            Durability::Observed => &self.observed,
+            Durability::Disk => self.durable.client().await,
+            Durability::Observed => self.observed.client().await,
         }
     }
 }
@@ -253,6 +338,7 @@ impl PostgresStore {
         );
         let changed = self
             .client(durability)
+            .await?
             .execute(
                 &sql,
                 &[
@@ -300,6 +386,8 @@ impl PostgresStore {
         let term = fence.map(|f| f.term as i64);
         let changed = self
             .durable
+            .client()
+            .await?
             .execute(
                 &sql,
                 &[&kind.as_str(), &(id as i64), &(version as i64), &term],
@@ -324,7 +412,11 @@ impl PostgresStore {
     ) -> StoreError {
         if let Some(fence) = fence {
             let sql = format!("SELECT {}", FENCE.replace("$TERM", "$1"));
-            match self.durable.query_one(&sql, &[&(fence.term as i64)]).await {
+            let durable = match self.durable.client().await {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            match durable.query_one(&sql, &[&(fence.term as i64)]).await {
                 Ok(row) if row.get::<_, bool>(0) => {}
                 Ok(_) => return StoreError::Fenced { term: fence.term },
                 Err(e) => return pg("check the leader's term")(e),
@@ -350,6 +442,8 @@ impl RawStore for PostgresStore {
         let m = meta_json(kind, &meta)?;
         let inserted = self
             .durable
+            .client()
+            .await?
             .query_one(
                 "WITH n AS (
                      UPDATE livy_next_ids SET next_id = next_id + 1 WHERE kind = $1
@@ -384,6 +478,8 @@ impl RawStore for PostgresStore {
 
     async fn get(&self, kind: Kind, id: u64) -> Result<Option<StoredRecord>, StoreError> {
         self.durable
+            .client()
+            .await?
             .query_opt(
                 "SELECT id, version, meta, spec, status FROM livy_records
                  WHERE kind = $1 AND id = $2",
@@ -397,6 +493,8 @@ impl RawStore for PostgresStore {
 
     async fn list(&self, kind: Kind) -> Result<Vec<StoredRecord>, StoreError> {
         self.durable
+            .client()
+            .await?
             .query(
                 "SELECT id, version, meta, spec, status FROM livy_records
                  WHERE kind = $1 ORDER BY id",
@@ -448,6 +546,8 @@ impl RawStore for PostgresStore {
         // Only for a session that exists, in one statement (no race with delete).
         let written = self
             .durable
+            .client()
+            .await?
             .execute(
                 "INSERT INTO livy_session_secrets (id, secret)
                  SELECT $1, $2 WHERE EXISTS
@@ -470,6 +570,8 @@ impl RawStore for PostgresStore {
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {
         Ok(self
             .durable
+            .client()
+            .await?
             .query_opt(
                 "SELECT secret FROM livy_session_secrets WHERE id = $1",
                 &[&(id as i64)],
@@ -477,5 +579,15 @@ impl RawStore for PostgresStore {
             .await
             .map_err(pg("read a session's driver secret"))?
             .map(|row| row.get(0)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.durable
+            .client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(pg("check that the database answers"))
     }
 }

@@ -137,6 +137,8 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError>;
     /// See [`RawStore::session_secret`].
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError>;
+    /// See [`RawStore::ping`].
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 pub type SharedStore = Arc<dyn RecordStore>;
@@ -207,6 +209,7 @@ impl<S: RawStore> RecordStore for S {
             let change = match rx.recv().await {
                 Ok(RawChange::Applied(raw)) => Change::Applied(Applied(raw)),
                 Ok(RawChange::Deleted { kind, id }) => Change::Deleted { kind, id },
+                Ok(RawChange::Missed) => Change::Lagged,
                 Err(RecvError::Lagged(_)) => Change::Lagged,
                 Err(RecvError::Closed) => return None,
             };
@@ -217,6 +220,10 @@ impl<S: RawStore> RecordStore for S {
 
     async fn put_session_secret(&self, id: u64, secret: &str) -> Result<(), StoreError> {
         RawStore::put_session_secret(self, id, secret).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        RawStore::ping(self).await
     }
 
     async fn session_secret(&self, id: u64) -> Result<Option<String>, StoreError> {

@@ -192,6 +192,7 @@ async fn create_then_status_updates_then_livy_delete_through_the_finalizer() {
         .map(|c| match c {
             livy_server::store::RawChange::Applied(r) => Some(r.version),
             livy_server::store::RawChange::Deleted { .. } => None,
+            livy_server::store::RawChange::Missed => panic!("the KubeStore never misses"),
         })
         .collect();
     assert_eq!(seen, [Some(101), Some(102), Some(103), None]);

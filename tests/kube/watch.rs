@@ -103,6 +103,7 @@ async fn changes_flow_and_a_dropped_watch_resumes_from_the_last_version() {
     let summary = |c: &RawChange| match c {
         RawChange::Applied(r) => (r.kind, r.id, Some(r.version)),
         RawChange::Deleted { kind, id } => (*kind, *id, None),
+        RawChange::Missed => panic!("the KubeStore's watch resumes without a gap"),
     };
     let b = Kind::Batch;
     assert_eq!(

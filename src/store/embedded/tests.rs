@@ -86,7 +86,7 @@ async fn stale_versions_conflict_and_changes_are_announced() {
     assert_eq!(got.status, json!({"s":2}));
     let version = |c: RawChange| match c {
         RawChange::Applied(r) => r.version,
-        RawChange::Deleted { .. } => 0,
+        RawChange::Deleted { .. } | RawChange::Missed => 0,
     };
     assert_eq!(version(rx.recv().await.unwrap()), 1);
     assert_eq!(version(rx.recv().await.unwrap()), 2);
