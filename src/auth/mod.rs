@@ -603,6 +603,10 @@ mod tests {
             password_cache_ttl: std::time::Duration::from_secs(60),
             acl: Default::default(),
             csrf: true,
+            max_concurrent_checks: 2,
+            check_wait: std::time::Duration::from_secs(2),
+            failure_limit: 0,
+            failure_window: std::time::Duration::from_secs(60),
         };
         let me = crate::ha::Peer {
             identity: "leader".into(),
