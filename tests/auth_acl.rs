@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -55,29 +55,6 @@ fn may_impersonate(s: Setting, user: &str, target: &str) -> bool {
         return false;
     }
     !s.impersonation || !s.auth || user == target || user == "admin"
-}
-
-/// A users file made with the binary's own `hash-password`.
-fn users_file(dir: &Path) -> PathBuf {
-    let mut text = String::new();
-    for user in USERS {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_livy-server"))
-            .arg("hash-password")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "{user}-password").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let hash = String::from_utf8(out.stdout).unwrap();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        text.push_str(&format!("{user}:{}\n", hash.trim()));
-    }
-    let path = dir.join("users");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 struct Api {
@@ -161,7 +138,12 @@ async fn start(s: Setting, dir: &Path) -> Api {
         conf.push("livy.server.auth.type=basic".into());
         conf.push(format!(
             "livy.server.auth.basic.users-file={}",
-            users_file(dir).display()
+            {
+                let path = dir.join("users");
+                users_file(&path, &USERS);
+                path
+            }
+            .display()
         ));
     }
     if s.acl {

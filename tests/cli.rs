@@ -176,31 +176,11 @@ fn unknown_ids_give_the_servers_404_message_and_empty_lists_print() {
     );
 }
 
-/// A users file with `alice:alice-password`, made by the server binary.
-fn users_file(dir: &Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livy-server"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "alice-password").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let path = dir.join("users");
-    std::fs::write(
-        &path,
-        format!("alice:{}\n", String::from_utf8_lossy(&out.stdout).trim()),
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn flags_beat_the_environment_which_beats_the_config_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let users = users_file(tmp.path());
+    let users = tmp.path().join("users");
+    users_file(&users, &["alice"]);
     let server = stand_in_server(
         tmp.path(),
         &[

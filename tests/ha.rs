@@ -29,30 +29,13 @@ const LEASE_SECS: u64 = 3;
 /// after its parent's (the supervisor's, whose `--dir` names the record's
 /// tag), and runs `inner`'s (with `SPARK_HOME` set to `inner`).
 fn counting_spark_home(dir: &Path, inner: &Path, submissions: &Path) -> PathBuf {
-    let home = dir.join("counting-spark");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    for entry in std::fs::read_dir(inner).unwrap().flatten() {
-        if entry.file_name() != "bin" {
-            std::os::unix::fs::symlink(entry.path(), home.join(entry.file_name())).unwrap();
-        }
-    }
-    for entry in std::fs::read_dir(inner.join("bin")).unwrap().flatten() {
-        if entry.file_name() != "spark-submit" {
-            std::os::unix::fs::symlink(entry.path(), home.join("bin").join(entry.file_name()))
-                .unwrap();
-        }
-    }
     let script = format!(
         "#!/bin/sh\necho \"$(tr '\\0' ' ' < /proc/$PPID/cmdline) :: $*\" >> '{}'\nSPARK_HOME='{}'\nexport SPARK_HOME\nexec '{}/bin/spark-submit' \"$@\"\n",
         submissions.display(),
         inner.display(),
         inner.display()
     );
-    let submit = home.join("bin/spark-submit");
-    std::fs::write(&submit, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
-    home
+    wrapped_spark_home(&dir.join("counting-spark"), inner, &script)
 }
 
 /// How many times each record (`livy-batch-7`, `livy-session-2`) was

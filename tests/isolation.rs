@@ -24,21 +24,6 @@ const START: Duration = Duration::from_secs(300);
 const PG_SECRET: &str = "pg-secret-7c1f";
 const AWS_SECRET: &str = "aws-secret-93ab";
 
-fn users_file(path: &Path) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_livy-server"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "alice-password").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap();
-    std::fs::write(path, format!("alice:{}\n", hash.trim())).unwrap();
-}
-
 async fn call(
     server: &Server,
     method: reqwest::Method,
@@ -154,7 +139,7 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
     std::fs::create_dir_all(&conf).unwrap();
     let data = shared.join("data");
     let users = conf.join("users");
-    users_file(&users);
+    users_file(&users, &["alice"]);
     let cookie = conf.join("cookie-secret");
     std::fs::write(&cookie, "cookie-secret-5d2e0f9a1b7c4e3d8f6a2b1c0d9e8f7a").unwrap();
     std::fs::write(

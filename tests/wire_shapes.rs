@@ -58,29 +58,12 @@ fn assert_shape(table: &Value, v: &Value, shape: &str, extensions: Option<&str>,
 /// launch slow enough to be seen.
 fn slow_spark_home(dir: &Path) -> PathBuf {
     let real = spark_home();
-    let home = dir.join("slow-spark");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    for entry in std::fs::read_dir(&real).unwrap().flatten() {
-        if entry.file_name() != "bin" {
-            std::os::unix::fs::symlink(entry.path(), home.join(entry.file_name())).unwrap();
-        }
-    }
-    for entry in std::fs::read_dir(real.join("bin")).unwrap().flatten() {
-        if entry.file_name() != "spark-submit" {
-            std::os::unix::fs::symlink(entry.path(), home.join("bin").join(entry.file_name()))
-                .unwrap();
-        }
-    }
     let script = format!(
         "#!/bin/sh\nsleep {SLOW_LAUNCH_SECS}\nSPARK_HOME='{}' exec '{}/bin/spark-submit' \"$@\"\n",
         real.display(),
         real.display()
     );
-    let submit = home.join("bin/spark-submit");
-    std::fs::write(&submit, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
-    home
+    wrapped_spark_home(&dir.join("slow-spark"), &real, &script)
 }
 
 /// Polls `{url}/state` until it is `until` (or a finished state), and

@@ -601,3 +601,44 @@ pub fn sig_bit(sig: nix::sys::signal::Signal) -> u64 {
 /// Every signal but glibc's reserved 32 and 33, which its `posix_spawn`
 /// (std's, Java's) leaves ignored in every child and no program can use.
 pub const NOT_RESERVED: u64 = !(0b11 << 31);
+
+/// A users file at `path` for `users`, each with the password
+/// `<user>-password`, hashed by the server binary's own `hash-password`.
+#[allow(dead_code)] // each test binary uses a part
+pub fn users_file(path: &Path, users: &[&str]) {
+    let mut text = String::new();
+    for user in users {
+        let out = run_with_input(
+            Command::new(env!("CARGO_BIN_EXE_livy-server")).arg("hash-password"),
+            &format!("{user}-password\n"),
+        );
+        assert!(out.status.success());
+        let hash = String::from_utf8(out.stdout).unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        text.push_str(&format!("{user}:{}\n", hash.trim()));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// A Spark home at `home` that is `inner` but for `bin/spark-submit`, which
+/// is `script` (a shell script; `inner`'s own is at `$inner/bin/spark-submit`).
+#[allow(dead_code)] // each test binary uses a part
+pub fn wrapped_spark_home(home: &Path, inner: &Path, script: &str) -> PathBuf {
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    for entry in std::fs::read_dir(inner).unwrap().flatten() {
+        if entry.file_name() != "bin" {
+            std::os::unix::fs::symlink(entry.path(), home.join(entry.file_name())).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(inner.join("bin")).unwrap().flatten() {
+        if entry.file_name() != "spark-submit" {
+            std::os::unix::fs::symlink(entry.path(), home.join("bin").join(entry.file_name()))
+                .unwrap();
+        }
+    }
+    let submit = home.join("bin/spark-submit");
+    std::fs::write(&submit, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
+    home.to_path_buf()
+}
