@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, wrapped_spark_home};
 use postgres::Postgres;
 use serde_json::{Value, json};
 
