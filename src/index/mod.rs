@@ -212,21 +212,29 @@ impl Index {
     /// Reads every record of every kind, applies what is news, drops what
     /// is gone, and announces each.
     async fn relist(&self) -> Result<(), StoreError> {
+        // Only records known before the lists began can be gone: one created
+        // after a list's snapshot is missing from it, not deleted.
+        let known_batches: HashSet<u64> = read(&self.batches).ids().collect();
+        let known_sessions: HashSet<u64> = read(&self.sessions).ids().collect();
         let batches = self.store.list(Kind::Batch).await?;
         let sessions = self.store.list(Kind::Session).await?;
         let n = (batches.len() + sessions.len()) as u64;
         self.counters.records_read.fetch_add(n, Ordering::Relaxed);
-        self.resync::<BatchStatus>(batches);
-        self.resync::<SessionStatus>(sessions);
+        self.resync::<BatchStatus>(batches, &known_batches);
+        self.resync::<SessionStatus>(sessions, &known_sessions);
         Ok(())
     }
 
-    fn resync<T: Kinded>(&self, recs: Vec<AnyRecord>) {
+    fn resync<T: Kinded>(&self, recs: Vec<AnyRecord>, known: &HashSet<u64>) {
         let present: HashSet<u64> = recs.iter().map(AnyRecord::id).collect();
         for rec in &recs {
             self.take_any::<T>(rec);
         }
-        let gone = read(T::table(self)).absent_from(&present);
+        let gone: Vec<u64> = read(T::table(self))
+            .absent_from(&present)
+            .into_iter()
+            .filter(|id| known.contains(id))
+            .collect();
         for id in gone {
             if write(T::table(self)).remove(id) {
                 self.announce((T::KIND, id));
