@@ -242,7 +242,11 @@ async fn with_max_creation_reached_by_the_pool_requests_are_rejected() {
 async fn a_failing_pooled_launch_is_retried_on_one_record_with_backoff() {
     let tmp = tempfile::tempdir().unwrap();
     let home = fake_spark_home(tmp.path());
-    let attempts = tmp.path().join("attempts");
+    // spark-submit runs in the sandbox: its record of attempts goes to a
+    // directory the sandbox lets it write.
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let attempts = out.join("attempts");
     std::fs::write(
         home.join("bin/spark-submit"),
         format!(
@@ -257,6 +261,10 @@ async fn a_failing_pooled_launch_is_retried_on_one_record_with_backoff() {
             format!("livy.server.spark-home={}", home.display()),
             "livy.server.session.pool.size=1".to_owned(),
             "livy.rsc.launcher.port.range=0~0".to_owned(),
+            format!(
+                "livy.server.launch.sandbox.writable-paths={}",
+                out.display()
+            ),
         ],
     );
     // Gaps of 2, 4 and 8 s (plus a poll each) come before the fourth attempt.
