@@ -170,7 +170,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
 
     let hub = ReplHub::new(wake.clone(), tasks.clone());
-    hub.retain_output_bytes(config.session_max_retained_output);
+    hub.retain_output_bytes(config.limits.session_max_retained_output);
     if postgres.is_some() || k8s.as_ref().is_some_and(|k| k.elects()) {
         // No driver is served before this server is elected.
         hub.stand_by();

@@ -88,7 +88,7 @@ pub struct Rules<'a> {
     /// `sparkr` can run: R is on the server, or drivers run in the cluster.
     pub r: bool,
     /// Sanity caps on requested resources.
-    pub caps: crate::config::ResourceCaps,
+    pub caps: crate::config::limits::ResourceCaps,
 }
 
 impl<'a> Rules<'a> {
@@ -97,7 +97,7 @@ impl<'a> Rules<'a> {
             whitelist: &config.local_dir_whitelist,
             impersonation: config.impersonation,
             r: config.r_command.is_some() || config.deploy_mode.as_deref() == Some("cluster"),
-            caps: config.caps,
+            caps: config.limits.caps,
         }
     }
 

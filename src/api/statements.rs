@@ -193,7 +193,7 @@ pub async fn create_statement(
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key)?;
     let code = req.code.ok_or_else(|| ApiError::bad("code: is required"))?;
-    let max = state.config.statement_max_code;
+    let max = state.config.limits.statement_max_code;
     if code.len() > max {
         return Err(ApiError::CodeTooLarge {
             len: code.len(),

@@ -30,6 +30,8 @@ pub struct LaunchConfig {
     pub sandbox_writable: Vec<PathBuf>,
     /// The `livy.conf` read at start-up (hidden from applications).
     pub conf_file: Option<PathBuf>,
+    /// bubblewrap's `bwrap` on the server's `PATH` (`None`: not installed).
+    pub bwrap: Option<PathBuf>,
 }
 
 /// `get(key)` returns the raw value and where it came from.
@@ -81,5 +83,6 @@ pub fn parse(get: &dyn Fn(&'static str) -> (String, String)) -> Result<LaunchCon
         sandbox_paths,
         sandbox_writable,
         conf_file: None,
+        bwrap: None,
     })
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod keys;
 pub mod kubernetes;
 pub mod launch;
+pub mod limits;
 pub mod listener;
 pub mod postgres;
 pub mod properties;
@@ -77,17 +78,6 @@ pub enum ConfigError {
     YarnSite { path: String, reason: String },
 }
 
-/// Sanity caps on what one request may ask for (`livy.server.request.max-*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResourceCaps {
-    pub driver_cores: u32,
-    pub executor_cores: u32,
-    pub num_executors: u32,
-    /// Bytes.
-    pub driver_memory: u64,
-    pub executor_memory: u64,
-}
-
 /// Typed, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -123,8 +113,8 @@ pub struct Config {
     pub app_lookup_timeout: Duration,
     pub kill_grace: Duration,
     pub max_body: usize,
-    /// Caps on requested cores, executors and memory.
-    pub caps: ResourceCaps,
+    /// Caps on requests and statement sizes.
+    pub limits: limits::Limits,
     pub launch_retries: u32,
     /// ResourceManager base URLs to try in order (empty unless the master is YARN).
     pub yarn_rm_addresses: Vec<String>,
@@ -154,12 +144,6 @@ pub struct Config {
     pub statement_sync_wait: Duration,
     /// How long a statement waits for a recovered session's driver.
     pub statement_recovery_wait: Duration,
-    /// Longest statement code accepted.
-    pub statement_max_code: usize,
-    /// Largest statement output a driver keeps (it cuts longer ones).
-    pub statement_max_output: u64,
-    /// Statement output the server keeps per session (0: no limit).
-    pub session_max_retained_output: u64,
     pub driver_idle_timeout: Duration,
     /// `$SPARK_CONF_DIR/spark-defaults.conf` (else `$SPARK_HOME/conf/…`), as
     /// spark-submit reads it. Kept for the server's own decisions (the default
@@ -334,44 +318,6 @@ impl Config {
             let v = parse(keys::MAX_BODY, &|v| parse_bytes(v).map(|_| ()))?;
             parse_bytes(&v).unwrap_or(1 << 20) as usize
         };
-        let cap_count = |key: &'static str| -> Result<u32, ConfigError> {
-            let v = parse(key, &|v| match v.trim().parse::<u32>() {
-                Ok(n) if n > 0 => Ok(()),
-                _ => Err("expected a positive integer".to_owned()),
-            })?;
-            Ok(v.trim().parse().unwrap_or(u32::MAX))
-        };
-        let cap_bytes = |key: &'static str| -> Result<u64, ConfigError> {
-            let v = parse(key, &|v| match parse_bytes(v) {
-                Ok(n) if n > 0 => Ok(()),
-                Ok(_) => Err("must be more than 0".to_owned()),
-                Err(e) => Err(e),
-            })?;
-            Ok(parse_bytes(&v).unwrap_or(u64::MAX))
-        };
-        let caps = ResourceCaps {
-            driver_cores: cap_count(keys::MAX_DRIVER_CORES)?,
-            executor_cores: cap_count(keys::MAX_EXECUTOR_CORES)?,
-            num_executors: cap_count(keys::MAX_NUM_EXECUTORS)?,
-            driver_memory: cap_bytes(keys::MAX_DRIVER_MEMORY)?,
-            executor_memory: cap_bytes(keys::MAX_EXECUTOR_MEMORY)?,
-        };
-        let positive_bytes = |key: &'static str, default: u64| -> Result<u64, ConfigError> {
-            let v = parse(key, &|v| match parse_bytes(v) {
-                Ok(0) => Err("must be at least 1 byte".to_owned()),
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            })?;
-            Ok(parse_bytes(&v).unwrap_or(default))
-        };
-        let statement_max_code = positive_bytes(keys::STATEMENT_MAX_CODE, 512 << 10)? as usize;
-        let statement_max_output = positive_bytes(keys::STATEMENT_MAX_OUTPUT, 8 << 20)?;
-        let session_max_retained_output = {
-            let v = parse(keys::SESSION_MAX_RETAINED_OUTPUT, &|v| {
-                parse_bytes(v).map(|_| ())
-            })?;
-            parse_bytes(&v).unwrap_or(64 << 20)
-        };
         let launcher_ports = {
             let v = parse(keys::LAUNCHER_PORT_RANGE, &|v| {
                 parse_port_range(v).map(|_| ())
@@ -406,7 +352,11 @@ impl Config {
         let auth = auth::parse(&get, &hostname())?;
         let tls = tls::parse(&get)?;
         let listener = listener::parse(&get)?;
-        let launch = launch::parse(&get)?;
+        let launch = launch::LaunchConfig {
+            bwrap: find_on_path("bwrap", env),
+            ..launch::parse(&get)?
+        };
+        let limits = limits::parse(&get)?;
         Ok(Self {
             tls,
             listener,
@@ -436,9 +386,6 @@ impl Config {
             sql_num_rows: number(keys::SQL_NUM_ROWS)?,
             statement_sync_wait: duration(keys::STATEMENT_SYNC_WAIT)?,
             statement_recovery_wait: duration(keys::STATEMENT_RECOVERY_WAIT)?,
-            statement_max_code,
-            statement_max_output,
-            session_max_retained_output,
             driver_idle_timeout: duration(keys::DRIVER_IDLE_TIMEOUT)?,
             host,
             port,
@@ -458,7 +405,7 @@ impl Config {
             app_lookup_timeout: duration(keys::APP_LOOKUP_TIMEOUT)?,
             kill_grace: duration(keys::KILL_GRACE)?,
             max_body,
-            caps,
+            limits,
             log_max_line,
             launch_retries: number(keys::LAUNCH_RETRIES)? as u32,
             redaction,

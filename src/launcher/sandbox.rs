@@ -164,18 +164,13 @@ pub enum Isolation {
 }
 
 impl Isolation {
-    /// The sandbox the configuration asks for, with `bwrap` found on `PATH`
-    /// and tried once.
+    /// The sandbox the configuration asks for, with the `bwrap` it found
+    /// tried once.
     pub fn for_server(config: &Config, env: &std::collections::BTreeMap<String, String>) -> Self {
         if config.launch.isolation == crate::config::launch::Isolation::None {
             return Self::Off;
         }
-        let bwrap = env.get("PATH").and_then(|path| {
-            std::env::split_paths(path)
-                .map(|d| d.join("bwrap"))
-                .find(|p| p.is_file())
-        });
-        let Some(bwrap) = bwrap else {
+        let Some(bwrap) = config.launch.bwrap.clone() else {
             return Self::Unavailable(
                 "livy.server.launch.isolation = namespaces needs bubblewrap's `bwrap` on the server's PATH: install it (apt-get install bubblewrap) or set livy.server.launch.isolation = none".to_owned(),
             );

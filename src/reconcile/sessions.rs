@@ -274,7 +274,7 @@ impl Reconciler {
             ("spark.livy.sql.num-rows", c.sql_num_rows.to_string()),
             (
                 "spark.livy.statement.max-output-bytes",
-                c.statement_max_output.to_string(),
+                c.limits.statement_max_output.to_string(),
             ),
             (
                 "spark.livy.server.idle-timeout",
