@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
 
+mod feed;
 mod link;
 mod schema;
 mod tls;
@@ -109,53 +110,6 @@ async fn drive<S, T>(
     }
 }
 
-type Notices = tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>;
-
-/// A connection that LISTENs for changes, and what it hears.
-async fn listen(
-    config: &tokio_postgres::Config,
-    tls: &Connector,
-    me: &str,
-) -> Result<(Client, Notices), StoreError> {
-    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
-    let listener = connect(config, tls, me, Some(tx)).await?;
-    listener
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .await
-        .map_err(pg("listen for changes"))?;
-    Ok((listener, notices))
-}
-
-/// Passes other servers' changes on while the store lives; when the
-/// listening connection is lost, opens another (with backoff) and tells the
-/// watchers that changes were missed, so they read everything again.
-async fn follow(store: std::sync::Weak<PostgresStore>, mut listening: (Client, Notices)) {
-    loop {
-        let (listener, mut notices) = listening;
-        while let Some(n) = notices.recv().await {
-            let Some(store) = store.upgrade() else { return };
-            store.pass_on(n.payload(), &store.me).await;
-        }
-        drop(listener);
-        let mut failures = 0;
-        listening = loop {
-            let Some(store) = store.upgrade() else { return };
-            match listen(&store.config, &store.tls, &store.me).await {
-                Ok(open) => break open,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(error = %crate::error_chain(&e), "cannot listen for changes; retrying");
-                }
-            }
-            drop(store);
-            tokio::time::sleep(link::backoff(failures.max(1))).await;
-        };
-        let Some(store) = store.upgrade() else { return };
-        tracing::info!("listening for changes again; the watchers read every record");
-        let _ = store.changes.send(RawChange::Missed);
-    }
-}
-
 impl PostgresStore {
     /// Connects without TLS (see [`PostgresStore::connect_with`]).
     pub async fn connect(config: &tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
@@ -189,7 +143,7 @@ impl PostgresStore {
         )
         .await?;
         let (changes, _) = broadcast::channel(4096);
-        let listening = listen(config, &tls, &me).await?;
+        let listening = feed::listen(config, &tls, &me).await?;
         let store = Arc::new(Self {
             durable,
             observed,
@@ -198,7 +152,7 @@ impl PostgresStore {
             config: config.clone(),
             tls,
         });
-        tokio::spawn(follow(Arc::downgrade(&store), listening));
+        tokio::spawn(feed::follow(Arc::downgrade(&store), listening));
         Ok(store)
     }
 
@@ -245,47 +199,6 @@ impl PostgresStore {
             .await
             .map_err(pg("read the servers' shared secret"))?;
         Ok(row.get(0))
-    }
-
-    /// Announces another server's change (read back from the table, so the
-    /// watchers get the record as committed, or its deletion).
-    async fn pass_on(&self, payload: &str, me: &str) {
-        #[derive(serde::Deserialize)]
-        struct Notice {
-            kind: Kind,
-            id: u64,
-            deleted: bool,
-            by: String,
-        }
-        let notice: Notice = match serde_json::from_str(payload) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(payload, error = %e, "unreadable change notification");
-                return;
-            }
-        };
-        if notice.by == me {
-            return;
-        }
-        let change = if notice.deleted {
-            RawChange::Deleted {
-                kind: notice.kind,
-                id: notice.id,
-            }
-        } else {
-            match self.get(notice.kind, notice.id).await {
-                Ok(Some(rec)) => RawChange::Applied(Arc::new(rec)),
-                // Deleted since: its own notice follows.
-                Ok(None) => return,
-                // The change is not lost: the watchers read everything
-                // again (with retries), once the store answers.
-                Err(e) => {
-                    tracing::warn!(error = %crate::error_chain(&e), "could not read a changed record; the watchers read every record again");
-                    RawChange::Missed
-                }
-            }
-        };
-        let _ = self.changes.send(change);
     }
 
     fn notify(&self, change: RawChange) {
