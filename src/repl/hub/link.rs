@@ -214,11 +214,11 @@ impl ReplHub {
             } => {
                 if let Some(e) = ch.entry_mut(id) {
                     let was_final = e.st.state.is_final();
-                    let st = &mut e.st;
                     // Output first, then state: never `available` without output.
-                    if output.is_some() {
-                        st.output = output;
+                    if let Some(output) = output {
+                        e.set_output(output);
                     }
+                    let st = &mut e.st;
                     if let Some(t) = started {
                         st.started = t;
                     }
@@ -298,13 +298,8 @@ fn merge_history(ch: &mut Channel, history: Vec<Statement>, next_id: Option<u64>
     }
     for st in history {
         match ch.entry_mut(st.id) {
-            Some(e) => e.st = st,
-            None => ch.statements.push(Entry {
-                st,
-                kind: String::new(),
-                sent: true,
-                cancel_pending: false,
-            }),
+            Some(e) => e.replace(st),
+            None => ch.statements.push(Entry::new(st, String::new(), true)),
         }
     }
     ch.statements.sort_by_key(|e| e.st.id);

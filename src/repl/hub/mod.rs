@@ -7,6 +7,7 @@
 //! already seen, and never hands out an id the driver would drop as a repeat.
 
 mod link;
+mod retain;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +21,10 @@ use tokio_util::task::TaskTracker;
 use super::protocol::{Statement, StatementState, ToDriver};
 use crate::reconcile::Wake;
 use crate::records::{SessionState, now_ms};
+use retain::Entry;
+#[cfg(test)]
+use retain::{DROPPED, RETAINED_STATEMENTS, output_bytes};
 
-/// Statements kept per session (`livy.rsc.retained-statements`).
-const RETAINED_STATEMENTS: usize = 100;
 /// A driver must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A code-completion request the driver does not answer this soon gets none.
@@ -48,16 +50,6 @@ pub enum ReplError {
         "session {session} is recovering: its driver has not reconnected to this server within {waited_s} s; retry shortly"
     )]
     Recovering { session: u64, waited_s: u64 },
-}
-
-/// One statement as the server tracks it.
-struct Entry {
-    st: Statement,
-    kind: String,
-    /// Written to a driver connection (which may since have dropped).
-    sent: bool,
-    /// A cancel asked while the driver was away; sent once it is back.
-    cancel_pending: bool,
 }
 
 #[derive(Default)]
@@ -92,44 +84,6 @@ impl Channel {
         self.statements.iter_mut().find(|e| e.st.id == id)
     }
 
-    /// Drops the oldest finished statements beyond the retained count; a
-    /// statement that is still waiting or running is never dropped.
-    /// Then, past `output_cap` bytes of output in all, drops the outputs of
-    /// the oldest finished statements (they stay listed, with a note saying
-    /// so), the newest one's last.
-    fn evict(&mut self) {
-        let mut excess = self.statements.len().saturating_sub(RETAINED_STATEMENTS);
-        self.statements.retain(|e| {
-            if excess > 0 && e.st.state.is_final() {
-                excess -= 1;
-                false
-            } else {
-                true
-            }
-        });
-        if self.output_cap == 0 {
-            return;
-        }
-        let sizes: Vec<u64> = self
-            .statements
-            .iter()
-            .map(|e| e.st.output.as_ref().map_or(0, output_bytes))
-            .collect();
-        let mut total: u64 = sizes.iter().sum();
-        let cap = self.output_cap;
-        for (e, size) in self.statements.iter_mut().zip(sizes) {
-            if total <= cap {
-                break;
-            }
-            if !e.st.state.is_final() || size == 0 || e.st.output.as_ref().is_some_and(is_dropped) {
-                continue;
-            }
-            let note = dropped_output(e.st.id, cap);
-            total = total - size + output_bytes(&note);
-            e.st.output = Some(note);
-        }
-    }
-
     /// Sends a statement to the connected driver, if any.
     fn dispatch(&mut self, idx: usize) {
         let Some(tx) = &self.tx else { return };
@@ -143,41 +97,6 @@ impl Channel {
             e.sent = true;
         }
     }
-}
-
-/// About how many bytes an output takes: its strings and numbers as text.
-fn output_bytes(v: &serde_json::Value) -> u64 {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => s.len() as u64 + 2,
-        Value::Array(a) => a.iter().map(output_bytes).sum::<u64>() + 2,
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| k.len() as u64 + 3 + output_bytes(v))
-            .sum::<u64>()
-            .saturating_add(2),
-        other => other.to_string().len() as u64,
-    }
-}
-
-const DROPPED: &str = "livy-server: this statement's output was dropped";
-
-/// The output a statement keeps once the session's cap dropped its own.
-fn dropped_output(id: u64, cap: u64) -> serde_json::Value {
-    serde_json::json!({
-        "status": "ok",
-        "execution_count": id,
-        "data": {"text/plain": format!(
-            "{DROPPED}: the session keeps at most {cap} bytes of statement output \
-             (livy.server.session.max-retained-output-bytes), the oldest outputs dropped first"
-        )},
-    })
-}
-
-fn is_dropped(v: &serde_json::Value) -> bool {
-    v["data"]["text/plain"]
-        .as_str()
-        .is_some_and(|t| t.starts_with(DROPPED))
 }
 
 /// What the reconciler and handlers read of a channel.
@@ -424,12 +343,8 @@ impl ReplHub {
                     started: 0,
                     completed: 0,
                 };
-                ch.statements.push(Entry {
-                    st: st.clone(),
-                    kind: kind.to_owned(),
-                    sent: false,
-                    cancel_pending: false,
-                });
+                ch.statements
+                    .push(Entry::new(st.clone(), kind.to_owned(), false));
                 ch.last_activity = now_ms();
                 let idx = ch.statements.len() - 1;
                 ch.dispatch(idx);
