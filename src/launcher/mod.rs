@@ -87,8 +87,12 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// From the effective deploy mode (`None`: spark-submit's default, client).
-    pub fn of_deploy_mode(mode: Option<&str>) -> Self {
+    /// Where spark-submit puts the driver: the deploy mode the server
+    /// settled on, else the one the cluster manager's conf additions set
+    /// (a request cannot set `spark.submit.deployMode`), else
+    /// spark-submit's default, client.
+    pub fn of_submission(deploy_mode: Option<&str>, adds: &SubmitAdditions) -> Self {
+        let mode = deploy_mode.or(adds.conf.get("spark.submit.deployMode").map(String::as_str));
         match mode {
             Some("cluster") => Self::Elsewhere,
             _ => Self::ThisHost,
@@ -203,7 +207,7 @@ impl Launcher {
                 let app_dir = std::path::absolute(files.dir()).map_err(spawn_err)?;
                 cmd.args(sandbox.command(&app_dir, argv))
                     .env_clear()
-                    .envs(sandbox.environment(std::env::vars(), &app_dir));
+                    .envs(sandbox.environment(&app_dir));
             }
             (sandbox::Isolation::Unavailable(why), Placement::ThisHost) => {
                 return Err(LaunchError::Isolation(why.clone()));

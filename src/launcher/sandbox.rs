@@ -177,7 +177,7 @@ impl Isolation {
         };
         let settings = SandboxSettings::for_server(config, env, bwrap);
         match probe(&settings) {
-            Ok(()) => Self::On(Sandbox::new(settings)),
+            Ok(()) => Self::On(Sandbox::new(settings).with_server_env(env.clone())),
             Err(why) => Self::Unavailable(format!(
                 "livy.server.launch.isolation = namespaces: {} cannot make a sandbox here ({why}); allow user namespaces or set livy.server.launch.isolation = none",
                 settings.bwrap.display()
@@ -214,6 +214,8 @@ fn probe(settings: &SandboxSettings) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     settings: SandboxSettings,
+    /// The allowed part of the server's environment, chosen once.
+    server_env: Vec<(String, String)>,
 }
 
 impl Sandbox {
@@ -221,7 +223,10 @@ impl Sandbox {
         settings
             .hidden
             .extend(HOST_SECRETS.iter().map(PathBuf::from));
-        Self { settings }
+        Self {
+            settings,
+            server_env: Vec::new(),
+        }
     }
 
     /// The argv that runs `argv` in the sandbox, with `app_dir` (the
@@ -284,19 +289,25 @@ impl Sandbox {
         out
     }
 
-    /// The environment a sandboxed application starts with: the allowed
-    /// part of the server's, its home and temporary directory in its own
-    /// space. The launcher adds what it sets for the application.
-    pub fn environment(
-        &self,
+    /// Keeps the allowed part of the server's environment `server_env`
+    /// (its own home and temporary directory are the application's).
+    pub fn with_server_env(
+        mut self,
         server_env: impl IntoIterator<Item = (String, String)>,
-        app_dir: &Path,
-    ) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = server_env
+    ) -> Self {
+        self.server_env = server_env
             .into_iter()
             .filter(|(k, _)| allowed(&self.settings.env_allow, k))
             .filter(|(k, _)| k != "HOME" && k != "TMPDIR")
             .collect();
+        self
+    }
+
+    /// The environment a sandboxed application starts with: the allowed
+    /// part of the server's, its home and temporary directory in its own
+    /// space. The launcher adds what it sets for the application.
+    pub fn environment(&self, app_dir: &Path) -> Vec<(String, String)> {
+        let mut env = self.server_env.clone();
         env.push(("HOME".into(), text(app_dir)));
         env.push(("TMPDIR".into(), "/tmp".into()));
         env.sort();

@@ -5,9 +5,6 @@ use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::BatchRecord;
 use crate::launcher::r::{is_r_script, r_launch};
 use crate::launcher::{Placement, SubmitSettings, batch_argv};
-
-/// The conf key a user may set the deploy mode with.
-const DEPLOY_MODE_KEY: &str = "spark.submit.deployMode";
 use crate::records::{Kind, SessionState, Submission};
 use crate::store::{Record, StoreError};
 
@@ -162,13 +159,7 @@ impl Reconciler {
         tracing::info!(batch = rec.id, tag = %tag, argv = ?self.d.config.redaction.argv(&argv), "submitting");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
-        let placement = Placement::of_deploy_mode(
-            settings
-                .deploy_mode
-                .as_deref()
-                .or(adds.conf.get(DEPLOY_MODE_KEY).map(String::as_str))
-                .or(spec.resources.conf.get(DEPLOY_MODE_KEY).map(String::as_str)),
-        );
+        let placement = Placement::of_submission(settings.deploy_mode.as_deref(), &adds);
         let Err(e) = self
             .d
             .launcher

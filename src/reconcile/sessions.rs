@@ -212,8 +212,8 @@ impl Reconciler {
         let mut adds = self.d.manager.submit_additions(&tag, Some(&user_name));
         adds.app_name.get_or_insert(user_name);
         let settings = self.submit_settings(false, true);
-        let cluster_mode = settings.deploy_mode.as_deref() == Some("cluster")
-            || adds.conf.get("spark.submit.deployMode").map(String::as_str) == Some("cluster");
+        let placement = Placement::of_submission(settings.deploy_mode.as_deref(), &adds);
+        let cluster_mode = placement == Placement::Elsewhere;
         let secret = random_token(32);
         // The driver runs elsewhere (YARN AM, Kubernetes pod): its secret
         // travels as driver environment in a 0600 properties file, never in
@@ -320,10 +320,6 @@ impl Reconciler {
         tracing::info!(session = rec.id, tag = %tag, argv = ?c.redaction.argv(&argv), "starting session driver");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.still_leading()?;
-        let placement = match cluster_mode {
-            true => Placement::Elsewhere,
-            false => Placement::ThisHost,
-        };
         let Err(e) = self
             .d
             .launcher

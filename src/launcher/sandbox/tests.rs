@@ -178,7 +178,7 @@ fn the_environment_keeps_only_allowed_names_and_a_home_of_its_own() {
         ("TMPDIR", "/var/tmp"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let env = sb.environment(server, &h.p("data/apps/a"));
+    let env = sb.with_server_env(server).environment(&h.p("data/apps/a"));
     let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["HOME", "LC_ALL", "PATH", "TMPDIR"]);
     assert!(env.contains(&("HOME".into(), s(h.p("data/apps/a")))));
