@@ -173,16 +173,7 @@ async fn pyspark_session_runs_python_reports_errors_cancels_and_dies_with_its_dr
     wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], START).await;
 
     // Cancel a long Spark job: cancelled within 5 s, and the next statement runs.
-    let slow =
-        "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
-    let (_, st) = post_json(
-        &server.url(&format!("/sessions/{id}/statements")),
-        &json!({"code": slow}),
-    )
-    .await;
-    let sid = st["id"].as_u64().unwrap();
-    wait_statement(&server, id, sid, &["running"], START).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sid = start_slow_spark_job(&server, id, START).await;
     let asked = Instant::now();
     let (code, body) = post_json(
         &server.url(&format!("/sessions/{id}/statements/{sid}/cancel")),

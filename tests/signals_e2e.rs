@@ -126,25 +126,7 @@ async fn a_server_started_with_signals_ignored_gives_its_session_defaults_and_ca
     assert_eq!(text(&st), "True");
 
     // A running Spark job is cancelled, and the next statement runs.
-    let slow =
-        "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
-    let (_, st) = post_json(
-        &server.url(&format!("/sessions/{id}/statements")),
-        &json!({"code": slow}),
-    )
-    .await;
-    let sid = st["id"].as_u64().unwrap();
-    wait_statement(&server, id, sid, &["running"], START).await;
-    // Until a task of the job has run (its progress moves).
-    let deadline = Instant::now() + START;
-    loop {
-        let (_, st) = get_json(&server.url(&format!("/sessions/{id}/statements/{sid}"))).await;
-        if st["progress"].as_f64().unwrap_or(0.0) > 0.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job never progressed: {st}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sid = start_slow_spark_job(&server, id, START).await;
     let asked = Instant::now();
     cancel(&server, id, sid).await;
     wait_statement(&server, id, sid, &["cancelled"], Duration::from_secs(20)).await;

@@ -642,3 +642,28 @@ pub fn wrapped_spark_home(home: &Path, inner: &Path, script: &str) -> PathBuf {
     std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
     home.to_path_buf()
 }
+
+/// Starts a Spark job of about 100 s (200 one-second tasks) as a Python
+/// statement of `session`, and returns its id once a task has run (its
+/// progress moved): a job a cancel must stop.
+#[allow(dead_code)] // each test binary uses a part
+pub async fn start_slow_spark_job(server: &Server, session: u64, within: Duration) -> u64 {
+    let slow =
+        "sc.parallelize(range(200), 100).map(lambda x: __import__('time').sleep(1) or x).count()";
+    let (code, st) = post_json(
+        &server.url(&format!("/sessions/{session}/statements")),
+        &serde_json::json!({"code": slow}),
+    )
+    .await;
+    assert_eq!(code, 201, "{st}");
+    let sid = st["id"].as_u64().unwrap();
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, st) = get_json(&server.url(&format!("/sessions/{session}/statements/{sid}"))).await;
+        if st["progress"].as_f64().unwrap_or(0.0) > 0.0 {
+            return sid;
+        }
+        assert!(Instant::now() < deadline, "the job never progressed: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
