@@ -21,6 +21,7 @@ use crate::launcher::logs::LogTails;
 use crate::launcher::sandbox::Isolation;
 use crate::leader::Timing;
 use crate::reconcile::{Deps, Reconciler, Wake};
+use crate::records::seal::Sealer;
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
 use crate::store::{EmbeddedStore, PostgresStore, SharedStore, StoreError};
@@ -55,6 +56,48 @@ pub enum ServeError {
     Auth(#[source] crate::auth::AuthSetupError),
     #[error("{0}")]
     Isolation(String),
+}
+
+/// Where a server alone keeps the key of its sealed conf values (records::seal).
+const SEAL_KEY_FILE: &str = "conf-seal.key";
+
+/// The sealer of conf secrets: from the secret the servers sharing records
+/// share, else from this server's key file.
+fn sealer(shared: Option<&str>, data_dir: &std::path::Path) -> Result<Sealer, ServeError> {
+    if let Some(secret) = shared {
+        return Ok(Sealer::new(secret.as_bytes()));
+    }
+    let path = data_dir.join(SEAL_KEY_FILE);
+    let key = local_seal_key(&path).map_err(|source| ServeError::DataDir {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Sealer::new(&key))
+}
+
+/// The key in `path`, made (48 random characters, mode 0600) on first use.
+fn local_seal_key(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => {
+            return Err(std::io::Error::other(
+                "shorter than 32 bytes; remove it only if no record holds values sealed with it",
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let key = crate::reconcile::random_token(48).into_bytes();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key)
 }
 
 /// How drivers on this host will run; refuses to start where isolation is
@@ -147,6 +190,17 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?)
         }
     };
+    // The servers sharing records share a secret (for signed forwarding and
+    // for the conf secrets sealed in records); a server alone seals with a
+    // key in its data dir.
+    let shared_secret = match (&k8s, &postgres) {
+        (Some(k), _) if k.elects() || config.kubernetes.store => {
+            Some(k.peer_secret().await.map_err(ServeError::Kubernetes)?)
+        }
+        (_, Some(store)) => Some(store.peer_secret().await.map_err(ServeError::Store)?),
+        _ => None,
+    };
+    let sealer = Arc::new(sealer(shared_secret.as_deref(), &config.data_dir)?);
     let index = Index::load(store).await.map_err(ServeError::Store)?;
     index.spawn(&tasks, &cancel);
     let wake = Arc::new(Wake::new());
@@ -218,6 +272,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         driver,
         wake: wake.clone(),
         tasks: tasks.clone(),
+        sealer: sealer.clone(),
     }));
     let mut auth =
         crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?;
@@ -248,11 +303,10 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         None => Vec::new(),
     };
     let mut cluster = None;
-    match (k8s, postgres) {
+    match (k8s, postgres, shared_secret) {
         // Replicas elect one through a Lease to reconcile and serve the
         // drivers; the holder writes where it is reached on the Lease.
-        (Some(k), _) if k.elects() => {
-            let secret = k.peer_secret().await.map_err(ServeError::Kubernetes)?;
+        (Some(k), _, Some(secret)) if k.elects() => {
             let me = me(k.identity());
             let annotations = BTreeMap::from([
                 (
@@ -280,8 +334,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         }
         // Servers sharing a PostgreSQL store elect one to reconcile and
         // serve the drivers.
-        (None, Some(store)) => {
-            let secret = store.peer_secret().await.map_err(ServeError::Store)?;
+        (None, Some(store), Some(secret)) => {
             let peers =
                 crate::ha::Cluster::new(me(store.identity()), secret, vec![shared], &peer_roots)
                     .map_err(ServeError::Peers)?;
@@ -311,6 +364,7 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         create_lock: Default::default(),
         pool: Default::default(),
         cluster,
+        sealer,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, scheme, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");

@@ -69,6 +69,7 @@ fn fixture(extra: &[&str]) -> Fixture {
         create_lock: Default::default(),
         pool: Default::default(),
         cluster: None,
+        sealer: Arc::new(livy_server::records::seal::Sealer::new(b"test")),
     });
     Fixture {
         _dir: dir,
@@ -221,6 +222,11 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             "newline in conf value",
             j(json!({"file": OK_FILE, "conf": {"spark.a": "x\nspark.master=yarn"}})),
             "conf[spark.a]",
+        ),
+        (
+            "conf value posing as a sealed one",
+            j(json!({"file": OK_FILE, "conf": {"spark.a.password": "sealed:v1:AAAA"}})),
+            "reserved for the server's encrypted conf values",
         ),
         (
             "NUL in conf value",

@@ -1,8 +1,9 @@
 //! Conf secrets on real Spark (local mode): a session's and a batch's conf
 //! values whose keys match the redaction pattern (Spark's default, plus one
 //! the server's config adds) appear in no API answer, UI page, `/metrics`
-//! or line of the server's log, while the application reads the real values
-//! (it returns their SHA-256, so its output does not carry them).
+//! or line of the server's log, nor in the stored records (sealed there),
+//! while the application reads the real values (it returns their SHA-256,
+//! so its output does not carry them).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -174,6 +175,25 @@ async fn conf_secrets_are_redacted_everywhere_and_reach_the_application() {
     );
     for s in [SECRET, CRED] {
         assert!(!log.contains(s), "the server's log carries {s}");
+    }
+
+    // Nor do the stored records: the values are sealed in them, and the
+    // key is not next to them in the store.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(tmp.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("livy.db") {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains("spark.myapp.secret") && stored.contains("sealed:v1:"),
+        "the records are in the store, their secrets sealed"
+    );
+    for s in [SECRET, CRED] {
+        assert!(!stored.contains(s), "the store carries {s}");
     }
     let (code, _) = delete(&server.url(&format!("/sessions/{id}"))).await;
     assert_eq!(code, 200);

@@ -125,6 +125,11 @@ pub async fn create_batch(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut spec = req.into_batch(&Rules::of(&state.config))?;
     spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
+    state.sealer.seal_conf(
+        &state.config.redaction,
+        who.caller.as_deref(),
+        &mut spec.resources.conf,
+    );
     let name = spec.resources.name.clone();
     let rec = records::create(
         &state,

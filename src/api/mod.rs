@@ -60,6 +60,8 @@ pub struct App {
     pub cluster: Option<Arc<crate::ha::Cluster>>,
     /// Pool adoptions and cold starts.
     pub pool: pool::PoolCounters,
+    /// Seals the conf secrets of new records.
+    pub sealer: Arc<crate::records::seal::Sealer>,
 }
 
 pub type AppState = Arc<App>;

@@ -188,6 +188,11 @@ pub async fn create_session(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut spec = req.into_session(&Rules::of(&state.config))?;
     spec.resources.proxy_user = who.proxy_user(&state, spec.resources.proxy_user.take())?;
+    state.sealer.seal_conf(
+        &state.config.redaction,
+        who.caller.as_deref(),
+        &mut spec.resources.conf,
+    );
     if let Some(rec) = super::pool::adopt(&state, &spec, who.caller.clone()).await? {
         return Ok(records::created(
             format!("/sessions/{}", rec.id),

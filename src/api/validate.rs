@@ -326,6 +326,12 @@ pub fn conf(conf: &BTreeMap<String, String>) -> Result<()> {
             ));
         }
         plain_text(&format!("conf[{k}]"), v, false)?;
+        if crate::records::seal::is_sealed(v) {
+            return bad(format!(
+                "conf[{k}]: values starting with {:?} are reserved for the server's encrypted conf values",
+                crate::records::seal::SEALED_PREFIX
+            ));
+        }
     }
     Ok(())
 }

@@ -125,9 +125,19 @@ impl Reconciler {
         } else {
             None
         };
+        let mut rec = rec;
+        let conf =
+            match (self.d.sealer).open_conf(rec.meta.owner.as_deref(), &rec.spec.resources.conf) {
+                Ok(conf) => conf,
+                Err(e) => {
+                    rec.status.state = SessionState::Dead;
+                    rec.status.state_since = now;
+                    rec.status.message = Some(format!("livy-server: cannot submit the batch: {e}"));
+                    return self.write(&rec).await.map(|_| ());
+                }
+            };
         let tag = new_tag(Kind::Batch, rec.id);
         let files = self.d.launcher.files(&tag);
-        let mut rec = rec;
         let before = rec.status.clone();
         rec.status.state = SessionState::Starting;
         rec.status.state_since = now;
@@ -146,6 +156,7 @@ impl Reconciler {
             .submit_additions(&tag, rec.spec.resources.name.as_deref());
         let mut adds = adds;
         let mut spec = rec.spec.clone();
+        spec.resources.conf = conf;
         // Python and R applications run in client mode on a standalone master.
         let settings = self.submit_settings(spec.file.ends_with(".py") || is_r, false);
         let mut env = Vec::new();

@@ -71,6 +71,8 @@ pub struct Deps {
     pub driver: Arc<DriverBuilder>,
     pub wake: Arc<Wake>,
     pub tasks: TaskTracker,
+    /// Opens the conf secrets sealed in records.
+    pub sealer: Arc<crate::records::seal::Sealer>,
 }
 
 /// Per record: a stop in flight (`None`) or the instant one succeeded.

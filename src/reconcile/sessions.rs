@@ -195,6 +195,14 @@ impl Reconciler {
             let text = format!("livy-server: cannot start a sparkr session: {why}");
             return self.cannot_start(rec, &files, text, now).await;
         }
+        let conf =
+            match (self.d.sealer).open_conf(rec.meta.owner.as_deref(), &rec.spec.resources.conf) {
+                Ok(conf) => conf,
+                Err(e) => {
+                    let text = format!("livy-server: cannot start the session: {e}");
+                    return self.cannot_start(rec, &files, text, now).await;
+                }
+            };
         let Some(callback) = self.d.hub.local_addr() else {
             tracing::error!(
                 session = rec.id,
@@ -292,6 +300,7 @@ impl Reconciler {
         adds.conf.extend(driver_conf);
         let jar = artifacts.jar.display().to_string();
         let mut resources = rec.spec.resources.clone();
+        resources.conf = conf;
         // A driver on this host starts with the fast-start JVM options (and
         // the class-data archive) unless the user or spark-defaults chose.
         if !cluster_mode

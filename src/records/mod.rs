@@ -7,6 +7,7 @@
 mod batch;
 pub mod redact;
 mod resources;
+pub mod seal;
 mod session;
 mod state;
 

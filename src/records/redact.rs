@@ -34,11 +34,13 @@ impl Redaction {
         self.pattern.is_match(key) || self.pattern.is_match(value)
     }
 
-    /// `conf` as it may be shown.
+    /// `conf` as it may be shown (a value sealed in its record is hidden
+    /// whatever the pattern says now).
     pub fn conf(&self, conf: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         conf.iter()
             .map(|(k, v)| {
-                let shown = if self.hides(k, v) { REDACTED } else { v };
+                let hidden = self.hides(k, v) || super::seal::is_sealed(v);
+                let shown = if hidden { REDACTED } else { v };
                 (k.clone(), shown.to_owned())
             })
             .collect()

@@ -332,6 +332,7 @@ async fn reconciler_drives_a_batch_in_the_kube_store_from_submit_to_success() {
         )),
         wake,
         tasks: tasks.clone(),
+        sealer: Arc::new(livy_server::records::seal::Sealer::new(b"test")),
     }));
     let before = livy_server::records::now_ms();
     tasks.spawn(reconciler.run(cancel.clone()));
