@@ -75,6 +75,12 @@ async fn kerberos_spnego_with_curl_requests_and_sparkmagic() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let kdc = kdc::Kdc::start(&tmp.path().join("kdc"));
+    // The server's keytab in a directory sessions may read (the whitelist):
+    // the sandbox must still hide it from their code.
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let keytab = shared.join("http.keytab");
+    std::fs::copy(&kdc.keytab, &keytab).unwrap();
     let port = free_port();
     let server = Server::start_with(
         port,
@@ -85,7 +91,8 @@ async fn kerberos_spnego_with_curl_requests_and_sparkmagic() {
                 "livy.server.auth.kerberos.principal=HTTP/localhost@{}",
                 kdc::REALM
             ),
-            format!("livy.server.auth.kerberos.keytab={}", kdc.keytab.display()),
+            format!("livy.server.auth.kerberos.keytab={}", keytab.display()),
+            format!("livy.file.local-dir-whitelist={}", shared.display()),
             "livy.rsc.launcher.port.range=0~0".into(),
         ],
         &[("KRB5_CONFIG", kdc.krb5_conf.to_str().unwrap())],
@@ -170,11 +177,22 @@ async fn kerberos_spnego_with_curl_requests_and_sparkmagic() {
     assert_eq!(r["status"], 401, "{r}");
     assert_eq!(r["www"], "Negotiate");
 
-    // sparkmagic's Kerberos authenticator drives a real pyspark session.
-    let r = client(&py, &alice, &["sparkmagic-kerberos", &base]);
+    // sparkmagic's Kerberos authenticator drives a real pyspark session,
+    // whose code cannot read the server's keytab.
+    let r = client(
+        &py,
+        &alice,
+        &["sparkmagic-kerberos", &base, keytab.to_str().unwrap()],
+    );
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["out"], "2");
     assert_eq!(r["owner"], "alice");
+    let hidden = r["hidden"].as_str().unwrap();
+    assert!(
+        hidden.starts_with("ERR ") || hidden == "READ 0",
+        "the session read the keytab: {r}"
+    );
+    assert!(std::fs::metadata(&keytab).unwrap().len() > 0);
     assert!(!server.log().contains("panicked"));
 }
 

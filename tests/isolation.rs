@@ -8,7 +8,8 @@
 //! configuration, the other session's application directory and its
 //! driver's secret (from any `/proc/*/environ`) fails — while the same
 //! session still runs Spark jobs, reads its own whitelisted input and
-//! writes its own output.
+//! writes its own output, and the other reads the file it was given
+//! (`files`). The keytab is tried in `auth_e2e` (Kerberos).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -168,12 +169,24 @@ async fn session_code_cannot_reach_the_servers_secrets_or_other_sessions() {
         ],
     );
 
-    // Settings of its own: a cold driver, not the pooled one.
+    let upload = shared.join("upload.txt");
+    std::fs::write(&upload, "uploaded\n").unwrap();
+    // Settings of its own: a cold driver, not the pooled one, with a file.
     let victim = session(
         &server,
-        json!({"kind": "pyspark", "conf": {"spark.livy.test.cold": "1"}}),
+        json!({"kind": "pyspark", "files": [upload], "conf": {"spark.livy.test.cold": "1"}}),
     )
     .await;
+    // The sandboxed session reads the files it was given.
+    let got = run(
+        &server,
+        victim,
+        "pyspark",
+        "from pyspark import SparkFiles
+print(open(SparkFiles.get('upload.txt')).read(), end='')",
+    )
+    .await;
+    assert_eq!(got.trim_end(), "uploaded");
     let (victim_tag, victim_pids) = driver_pids(&server, &format!("livy-session-{victim}-"));
     // The victim driver's secret, as the host sees it.
     let victim_secret = victim_pids
