@@ -72,12 +72,7 @@ mod tests {
         }
     }
 
-    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::records::conf_of as conf;
 
     #[test]
     fn a_local_session_gets_the_repl_the_library_and_the_worker_wrapper() {

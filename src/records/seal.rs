@@ -141,12 +141,7 @@ pub fn is_sealed(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::records::conf_of as conf;
 
     #[test]
     fn hidden_values_are_sealed_and_open_again() {
