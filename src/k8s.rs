@@ -172,7 +172,7 @@ impl K8sMode {
             if let Some(secret) = api.get_opt(&name).await.map_err(err)?.and_then(read) {
                 return Ok(secret);
             }
-            let fresh = crate::reconcile::random_token(32);
+            let fresh = crate::random_token(32);
             let secret = Secret {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),

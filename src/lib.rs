@@ -13,6 +13,16 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Lowercase alphanumerics, for tags and secrets.
+pub fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 pub mod api;
 pub mod auth;
 pub mod cluster;
@@ -25,6 +35,7 @@ pub mod launcher;
 pub mod leader;
 pub mod logtext;
 pub mod metrics;
+pub mod queue;
 pub mod reconcile;
 pub mod records;
 pub mod repl;

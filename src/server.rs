@@ -89,7 +89,7 @@ fn local_seal_key(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let key = crate::reconcile::random_token(48).into_bytes();
+    let key = crate::random_token(48).into_bytes();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

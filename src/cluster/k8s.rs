@@ -280,7 +280,7 @@ impl ClusterManager for K8sManager {
             Err(e) => Err(ClusterError::Kill {
                 manager: NAME,
                 tag: app.tag.clone(),
-                reason: crate::reconcile::error_chain(&e),
+                reason: crate::error_chain(&e),
             }),
         }
     }

@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::reconcile::Wake;
+use crate::queue::Wake;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 

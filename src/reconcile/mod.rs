@@ -1,6 +1,6 @@
 //! The reconciler: the only place that launches, observes and kills
 //! applications. It works one record at a time from a queue keyed by
-//! `(kind, id)` ([`queue`]): the index announces every changed record, one
+//! `(kind, id)` ([`crate::queue`]): the index announces every changed record, one
 //! bulk observation of the cluster per poll wakes only the records whose
 //! application changed ([`observe`]), timers wake records at their deadlines
 //! (retention, leak window, backoff), and anything not finished is looked at
@@ -12,19 +12,18 @@ mod decide;
 mod decide_session;
 mod observe;
 pub mod pool;
-mod queue;
 mod sessions;
 mod writes;
 
+pub use crate::queue::Wake;
+pub use crate::random_token;
 pub use decide::{Policy, Step, decide_batch};
 pub use decide_session::{SessionPolicy, SessionStep, decide_session, pool_backoff_ms};
-pub use queue::Wake;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -49,15 +48,6 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 /// A unique lowercase tag for a record's submission, e.g. `livy-batch-7-k3x9q2ab`.
 pub fn new_tag(kind: Kind, id: u64) -> String {
     format!("livy-{}-{id}-{}", kind.as_str(), random_token(8))
-}
-
-/// Lowercase alphanumerics, for tags and secrets.
-pub fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 /// Everything the reconciler works with.

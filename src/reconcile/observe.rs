@@ -13,10 +13,10 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use super::queue::Observing;
 use super::{Look, Reconciler, lock};
 use crate::cluster::{AppObservation, TrackedApp};
 use crate::index::Key;
+use crate::queue::Observing;
 
 #[derive(Default)]
 pub(super) struct Observations {

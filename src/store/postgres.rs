@@ -184,7 +184,7 @@ impl PostgresStore {
     /// forwards a call to another: made by the first server, kept in the
     /// database (which only the servers can read).
     pub async fn peer_secret(&self) -> Result<String, StoreError> {
-        let fresh = crate::reconcile::random_token(32);
+        let fresh = crate::random_token(32);
         let durable = self.durable.client().await?;
         durable
             .execute(

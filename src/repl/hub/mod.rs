@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use super::protocol::{Statement, StatementState, ToDriver};
-use crate::reconcile::Wake;
+use crate::queue::Wake;
 use crate::records::{SessionState, now_ms};
 use retain::Entry;
 #[cfg(test)]

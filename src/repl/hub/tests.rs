@@ -61,7 +61,7 @@ impl FakeDriver {
 
 async fn hub() -> (Arc<ReplHub>, CancellationToken) {
     let hub = ReplHub::new(
-        Arc::new(crate::reconcile::Wake::new()),
+        Arc::new(crate::queue::Wake::new()),
         tokio_util::task::TaskTracker::new(),
     );
     let cancel = CancellationToken::new();
@@ -317,7 +317,7 @@ async fn a_cancel_asked_while_the_driver_is_away_reaches_it_on_return() {
 
 #[tokio::test]
 async fn shutdown_drains_driver_connections_and_wakes_their_sessions() {
-    let wake = Arc::new(crate::reconcile::Wake::new());
+    let wake = Arc::new(crate::queue::Wake::new());
     let tasks = tokio_util::task::TaskTracker::new();
     let hub = ReplHub::new(wake.clone(), tasks.clone());
     let cancel = CancellationToken::new();

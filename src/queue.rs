@@ -45,7 +45,7 @@ impl State {
 
 /// Applications asked to be observed since the last observation.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Observing {
+pub(crate) struct Observing {
     /// Every tracked application.
     pub all: bool,
     /// These applications (by tag).
@@ -117,7 +117,7 @@ impl Wake {
     }
 
     /// What was asked to be observed since the last call.
-    pub(super) fn take_observing(&self) -> Observing {
+    pub(crate) fn take_observing(&self) -> Observing {
         std::mem::take(&mut *self.lock_observing())
     }
 
@@ -139,7 +139,7 @@ impl Wake {
 
     /// The next key to work on; `None` when a look at every record was
     /// asked for (the caller then queues them all).
-    pub(super) async fn next(&self) -> Option<Key> {
+    pub(crate) async fn next(&self) -> Option<Key> {
         loop {
             let ready = self.ready.notified();
             tokio::pin!(ready);
@@ -163,7 +163,7 @@ impl Wake {
     }
 
     /// The work on `key` ended.
-    pub(super) fn done(&self, key: Key) {
+    pub(crate) fn done(&self, key: Key) {
         let mut s = self.lock();
         s.active.remove(&key);
         let again = s.again.remove(&key) && s.add(key);
@@ -174,7 +174,7 @@ impl Wake {
     }
 
     /// Queues keys whose timers are due; runs until dropped.
-    pub(super) async fn run_timers(&self) {
+    pub(crate) async fn run_timers(&self) {
         loop {
             let changed = self.timer.notified();
             tokio::pin!(changed);
