@@ -307,6 +307,24 @@ async fn two_servers_share_records_ids_and_sessions() {
         Duration::from_secs(60),
     )
     .await;
+    // The leader's Location comes back through the follower.
+    let r = common::client()
+        .post(follower.url(&format!("/sessions/{sid}/statements")))
+        .json(&json!({"code": "2 + 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let posted: Value = r.json().await.unwrap();
+    assert_eq!(
+        location,
+        Some(format!("/sessions/{sid}/statements/{}", posted["id"])),
+        "{posted}"
+    );
     let st = common::run_statement(follower, sid, json!({"code": "1 + 1"})).await;
     assert_eq!(
         common::text(&st),

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -101,22 +101,82 @@ async fn relay(
     }
     let answer = out.send().await.map_err(|e| crate::error_chain(&e))?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let headers = end_to_end(answer.headers());
     let bytes = answer.bytes().await.map_err(|e| crate::error_chain(&e))?;
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
-    if let Some(v) = content_type {
-        resp.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
+    *resp.headers_mut() = headers;
     if let Ok(v) = HeaderValue::from_str(&leader.identity) {
         resp.headers_mut().insert(ANSWERED_BY_HEADER, v);
     }
     Ok(resp)
 }
 
+/// The leader's answer headers the caller gets: every end-to-end one
+/// (`Location`, `Retry-After`, `Content-Type`, …); not the hop-by-hop ones
+/// (RFC 9110 §7.6.1) nor the framing, which this server's answer sets anew.
+fn end_to_end(from: &HeaderMap) -> HeaderMap {
+    const HOP_BY_HOP: [&str; 9] = [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ];
+    // Headers the Connection header names are hop-by-hop too.
+    let named: Vec<String> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::new();
+    for (name, value) in from {
+        let n = name.as_str();
+        if !HOP_BY_HOP.contains(&n) && !named.iter().any(|c| c == n) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_to_end_headers_reach_the_caller_and_hop_by_hop_ones_do_not() {
+        let mut leader = HeaderMap::new();
+        for (k, v) in [
+            ("location", "/sessions/3/statements/7"),
+            ("retry-after", "2"),
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "hop"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "12"),
+        ] {
+            leader.append(k, HeaderValue::from_static(v));
+        }
+        let got = end_to_end(&leader);
+        let mut names: Vec<&str> = got.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["content-type", "location", "retry-after", "set-cookie"]
+        );
+        assert_eq!(got["location"], "/sessions/3/statements/7");
+        assert_eq!(got["retry-after"], "2");
+        assert_eq!(got.get_all("set-cookie").iter().count(), 2);
+    }
 
     #[test]
     fn only_calls_that_need_a_driver_are_forwarded() {
