@@ -18,10 +18,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
 mod feed;
 mod link;
@@ -29,6 +28,7 @@ mod schema;
 mod tls;
 
 pub use link::Link;
+use link::connect;
 pub use tls::{Connector, Verify};
 
 use super::{Durability, Fence, RawChange, RawStore, StoreError, StoredRecord};
@@ -55,59 +55,6 @@ pub struct PostgresStore {
 
 fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
     move |source| StoreError::Postgres { action, source }
-}
-
-/// Connects with `config` under `application_name`, driving the connection
-/// on a task of its own; notifications go to `notices`, if given (dropped
-/// when the connection ends).
-async fn connect(
-    config: &tokio_postgres::Config,
-    tls: &Connector,
-    application_name: &str,
-    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
-) -> Result<Client, StoreError> {
-    let mut config = link::with_timeout(config);
-    config.application_name(application_name);
-    match tls {
-        Connector::Plain => {
-            let (client, connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
-            tokio::spawn(drive(connection, notices));
-            Ok(client)
-        }
-        Connector::Tls(tls) => {
-            let (client, connection) = config
-                .connect(tls::MakeRustls(tls.clone()))
-                .await
-                .map_err(pg("connect"))?;
-            tokio::spawn(drive(connection, notices));
-            Ok(client)
-        }
-    }
-}
-
-/// Drives one connection until it ends, passing notifications on.
-async fn drive<S, T>(
-    mut connection: tokio_postgres::Connection<S, T>,
-    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    while let Some(message) = messages.next().await {
-        match message {
-            Ok(AsyncMessage::Notification(n)) => {
-                if let Some(tx) = &notices {
-                    let _ = tx.send(n);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "PostgreSQL store connection lost");
-                return;
-            }
-        }
-    }
 }
 
 impl PostgresStore {

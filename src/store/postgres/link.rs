@@ -7,12 +7,17 @@
 //! store is unreachable without waiting, so a request answers 503 at once
 //! instead of queueing behind a dead database. [`LAST_RETRY`] bounds how
 //! long after PostgreSQL's return the first call may still be refused.
+//! [`connect`] opens one connection (plain or TLS) and drives it on a task
+//! of its own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
+use futures::StreamExt;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
+use super::pg;
+use super::tls::{self, Connector};
 use crate::store::StoreError;
 
 /// The pause after the first failed re-open.
@@ -29,11 +34,64 @@ pub(super) fn backoff(failures: u32) -> Duration {
         .min(LAST_RETRY)
 }
 
+/// Connects with `config` under `application_name`, driving the connection
+/// on a task of its own; notifications go to `notices`, if given (dropped
+/// when the connection ends).
+pub(super) async fn connect(
+    config: &tokio_postgres::Config,
+    tls: &Connector,
+    application_name: &str,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
+) -> Result<Client, StoreError> {
+    let mut config = with_timeout(config);
+    config.application_name(application_name);
+    match tls {
+        Connector::Plain => {
+            let (client, connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
+            tokio::spawn(drive(connection, notices));
+            Ok(client)
+        }
+        Connector::Tls(tls) => {
+            let (client, connection) = config
+                .connect(tls::MakeRustls(tls.clone()))
+                .await
+                .map_err(pg("connect"))?;
+            tokio::spawn(drive(connection, notices));
+            Ok(client)
+        }
+    }
+}
+
+/// Drives one connection until it ends, passing notifications on.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<tokio_postgres::Notification>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(AsyncMessage::Notification(n)) => {
+                if let Some(tx) = &notices {
+                    let _ = tx.send(n);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL store connection lost");
+                return;
+            }
+        }
+    }
+}
+
 /// A connection under one `application_name`, set up with `setup` (SQL run
 /// on every fresh connection).
 pub struct Link {
     config: tokio_postgres::Config,
-    tls: super::tls::Connector,
+    tls: Connector,
     name: String,
     /// What the connection is for, for the log.
     role: &'static str,
@@ -53,7 +111,7 @@ impl Link {
     /// Opens the connection now (so a wrong URL fails at start-up).
     pub(super) async fn open(
         config: &tokio_postgres::Config,
-        tls: &super::tls::Connector,
+        tls: &Connector,
         name: &str,
         role: &'static str,
         setup: &'static str,
@@ -72,12 +130,12 @@ impl Link {
     }
 
     async fn connect(&self) -> Result<Arc<Client>, StoreError> {
-        let client = super::connect(&self.config, &self.tls, &self.name, None).await?;
+        let client = connect(&self.config, &self.tls, &self.name, None).await?;
         if !self.setup.is_empty() {
             client
                 .batch_execute(self.setup)
                 .await
-                .map_err(super::pg("set up a connection"))?;
+                .map_err(pg("set up a connection"))?;
         }
         Ok(Arc::new(client))
     }
