@@ -60,10 +60,17 @@ async fn a_flood_of_wrong_passwords_is_throttled_per_client() {
 }
 
 /// Without the failure limit every guess is hashed, at most two at once:
-/// the bound on concurrent checks and the memory they give back.
+/// the bound on concurrent checks and the memory they give back. The wait
+/// for a turn is 100 ms here, not the default 2 s: with 126 guesses queued
+/// behind two turns the wait exceeds 100 ms whatever the CPU, while a fast
+/// machine hashes the queue within 2 s and would answer none of it 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_wrong_passwords_checked_two_at_a_time() {
-    let tally = flood(&["livy.server.auth.failure-limit=0".into()]).await;
+    let tally = flood(&[
+        "livy.server.auth.failure-limit=0".into(),
+        "livy.server.auth.check-wait=100ms".into(),
+    ])
+    .await;
     assert!(
         tally.unauthorized.load(Ordering::Relaxed) > 10,
         "the flood was not checked"
