@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::records::{Kind, SessionState};
+use crate::records::{Kind, LaunchFailure, SessionState};
 
 /// API requests, by route template, method and status.
 pub const HTTP_REQUESTS: &str = "livy_http_requests_total";
@@ -150,36 +150,6 @@ pub fn reconciled(kind: Kind, took: Duration) {
 pub fn statement(kind: &str, outcome: &'static str, took: Duration) {
     histogram!(STATEMENT_DURATION, "kind" => kind.to_owned(), "outcome" => outcome)
         .record(took.as_secs_f64());
-}
-
-/// Why a launch failed: a bounded set of label values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchFailure {
-    /// spark-submit could not be started (retried until the retries run out).
-    Spawn,
-    /// The session could not be launched at all (no driver build, bad setup).
-    CannotStart,
-    /// The cluster never showed an application with the submission's tag.
-    NotFound,
-    /// The application ended before it ran (batch) or before its driver connected (session).
-    Exited,
-    /// The session's driver did not connect in time.
-    ConnectTimeout,
-    /// The session's interpreter failed while starting.
-    Interpreter,
-}
-
-impl LaunchFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spawn => "spawn",
-            Self::CannotStart => "cannot_start",
-            Self::NotFound => "not_found",
-            Self::Exited => "exited",
-            Self::ConnectTimeout => "connect_timeout",
-            Self::Interpreter => "interpreter",
-        }
-    }
 }
 
 pub fn launch_failed(kind: Kind, cause: LaunchFailure) {

@@ -116,6 +116,14 @@ async fn counters_move_as_a_batch_and_a_session_run() {
     assert_eq!(code, 201, "{bad}");
     let bad_url = server.url(&format!("/sessions/{}", bad["id"]));
     wait_state(&bad_url, &["dead", "error"], LONG).await;
+    // The cause is named in the record, beside the message: the failed
+    // session and batch say why; the batch that succeeded names none.
+    let (_, bad) = get_json(&bad_url).await;
+    assert_eq!(bad["failure"], "exited", "{bad}");
+    let (_, failed) = get_json(&server.url("/batches/1")).await;
+    assert_eq!(failed["failure"], "exited", "{failed}");
+    let (_, ok) = get_json(&server.url("/batches/0")).await;
+    assert!(ok.get("failure").is_none(), "{ok}");
 
     let after = scrape(&server).await;
     let batch = r#"{kind="batch"}"#;

@@ -40,6 +40,11 @@ pub struct BatchView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     created_at: Option<u64>,
+    /// Why it failed, when it did: `spawn`, `cannot_start`, `not_found` or
+    /// `exited` (not in Livy's object; absent from `POST /batches` answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    failure: Option<&'static str>,
 }
 
 fn view(rec: &BatchRecord, log: Vec<String>, shape: Shape) -> BatchView {
@@ -53,6 +58,9 @@ fn view(rec: &BatchRecord, log: Vec<String>, shape: Shape) -> BatchView {
         app_info: rec.status.app_info.clone(),
         log,
         created_at: (shape == Shape::Extended).then_some(rec.meta.created_at),
+        failure: (rec.status.failure)
+            .filter(|_| shape == Shape::Extended)
+            .map(|f| f.as_str()),
     }
 }
 

@@ -62,6 +62,12 @@ pub struct SessionView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     created_at: Option<u64>,
+    /// Why it failed, when it did: `spawn`, `cannot_start`, `not_found`,
+    /// `exited`, `connect_timeout` or `interpreter` (not in Livy's object;
+    /// absent from `POST /sessions` answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    failure: Option<&'static str>,
 }
 
 /// The state clients see: while the driver is connected, its idle/busy; a
@@ -112,6 +118,7 @@ fn view(
         heartbeat_timeout_in_second: rec.spec.heartbeat_timeout_in_second,
         from_pool: extended.then_some(rec.spec.from_pool),
         created_at: extended.then_some(rec.meta.created_at),
+        failure: rec.status.failure.filter(|_| extended).map(|f| f.as_str()),
     };
     serde_json::to_value(v).unwrap_or_default()
 }

@@ -8,12 +8,14 @@ mod argv;
 pub mod child_signals;
 pub mod files;
 pub mod logs;
+pub mod plan;
 pub mod procfs;
 pub mod r;
 pub mod sandbox;
 pub mod supervisor;
 
 pub use argv::{SubmitAdditions, SubmitSettings, batch_argv, submit_argv, with_properties_file};
+pub use plan::{LaunchPlan, PlannedFile};
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -34,6 +36,12 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to write {path}")]
+    WriteFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot isolate the application: {0}")]
     Isolation(String),
     #[error("failed to spawn the supervisor for {tag}")]
@@ -45,18 +53,45 @@ pub enum LaunchError {
 }
 
 impl LaunchError {
-    /// Whether trying again cannot help: the kernel refused the command line
-    /// as too long (`E2BIG`), which the same record will always produce.
+    /// Whether trying again cannot help (see [`LaunchError::not_retried`]).
     pub fn is_permanent(&self) -> bool {
+        self.not_retried().is_some()
+    }
+
+    /// Why trying again cannot help, when it cannot: the kernel refused the
+    /// command line as too long (`E2BIG`), which the same record will always
+    /// produce, or the sandbox required here is unavailable.
+    pub fn not_retried(&self) -> Option<&'static str> {
         match self {
-            Self::Spawn { source, .. } => {
-                source.kind() == std::io::ErrorKind::ArgumentListTooLong
-                    || source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32)
+            Self::Spawn { source, .. }
+                if source.kind() == std::io::ErrorKind::ArgumentListTooLong
+                    || source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) =>
+            {
+                Some(
+                    "the command line is too long for this system \
+                     (put large arguments or conf values in a file)",
+                )
             }
-            Self::Isolation(_) => true,
-            Self::CreateDir { .. } => false,
+            Self::Isolation(_) => Some("this host cannot run the application isolated"),
+            Self::Spawn { .. } | Self::CreateDir { .. } | Self::WriteFile { .. } => None,
         }
     }
+}
+
+/// Writes a file of a launch plan that only the server's user may read.
+fn write_private(file: &PlannedFile) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&file.path)?;
+    f.write_all(file.contents.as_bytes())
 }
 
 /// What the supervisor files say about an application's local process.
@@ -146,24 +181,21 @@ impl Launcher {
         AppFiles::new(self.apps_dir.join(tag))
     }
 
-    /// [`Launcher::spawn`] on a blocking thread (it creates files and
-    /// forks).
-    pub async fn spawn_off_thread(
-        self: &Arc<Self>,
-        tag: &str,
-        argv: &[String],
-        env: &[(&str, &str)],
-        placement: Placement,
-    ) -> Result<(), LaunchError> {
-        let (me, tag, argv) = (self.clone(), tag.to_owned(), argv.to_vec());
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+    /// Runs `plan` for `tag` off the async threads: writes its files (0600),
+    /// then starts its argv under a supervisor ([`Launcher::spawn`]).
+    pub async fn launch(self: &Arc<Self>, tag: &str, plan: LaunchPlan) -> Result<(), LaunchError> {
+        let (me, tag) = (self.clone(), tag.to_owned());
         tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            me.spawn(&tag, &argv, &env, placement)
+            for file in &plan.files {
+                write_private(file).map_err(|source| LaunchError::WriteFile {
+                    path: file.path.display().to_string(),
+                    source,
+                })?;
+            }
+            let env: Vec<(&str, &str)> = (plan.env.iter())
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            me.spawn(&tag, &plan.argv, &env, plan.placement)
         })
         .await
         .unwrap_or_else(|e| {

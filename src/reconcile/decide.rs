@@ -2,7 +2,7 @@
 //! cluster says, what happens next. Pure, so every case is a table row.
 
 use crate::cluster::{AppObservation, Outcome};
-use crate::records::{BatchStatus, Meta, SessionState};
+use crate::records::{BatchStatus, LaunchFailure, Meta, SessionState};
 
 /// Timing rules the decision depends on (milliseconds).
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +98,7 @@ pub fn decide_batch(
             let line = format!("livy-server: {}", not_found(&sub.tag));
             let mut next = with_state(status, SessionState::Dead, now);
             next.message = Some(line.clone());
+            next.failure = Some(LaunchFailure::NotFound);
             return Step::Update {
                 status: next,
                 log: Some(line),
@@ -153,6 +154,7 @@ pub fn decide_batch(
             }
             next.exit_code = *exit_code;
             next.message = diagnostic.clone();
+            next.failure = (*outcome != Outcome::Succeeded).then_some(LaunchFailure::Exited);
             return Step::Update {
                 status: next,
                 log: diagnostic.as_ref().map(|d| format!("livy-server: {d}")),

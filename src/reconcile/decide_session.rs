@@ -2,8 +2,10 @@
 //! the cluster's observation and the driver channel's snapshot in, the next
 //! step out.
 
+use std::time::Duration;
+
 use crate::cluster::{AppObservation, Outcome};
-use crate::records::{Meta, SessionSpec, SessionState, SessionStatus};
+use crate::records::{LaunchFailure, Meta, SessionSpec, SessionState, SessionStatus};
 use crate::repl::ChannelSnapshot;
 
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +79,7 @@ pub fn decide_session(
             if meta.deletion_requested {
                 SessionStep::Remove
             } else {
-                finish(status, SessionState::Dead, None, now)
+                finish(status, SessionState::Dead, None, None, now)
             }
         };
         let Some(sub) = &status.submission else {
@@ -119,6 +121,7 @@ pub fn decide_session(
             next.app_id = None;
             next.app_info = Default::default();
             next.launch_failures = status.launch_failures.saturating_add(1);
+            next.failure = None;
             return SessionStep::Relaunch { status: next };
         }
         return if age(status.state_since) >= policy.retain_ms {
@@ -151,7 +154,7 @@ pub fn decide_session(
                 (true, Some(d)) => format!("the driver ended: {d}"),
                 (true, None) => "the driver ended".to_owned(),
             };
-            return finish(status, state, Some(why), now);
+            return finish(status, state, Some(why), Some(LaunchFailure::Exited), now);
         }
         Some(AppObservation::NeverLaunched)
             if age(sub.at) >= policy.lookup_timeout_ms && !chan.is_some_and(|c| c.connected) =>
@@ -175,7 +178,8 @@ pub fn decide_session(
                 sub.tag,
                 policy.lookup_timeout_ms / 1000
             );
-            return finish(status, SessionState::Dead, Some(why), now);
+            let cause = Some(LaunchFailure::NotFound);
+            return finish(status, SessionState::Dead, Some(why), cause, now);
         }
         _ => {}
     }
@@ -188,7 +192,8 @@ pub fn decide_session(
             "the driver did not connect within {} seconds; killing it",
             policy.connect_timeout_ms / 1000
         );
-        return finish(status, SessionState::Error, Some(why), now);
+        let cause = Some(LaunchFailure::ConnectTimeout);
+        return finish(status, SessionState::Error, Some(why), cause, now);
     }
     let Some(chan) = chan else {
         return SessionStep::Wait;
@@ -198,6 +203,7 @@ pub fn decide_session(
             status,
             SessionState::Error,
             Some("the driver's interpreter failed".into()),
+            Some(LaunchFailure::Interpreter),
             now,
         );
     }
@@ -250,21 +256,26 @@ pub fn decide_session(
 /// How long a pooled driver that failed `failures` times before waits
 /// before its next launch: 2 s, doubling, at most 2 min.
 pub fn pool_backoff_ms(failures: u32) -> u64 {
-    2_000u64 << failures.min(6)
+    let (base, cap) = (Duration::from_secs(2), Duration::from_secs(128));
+    super::launch::backoff(base, failures, cap).as_millis() as u64
 }
 
 fn spec_heartbeat_ms(spec: &SessionSpec) -> Option<u64> {
     (spec.heartbeat_timeout_in_second > 0).then(|| spec.heartbeat_timeout_in_second * 1000)
 }
 
+/// The session ends in `state`, for `why` (kept as its message and logged),
+/// naming `cause` when it failed.
 fn finish(
     status: &SessionStatus,
     state: SessionState,
     why: Option<String>,
+    cause: Option<LaunchFailure>,
     now: u64,
 ) -> SessionStep {
     let mut next = with_state(status, state, now);
     next.message = why.clone().or(next.message);
+    next.failure = cause.or(next.failure);
     update(next, why.map(|w| format!("livy-server: {w}")))
 }
 

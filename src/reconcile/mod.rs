@@ -10,6 +10,7 @@
 mod batches;
 mod decide;
 mod decide_session;
+mod launch;
 mod observe;
 pub mod pool;
 mod sessions;
@@ -30,9 +31,8 @@ use tokio_util::task::TaskTracker;
 use crate::cluster::{AppObservation, ClusterManager, TrackedApp};
 use crate::config::Config;
 use crate::index::{Index, Key, Kinded};
+use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
-use crate::launcher::{LaunchError, Launcher};
-use crate::logtext::Escaped;
 use crate::records::{BatchStatus, Kind, SessionStatus, Submission, now_ms};
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
@@ -44,6 +44,26 @@ const WORKERS: usize = 4;
 const BACKSTOP: Duration = Duration::from_secs(60);
 /// The longest wait before a record that failed is looked at again.
 const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// What happens next to a record after one look at it (the one error
+/// policy, [`Reconciler::handle`], decides it for failed looks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing until something wakes it (its record or application changes).
+    Done,
+    /// Look again after this long, unless woken sooner.
+    RequeueAfter(Duration),
+}
+
+impl Action {
+    /// Both: the sooner requeue.
+    fn or(self, other: Action) -> Action {
+        match (self, other) {
+            (Action::RequeueAfter(a), Action::RequeueAfter(b)) => Action::RequeueAfter(a.min(b)),
+            (Action::Done, x) | (x, Action::Done) => x,
+        }
+    }
+}
 
 /// A unique lowercase tag for a record's submission, e.g. `livy-batch-7-k3x9q2ab`.
 pub fn new_tag(kind: Kind, id: u64) -> String {
@@ -194,14 +214,14 @@ impl Reconciler {
                 Some(rec) => self.batch(&rec, now).await,
                 None => {
                     self.forget(key);
-                    Ok(())
+                    Ok(Action::Done)
                 }
             },
             Kind::Session => match self.d.index.get::<SessionStatus>(id) {
                 Some(rec) => self.session(&rec, now).await,
                 None => {
                     self.forget(key);
-                    Ok(())
+                    Ok(Action::Done)
                 }
             },
         };
@@ -213,7 +233,7 @@ impl Reconciler {
     /// unfinished every poll (driver timeouts, lookup timeouts); a finished
     /// one when its retention ends; one being deleted when its leak window
     /// closes. Also decides whether its application is still observed.
-    fn revisit<T: Kinded>(&self, rec: &Record<T::Spec, T>, watched: bool, now: u64) {
+    fn revisit<T: Kinded>(&self, rec: &Record<T::Spec, T>, watched: bool, now: u64) -> Action {
         let look = Look {
             key: (T::KIND, rec.id),
             deleting: rec.meta.deletion_requested,
@@ -236,8 +256,8 @@ impl Reconciler {
         } else {
             at(look.state_since + c.state_retain.as_millis() as u64)
         };
-        self.d.wake.after(look.key, delay);
         self.seen.retrack(self, &look, now);
+        Action::RequeueAfter(delay)
     }
 
     /// The session driver's build, if finished; a finished build wakes
@@ -289,11 +309,17 @@ impl Reconciler {
             .unwrap_or(self.d.config.app_lookup_timeout)
     }
 
-    fn handle(&self, key: Key, result: Result<(), StoreError>) {
+    /// The one policy after a look: requeue as it asked, or after a failed
+    /// look back off (a fenced one is the next leader's; a conflict is
+    /// looked at again shortly).
+    fn handle(&self, key: Key, result: Result<Action, StoreError>) {
         let (kind, id) = key;
         let failures = match result {
-            Ok(()) => {
+            Ok(action) => {
                 lock(&self.failures).remove(&key);
+                if let Action::RequeueAfter(delay) = action {
+                    self.d.wake.after(key, delay);
+                }
                 return;
             }
             // The term is over: the next leader takes the record on.
@@ -320,8 +346,8 @@ impl Reconciler {
                 *n
             }
         };
-        let backoff = Duration::from_millis(500 << failures.min(7)).min(MAX_RETRY);
-        self.d.wake.after(key, backoff);
+        let wait = launch::backoff(Duration::from_millis(500), failures, MAX_RETRY);
+        self.d.wake.after(key, wait);
     }
 
     /// Appends a line of the server's own to an application's log (off the
@@ -334,55 +360,6 @@ impl Reconciler {
 
     async fn append(&self, tag: &str, line: &str) {
         append_to(self.d.launcher.files(tag), line).await
-    }
-
-    fn backing_off(&self, kind: Kind, id: u64, now: u64) -> bool {
-        lock(&self.not_before)
-            .get(&(kind, id))
-            .is_some_and(|&t| t > now)
-    }
-
-    /// Schedules a retry after a launch known not to have started anything.
-    fn back_off(&self, kind: Kind, id: u64, now: u64, failures: u32) {
-        let backoff = 1_000u64 << failures.min(6);
-        lock(&self.not_before).insert((kind, id), now + backoff);
-        self.d
-            .wake
-            .after((kind, id), Duration::from_millis(backoff + 1));
-    }
-
-    /// After a spawn known not to have started anything: explains it in the
-    /// application's log and, unless the failure is permanent or retries are
-    /// used up, schedules a retry. Returns the explanation and whether a
-    /// retry follows.
-    async fn launch_failed(
-        &self,
-        kind: Kind,
-        id: u64,
-        tag: &str,
-        error: &LaunchError,
-        failures: u32,
-        now: u64,
-    ) -> (String, bool) {
-        let permanent = error.is_permanent();
-        let mut text = format!(
-            "livy-server: could not start spark-submit (attempt {failures}): {}",
-            error_chain(error)
-        );
-        if permanent {
-            text.push_str(
-                "; not retried: the command line is too long for this system \
-                 (put large arguments or conf values in a file)",
-            );
-        }
-        tracing::warn!(kind = kind.as_str(), id, error = %Escaped(&text), "launch failed");
-        crate::metrics::launch_failed(kind, crate::metrics::LaunchFailure::Spawn);
-        self.append(tag, &text).await;
-        let retry = !permanent && failures <= self.d.config.launch_retries;
-        if retry {
-            self.back_off(kind, id, now, failures);
-        }
-        (text, retry)
     }
 
     /// Stops an application in the background (once at a time per record).

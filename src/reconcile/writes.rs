@@ -1,13 +1,12 @@
 //! The reconciler's record writes, and what they mean for the launch
 //! metrics: a record that reaches its serving state was launched; one that
-//! ends before it failed to launch, for a cause read off its status.
+//! ends before it failed to launch, for the cause its status names.
 
 use std::time::Duration;
 
 use super::Reconciler;
 use crate::index::Kinded;
-use crate::metrics::LaunchFailure;
-use crate::records::{BatchStatus, SessionState, SessionStatus, now_ms};
+use crate::records::{BatchStatus, LaunchFailure, SessionState, SessionStatus, now_ms};
 use crate::store::{Durability, Record, StoreError};
 
 impl Reconciler {
@@ -54,31 +53,23 @@ pub(super) trait Counted: Kinded {
 
 impl Counted for BatchStatus {
     fn failure_cause(&self) -> LaunchFailure {
-        if self.submission.is_none() {
+        self.failure.unwrap_or(if self.submission.is_none() {
             LaunchFailure::Spawn
-        } else if self.exit_code.is_some() || self.app_id.is_some() {
-            LaunchFailure::Exited
         } else {
-            LaunchFailure::NotFound
-        }
+            LaunchFailure::Exited
+        })
     }
 }
 
 impl Counted for SessionStatus {
+    /// The cause the status names; a record written without one (a stop
+    /// while it started) by what it holds.
     fn failure_cause(&self) -> LaunchFailure {
-        let message = self.message.as_deref().unwrap_or_default();
-        match &self.submission {
+        self.failure.unwrap_or(match &self.submission {
             None if self.launch_failures > 0 => LaunchFailure::Spawn,
             None => LaunchFailure::CannotStart,
-            Some(_) if message.starts_with("the driver did not connect") => {
-                LaunchFailure::ConnectTimeout
-            }
-            Some(_) if message.starts_with("the driver's interpreter failed") => {
-                LaunchFailure::Interpreter
-            }
-            Some(_) if message.starts_with("no application found") => LaunchFailure::NotFound,
             Some(_) => LaunchFailure::Exited,
-        }
+        })
     }
 }
 
@@ -111,9 +102,9 @@ mod tests {
         let mut s = BatchStatus::new(0);
         assert_eq!(s.failure_cause(), LaunchFailure::Spawn);
         s.submission = sub();
-        assert_eq!(s.failure_cause(), LaunchFailure::NotFound);
-        s.exit_code = Some(1);
         assert_eq!(s.failure_cause(), LaunchFailure::Exited);
+        s.failure = Some(LaunchFailure::NotFound);
+        assert_eq!(s.failure_cause(), LaunchFailure::NotFound);
     }
 
     #[test]
@@ -123,26 +114,17 @@ mod tests {
         s.launch_failures = 2;
         assert_eq!(s.failure_cause(), LaunchFailure::Spawn);
         s.submission = sub();
-        for (message, cause) in [
-            (
-                "the driver did not connect within 60 seconds; killing it",
-                LaunchFailure::ConnectTimeout,
-            ),
-            (
-                "the driver's interpreter failed",
-                LaunchFailure::Interpreter,
-            ),
-            (
-                "no application found with tag t in 60 seconds",
-                LaunchFailure::NotFound,
-            ),
-            (
-                "the driver ended before it connected",
-                LaunchFailure::Exited,
-            ),
+        assert_eq!(s.failure_cause(), LaunchFailure::Exited);
+        // The named cause, whatever the message says.
+        s.message = Some("no application found with tag t".into());
+        for cause in [
+            LaunchFailure::ConnectTimeout,
+            LaunchFailure::Interpreter,
+            LaunchFailure::NotFound,
+            LaunchFailure::CannotStart,
         ] {
-            s.message = Some(message.into());
-            assert_eq!(s.failure_cause(), cause, "{message}");
+            s.failure = Some(cause);
+            assert_eq!(s.failure_cause(), cause);
         }
     }
 }

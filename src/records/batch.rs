@@ -69,6 +69,9 @@ pub struct BatchStatus {
     /// Transient launch failures so far (spawn errors before anything ran).
     #[serde(default)]
     pub launch_failures: u32,
+    /// Why it failed, when it did (beside `message`, for people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<super::LaunchFailure>,
 }
 
 impl BatchStatus {
@@ -83,6 +86,7 @@ impl BatchStatus {
             log_path: None,
             state_since: now,
             launch_failures: 0,
+            failure: None,
         }
     }
 }

@@ -14,7 +14,7 @@ mod state;
 pub use batch::{AppInfo, BatchSpec, BatchStatus, Submission};
 pub use resources::Resources;
 pub use session::{SessionKind, SessionSpec, SessionStatus};
-pub use state::SessionState;
+pub use state::{LaunchFailure, SessionState};
 
 use serde::{Deserialize, Serialize};
 

@@ -96,6 +96,9 @@ pub struct SessionStatus {
     /// Transient launch failures so far (spawn errors before anything ran).
     #[serde(default)]
     pub launch_failures: u32,
+    /// Why it failed, when it did (beside `message`, for people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<super::LaunchFailure>,
 }
 
 impl SessionStatus {
@@ -109,6 +112,7 @@ impl SessionStatus {
             log_path: None,
             state_since: now,
             launch_failures: 0,
+            failure: None,
         }
     }
 }

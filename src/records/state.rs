@@ -3,6 +3,41 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why a launch (or the application it started) failed: a bounded set,
+/// kept in the status beside the human message, which metrics and the UI
+/// read (never the message's text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LaunchFailure {
+    /// spark-submit could not be started (retried until the retries run out).
+    Spawn,
+    /// The session could not be launched at all (no driver build, no R, a
+    /// sealed conf value that does not open).
+    CannotStart,
+    /// The cluster never showed an application with the submission's tag.
+    NotFound,
+    /// The application ended (a batch before it succeeded, a session's
+    /// driver before it was stopped).
+    Exited,
+    /// The session's driver did not connect in time.
+    ConnectTimeout,
+    /// The session's interpreter failed while starting.
+    Interpreter,
+}
+
+impl LaunchFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spawn => "spawn",
+            Self::CannotStart => "cannot_start",
+            Self::NotFound => "not_found",
+            Self::Exited => "exited",
+            Self::ConnectTimeout => "connect_timeout",
+            Self::Interpreter => "interpreter",
+        }
+    }
+}
+
 /// The eleven states Livy reports for sessions and batches.
 #[derive(
     Debug,

@@ -55,9 +55,15 @@ export function extLink(u, text, cls) {
   return href ? el("a", { href, class: cls, target: "_blank", rel: "noopener noreferrer", text }) : null;
 }
 
-export function badge(state) {
+// A state's badge; `failure` (the record's failure cause) shows on hover.
+export function badge(state, failure) {
   const s = typeof state === "string" ? state : "unknown";
-  return el("span", { class: "badge state " + (STATE_CLASS[s] || "off"), "data-state": s, text: s });
+  const attrs = { class: "badge state " + (STATE_CLASS[s] || "off"), "data-state": s, text: s };
+  if (typeof failure === "string") {
+    attrs["data-failure"] = failure;
+    attrs.title = `failed: ${failure.replace(/_/g, " ")}`;
+  }
+  return el("span", attrs);
 }
 
 export function orDash(v) {

@@ -50,7 +50,7 @@ export function listView(root, what) {
     ];
     if (sessions) cells.push(el("td", { class: "c-kind", text: orDash(r.kind) }));
     cells.push(
-      el("td", { class: "c-state" }, badge(r.state)),
+      el("td", { class: "c-state" }, badge(r.state, r.failure)),
       el("td", { class: "c-age", title: created(r.createdAt), text: age(r.createdAt) }),
       el("td", { class: "c-app" }, app),
       links,
@@ -78,7 +78,7 @@ export function listView(root, what) {
     const items = Array.isArray(body.sessions) ? body.sessions : [];
     const total = Number(body.total) || items.length;
     // The list field `log` changes with every line: redraw only on a real change.
-    const sig = JSON.stringify([start, total, items.map((r) => [r.id, r.name, r.owner, r.proxyUser, r.kind, r.state, age(r.createdAt), r.appId, r.appInfo])]);
+    const sig = JSON.stringify([start, total, items.map((r) => [r.id, r.name, r.owner, r.proxyUser, r.kind, r.state, r.failure, age(r.createdAt), r.appId, r.appInfo])]);
     if (sig === lastSig) return;
     lastSig = sig;
     const rows = items.slice().reverse().map(row);

@@ -92,10 +92,10 @@ export function logView(root, what, id) {
 
   function drawRecord(r) {
     finished = FINAL_RECORD.has(r.state);
-    const sig = JSON.stringify([r.state, r.appId, r.appInfo]);
+    const sig = JSON.stringify([r.state, r.failure, r.appId, r.appInfo]);
     if (sig === recordSig) return;
     recordSig = sig;
-    stateSlot.replaceChildren(badge(r.state));
+    stateSlot.replaceChildren(badge(r.state, r.failure));
     const info = r.appInfo && typeof r.appInfo === "object" ? r.appInfo : {};
     links.replaceChildren(...[
       el("a", { href: `${UI}/${what}`, text: what === "sessions" ? "← sessions" : "← batches" }),

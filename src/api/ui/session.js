@@ -63,11 +63,11 @@ export function sessionView(root, id) {
   });
 
   function drawSession(s) {
-    const sig = JSON.stringify([s.state, s.name, s.appId, s.appInfo, s.owner, s.proxyUser, s.kind]);
+    const sig = JSON.stringify([s.state, s.failure, s.name, s.appId, s.appInfo, s.owner, s.proxyUser, s.kind]);
     if (sig === sessionSig) return;
     sessionSig = sig;
     kind.options[0].textContent = `session's kind (${orDash(s.kind)})`;
-    stateSlot.replaceChildren(badge(s.state));
+    stateSlot.replaceChildren(badge(s.state, s.failure));
     const info = s.appInfo && typeof s.appInfo === "object" ? s.appInfo : {};
     links.replaceChildren(...[
       el("a", { href: `${UI}/sessions`, text: "← sessions" }),
