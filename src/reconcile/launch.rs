@@ -134,7 +134,10 @@ impl Reconciler {
     ) -> Result<Action, StoreError> {
         let (kind, id) = (T::KIND, rec.id);
         let argv = self.d.config.redaction.argv(&plan.argv);
-        tracing::info!(kind = kind.as_str(), id, tag, ?argv, "launching");
+        match kind {
+            Kind::Batch => tracing::info!(batch = id, tag, ?argv, "submitting"),
+            Kind::Session => tracing::info!(session = id, tag, ?argv, "starting session driver"),
+        }
         self.still_leading()?;
         let Err(error) = self.d.launcher.launch(tag, plan).await else {
             return Ok(Action::Done);
