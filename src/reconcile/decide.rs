@@ -2,7 +2,7 @@
 //! cluster says, what happens next. Pure, so every case is a table row.
 
 use crate::cluster::{AppObservation, Outcome};
-use crate::records::{BatchStatus, LaunchFailure, Meta, SessionState};
+use crate::records::{BatchStatus, LaunchFailure, Meta, SessionState, Submission};
 
 /// Timing rules the decision depends on (milliseconds).
 #[derive(Debug, Clone, Copy)]
@@ -90,11 +90,24 @@ pub fn decide_batch(
             Step::Wait
         };
     };
-    let Some(obs) = obs else {
-        return Step::Wait;
-    };
+    match obs {
+        Some(obs) => observed(status, sub, obs, now, policy, not_found),
+        None => Step::Wait,
+    }
+}
+
+/// What the cluster says of a submitted batch's application, as a step.
+fn observed(
+    status: &BatchStatus,
+    sub: &Submission,
+    obs: &AppObservation,
+    now: u64,
+    policy: &Policy,
+    not_found: &dyn Fn(&str) -> String,
+) -> Step {
+    let overdue = now.saturating_sub(sub.at) >= policy.lookup_timeout_ms;
     let next = match obs {
-        AppObservation::NotFound if age(sub.at) >= policy.lookup_timeout_ms => {
+        AppObservation::NotFound if overdue => {
             let line = format!("livy-server: {}", not_found(&sub.tag));
             let mut next = with_state(status, SessionState::Dead, now);
             next.message = Some(line.clone());
@@ -107,7 +120,7 @@ pub fn decide_batch(
         // The server that wrote the submission stopped before launching
         // (a failover): once no launch under that submission can still
         // happen, submit it again rather than give up on it.
-        AppObservation::NeverLaunched if age(sub.at) >= policy.lookup_timeout_ms => {
+        AppObservation::NeverLaunched if overdue => {
             let line = format!(
                 "livy-server: {} was never launched (its server stopped first); submitting again",
                 sub.tag
@@ -135,31 +148,7 @@ pub fn decide_batch(
             next.app_info = app_info.clone();
             next
         }
-        AppObservation::Finished {
-            outcome,
-            app_id,
-            app_info,
-            exit_code,
-            diagnostic,
-        } => {
-            let state = match outcome {
-                Outcome::Succeeded => SessionState::Success,
-                Outcome::Failed => SessionState::Dead,
-                Outcome::Killed => SessionState::Killed,
-            };
-            let mut next = with_state(status, state, now);
-            next.app_id = app_id.clone().or(next.app_id);
-            if app_info != &Default::default() {
-                next.app_info = app_info.clone();
-            }
-            next.exit_code = *exit_code;
-            next.message = diagnostic.clone();
-            next.failure = (*outcome != Outcome::Succeeded).then_some(LaunchFailure::Exited);
-            return Step::Update {
-                status: next,
-                log: diagnostic.as_ref().map(|d| format!("livy-server: {d}")),
-            };
-        }
+        AppObservation::Finished { .. } => return finished(status, obs, now),
     };
     if &next == status {
         Step::Wait
@@ -168,6 +157,38 @@ pub fn decide_batch(
             status: next,
             log: None,
         }
+    }
+}
+
+/// The batch's application ended: success, dead or killed, with its exit
+/// code and the cluster's diagnostic.
+fn finished(status: &BatchStatus, obs: &AppObservation, now: u64) -> Step {
+    let AppObservation::Finished {
+        outcome,
+        app_id,
+        app_info,
+        exit_code,
+        diagnostic,
+    } = obs
+    else {
+        return Step::Wait;
+    };
+    let state = match outcome {
+        Outcome::Succeeded => SessionState::Success,
+        Outcome::Failed => SessionState::Dead,
+        Outcome::Killed => SessionState::Killed,
+    };
+    let mut next = with_state(status, state, now);
+    next.app_id = app_id.clone().or(next.app_id);
+    if app_info != &Default::default() {
+        next.app_info = app_info.clone();
+    }
+    next.exit_code = *exit_code;
+    next.message = diagnostic.clone();
+    next.failure = (*outcome != Outcome::Succeeded).then_some(LaunchFailure::Exited);
+    Step::Update {
+        status: next,
+        log: diagnostic.as_ref().map(|d| format!("livy-server: {d}")),
     }
 }
 

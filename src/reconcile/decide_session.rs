@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::cluster::{AppObservation, Outcome};
-use crate::records::{LaunchFailure, Meta, SessionSpec, SessionState, SessionStatus};
+use crate::records::{LaunchFailure, Meta, SessionSpec, SessionState, SessionStatus, Submission};
 use crate::repl::ChannelSnapshot;
 
 #[derive(Debug, Clone, Copy)]
@@ -71,64 +71,21 @@ pub fn decide_session(
     now: u64,
     policy: &SessionPolicy,
 ) -> SessionStep {
-    let age = |since: u64| now.saturating_sub(since);
+    let look = Look {
+        meta,
+        spec,
+        status,
+        obs,
+        chan,
+        now,
+        policy,
+    };
     // A stopped session that has finished is just finished (retention below).
-    let stopping = meta.deletion_requested || (spec.stop_requested && !status.state.is_finished());
-    if stopping {
-        let gone = || {
-            if meta.deletion_requested {
-                SessionStep::Remove
-            } else {
-                finish(status, SessionState::Dead, None, None, now)
-            }
-        };
-        let Some(sub) = &status.submission else {
-            return gone();
-        };
-        return match obs {
-            _ if app_alive(obs)
-                && status.state != SessionState::ShuttingDown
-                && !status.state.is_finished() =>
-            {
-                update(
-                    with_state(status, SessionState::ShuttingDown, now),
-                    Some("livy-server: stopping the session".into()),
-                )
-            }
-            _ if app_alive(obs) => SessionStep::Stop,
-            Some(AppObservation::Finished { .. }) => gone(),
-            _ if status.state.is_finished() => gone(),
-            _ if age(sub.at) < policy.lookup_timeout_ms => SessionStep::Wait,
-            _ => gone(),
-        };
+    if meta.deletion_requested || (spec.stop_requested && !status.state.is_finished()) {
+        return look.stopping();
     }
     if status.state.is_finished() {
-        // No driver outlives its session.
-        if app_alive(obs) {
-            return SessionStep::Stop;
-        }
-        // The pool keeps its records: a failed pooled driver is launched
-        // again on its record, after a backoff counted from when it failed
-        // (kept in the record, so a restart does not shorten it), rather
-        // than replaced by a new record every pass. While it waits it holds
-        // no creation slot (it is not `starting`).
-        if spec.pooled {
-            if age(status.state_since) < pool_backoff_ms(status.launch_failures) {
-                return SessionStep::Wait;
-            }
-            let mut next = with_state(status, SessionState::Starting, now);
-            next.submission = None;
-            next.app_id = None;
-            next.app_info = Default::default();
-            next.launch_failures = status.launch_failures.saturating_add(1);
-            next.failure = None;
-            return SessionStep::Relaunch { status: next };
-        }
-        return if age(status.state_since) >= policy.retain_ms {
-            SessionStep::Remove
-        } else {
-            SessionStep::Wait
-        };
+        return look.finished();
     }
     let Some(sub) = &status.submission else {
         return if status.state.awaits_launch() {
@@ -137,119 +94,214 @@ pub fn decide_session(
             SessionStep::Wait
         };
     };
-    match obs {
-        Some(AppObservation::Finished {
-            outcome,
-            diagnostic,
-            ..
-        }) => {
-            let state = if *outcome == Outcome::Killed {
-                SessionState::Killed
+    if let Some(step) = look.launch_outcome(sub) {
+        return step;
+    }
+    match chan {
+        Some(chan) => look.live(chan),
+        None => SessionStep::Wait,
+    }
+}
+
+/// Everything one decision looks at.
+struct Look<'a> {
+    meta: &'a Meta,
+    spec: &'a SessionSpec,
+    status: &'a SessionStatus,
+    obs: Option<&'a AppObservation>,
+    chan: Option<&'a ChannelSnapshot>,
+    now: u64,
+    policy: &'a SessionPolicy,
+}
+
+impl Look<'_> {
+    fn age(&self, since: u64) -> u64 {
+        self.now.saturating_sub(since)
+    }
+
+    fn connected(&self) -> bool {
+        self.chan.is_some_and(|c| c.connected)
+    }
+
+    /// Deleted, or asked to stop: the driver is stopped, then the record
+    /// removed (deleted) or ended `dead` (stopped).
+    fn stopping(&self) -> SessionStep {
+        let (status, obs) = (self.status, self.obs);
+        let gone = || {
+            if self.meta.deletion_requested {
+                SessionStep::Remove
             } else {
-                SessionState::Dead
-            };
-            let why = match (chan.is_some_and(|c| c.ever_connected), diagnostic) {
-                (false, Some(d)) => format!("the driver ended before it connected: {d}"),
-                (false, None) => "the driver ended before it connected".to_owned(),
-                (true, Some(d)) => format!("the driver ended: {d}"),
-                (true, None) => "the driver ended".to_owned(),
-            };
-            return finish(status, state, Some(why), Some(LaunchFailure::Exited), now);
+                finish(status, SessionState::Dead, None, None, self.now)
+            }
+        };
+        let Some(sub) = &status.submission else {
+            return gone();
+        };
+        match obs {
+            _ if app_alive(obs)
+                && status.state != SessionState::ShuttingDown
+                && !status.state.is_finished() =>
+            {
+                update(
+                    with_state(status, SessionState::ShuttingDown, self.now),
+                    Some("livy-server: stopping the session".into()),
+                )
+            }
+            _ if app_alive(obs) => SessionStep::Stop,
+            Some(AppObservation::Finished { .. }) => gone(),
+            _ if status.state.is_finished() => gone(),
+            _ if self.age(sub.at) < self.policy.lookup_timeout_ms => SessionStep::Wait,
+            _ => gone(),
         }
-        Some(AppObservation::NeverLaunched)
-            if age(sub.at) >= policy.lookup_timeout_ms && !chan.is_some_and(|c| c.connected) =>
-        {
-            // Its server stopped between writing the submission and the
-            // launch (a failover): launch it now.
-            // Not in the old tag's log: writing there would make its directory.
-            let mut next = with_state(status, SessionState::Starting, now);
+    }
+
+    /// A finished session: no driver outlives it; it is kept until its
+    /// retention ends, except a pooled one, which is launched again.
+    fn finished(&self) -> SessionStep {
+        let status = self.status;
+        if app_alive(self.obs) {
+            return SessionStep::Stop;
+        }
+        // The pool keeps its records: a failed pooled driver is launched
+        // again on its record, after a backoff counted from when it failed
+        // (kept in the record, so a restart does not shorten it), rather
+        // than replaced by a new record every pass. While it waits it holds
+        // no creation slot (it is not `starting`).
+        if self.spec.pooled {
+            if self.age(status.state_since) < pool_backoff_ms(status.launch_failures) {
+                return SessionStep::Wait;
+            }
+            let mut next = with_state(status, SessionState::Starting, self.now);
             next.submission = None;
-            next.message = Some(format!(
-                "livy-server: {} was never launched (its server stopped first); submitting again",
-                sub.tag
-            ));
-            return update(next, None);
+            next.app_id = None;
+            next.app_info = Default::default();
+            next.launch_failures = status.launch_failures.saturating_add(1);
+            next.failure = None;
+            return SessionStep::Relaunch { status: next };
         }
-        Some(AppObservation::NotFound | AppObservation::NeverLaunched)
-            if age(sub.at) >= policy.lookup_timeout_ms && !chan.is_some_and(|c| c.connected) =>
+        if self.age(status.state_since) >= self.policy.retain_ms {
+            SessionStep::Remove
+        } else {
+            SessionStep::Wait
+        }
+    }
+
+    /// What the cluster and the clock say of a submitted driver: it ended,
+    /// was never launched or found, or did not connect in time.
+    fn launch_outcome(&self, sub: &Submission) -> Option<SessionStep> {
+        let (status, now) = (self.status, self.now);
+        let overdue = self.age(sub.at) >= self.policy.lookup_timeout_ms && !self.connected();
+        match self.obs {
+            Some(AppObservation::Finished {
+                outcome,
+                diagnostic,
+                ..
+            }) => {
+                let state = if *outcome == Outcome::Killed {
+                    SessionState::Killed
+                } else {
+                    SessionState::Dead
+                };
+                let ever = self.chan.is_some_and(|c| c.ever_connected);
+                let why = match (ever, diagnostic) {
+                    (false, Some(d)) => format!("the driver ended before it connected: {d}"),
+                    (false, None) => "the driver ended before it connected".to_owned(),
+                    (true, Some(d)) => format!("the driver ended: {d}"),
+                    (true, None) => "the driver ended".to_owned(),
+                };
+                let cause = Some(LaunchFailure::Exited);
+                return Some(finish(status, state, Some(why), cause, now));
+            }
+            Some(AppObservation::NeverLaunched) if overdue => {
+                // Its server stopped between writing the submission and the
+                // launch (a failover): launch it now. Not in the old tag's
+                // log: writing there would make its directory.
+                let mut next = with_state(status, SessionState::Starting, now);
+                next.submission = None;
+                next.message = Some(format!(
+                    "livy-server: {} was never launched (its server stopped first); submitting again",
+                    sub.tag
+                ));
+                return Some(update(next, None));
+            }
+            Some(AppObservation::NotFound | AppObservation::NeverLaunched) if overdue => {
+                let why = format!(
+                    "no application found with tag {} in {} seconds",
+                    sub.tag,
+                    self.policy.lookup_timeout_ms / 1000
+                );
+                let cause = Some(LaunchFailure::NotFound);
+                return Some(finish(status, SessionState::Dead, Some(why), cause, now));
+            }
+            _ => {}
+        }
+        let timeout = self.policy.connect_timeout_ms;
+        if status.state == SessionState::Starting
+            && !self.connected()
+            && self.age(sub.at) >= timeout
         {
             let why = format!(
-                "no application found with tag {} in {} seconds",
-                sub.tag,
-                policy.lookup_timeout_ms / 1000
+                "the driver did not connect within {} seconds; killing it",
+                timeout / 1000
             );
-            let cause = Some(LaunchFailure::NotFound);
-            return finish(status, SessionState::Dead, Some(why), cause, now);
+            let cause = Some(LaunchFailure::ConnectTimeout);
+            return Some(finish(status, SessionState::Error, Some(why), cause, now));
         }
-        _ => {}
+        None
     }
-    let connected = chan.is_some_and(|c| c.connected);
-    if status.state == SessionState::Starting
-        && !connected
-        && age(sub.at) >= policy.connect_timeout_ms
-    {
-        let why = format!(
-            "the driver did not connect within {} seconds; killing it",
-            policy.connect_timeout_ms / 1000
-        );
-        let cause = Some(LaunchFailure::ConnectTimeout);
-        return finish(status, SessionState::Error, Some(why), cause, now);
+
+    /// A driver with a channel: its interpreter's state, heartbeat and idle
+    /// timeouts, and what it reports (application id, UI).
+    fn live(&self, chan: &ChannelSnapshot) -> SessionStep {
+        let (status, now) = (self.status, self.now);
+        if chan.repl_state == Some(SessionState::Error) {
+            let why = Some("the driver's interpreter failed".into());
+            let cause = Some(LaunchFailure::Interpreter);
+            return finish(status, SessionState::Error, why, cause, now);
+        }
+        if let Some(reason) = self.expired(chan) {
+            return SessionStep::Expire { reason };
+        }
+        let mut next = status.clone();
+        if chan.connected
+            && chan
+                .repl_state
+                .is_some_and(|s| matches!(s, SessionState::Idle | SessionState::Busy))
+        {
+            next = with_state(&next, SessionState::Idle, now);
+        }
+        if chan.app_id.is_some() && next.app_id != chan.app_id {
+            next.app_id = chan.app_id.clone();
+        }
+        if chan.spark_ui_url.is_some() && next.app_info.spark_ui_url != chan.spark_ui_url {
+            next.app_info.spark_ui_url = chan.spark_ui_url.clone();
+        }
+        if &next == status {
+            SessionStep::Wait
+        } else {
+            update(next, None)
+        }
     }
-    let Some(chan) = chan else {
-        return SessionStep::Wait;
-    };
-    if chan.repl_state == Some(SessionState::Error) {
-        return finish(
-            status,
-            SessionState::Error,
-            Some("the driver's interpreter failed".into()),
-            Some(LaunchFailure::Interpreter),
-            now,
-        );
-    }
-    if let Some(limit) = spec_heartbeat_ms(spec)
-        && age(chan.last_heartbeat) >= limit
-    {
-        return SessionStep::Expire {
-            reason: format!("no heartbeat for {} seconds", limit / 1000),
-        };
-    }
-    let idle_limit = spec
-        .ttl
-        .as_deref()
-        .and_then(|t| crate::config::parse_duration(t).ok())
-        .map(|d| d.as_millis() as u64)
-        .or(policy.idle_timeout_ms);
-    if let Some(limit) = idle_limit {
-        let idle = status.state == SessionState::Idle
+
+    /// Why the session expires now, if it does: no heartbeat, or idle past
+    /// its `ttl` (else the server's idle timeout).
+    fn expired(&self, chan: &ChannelSnapshot) -> Option<String> {
+        if let Some(limit) = spec_heartbeat_ms(self.spec)
+            && self.age(chan.last_heartbeat) >= limit
+        {
+            return Some(format!("no heartbeat for {} seconds", limit / 1000));
+        }
+        let limit = (self.spec.ttl.as_deref())
+            .and_then(|t| crate::config::parse_duration(t).ok())
+            .map(|d| d.as_millis() as u64)
+            .or(self.policy.idle_timeout_ms)?;
+        let idle = self.status.state == SessionState::Idle
             && !chan.busy
             && chan.repl_state != Some(SessionState::Busy);
         // A session adopted from the pool is idle from its adoption on
         // (its record's creation time), not from when its driver warmed.
-        if idle && age(chan.last_activity.max(meta.created_at)) >= limit {
-            return SessionStep::Expire {
-                reason: format!("idle for {} seconds", limit / 1000),
-            };
-        }
-    }
-    let mut next = status.clone();
-    if connected
-        && chan
-            .repl_state
-            .is_some_and(|s| matches!(s, SessionState::Idle | SessionState::Busy))
-    {
-        next = with_state(&next, SessionState::Idle, now);
-    }
-    if chan.app_id.is_some() && next.app_id != chan.app_id {
-        next.app_id = chan.app_id.clone();
-    }
-    if chan.spark_ui_url.is_some() && next.app_info.spark_ui_url != chan.spark_ui_url {
-        next.app_info.spark_ui_url = chan.spark_ui_url.clone();
-    }
-    if &next == status {
-        SessionStep::Wait
-    } else {
-        update(next, None)
+        (idle && self.age(chan.last_activity.max(self.meta.created_at)) >= limit)
+            .then(|| format!("idle for {} seconds", limit / 1000))
     }
 }
 
