@@ -5,6 +5,8 @@
 //! `--conf key=value`. Unknown keys warn, except under the security
 //! prefixes ([`auth::SECURITY_PREFIXES`]), where they stop start-up; a bad value stops start-up with an
 //! error naming the key. Nothing else in the crate reads configuration.
+//! Values are read once, typed, through [`settings::Settings`]: each value
+//! syntax has one parser ([`values`]) that both checks and converts.
 
 mod areas;
 pub mod auth;

@@ -199,43 +199,26 @@ mod tests {
             .collect()
     }
 
+    type Read = fn(&Settings<'_>, &str) -> Result<(), ConfigError>;
+
     #[rstest]
-    #[case::flag(keys::METRICS_ENABLED, "yes", "expected true or false")]
-    #[case::number(keys::MAX_CREATION, "-1", "expected a non-negative integer")]
-    #[case::port(keys::SERVER_PORT, "99999", "expected a port number 0-65535")]
-    #[case::ip(
-        keys::SERVER_HOST,
-        "localhost",
-        "expected an IP address such as 0.0.0.0"
-    )]
-    #[case::duration(
-        keys::POLL_INTERVAL,
-        "soon",
-        "expected a duration such as 30s, 10m or 1h"
-    )]
-    #[case::bytes(keys::MAX_BODY, "12x", "expected a size such as 512m or 2g")]
-    #[case::port_range(
-        keys::LAUNCHER_PORT_RANGE,
-        "9~1",
-        "expected a port range such as 10000~10010"
-    )]
+    #[case::flag(keys::METRICS_ENABLED, "yes", "expected true or false", |s: &Settings, k: &str| s.flag(k).map(drop))]
+    #[case::number(keys::MAX_CREATION, "-1", "expected a non-negative integer", |s: &Settings, k: &str| s.number::<u64>(k).map(drop))]
+    #[case::positive(keys::MAX_DRIVER_CORES, "0", "expected a positive integer", |s: &Settings, k: &str| s.positive::<u32>(k).map(drop))]
+    #[case::port(keys::SERVER_PORT, "99999", "expected a port number 0-65535", |s: &Settings, k: &str| s.port(k).map(drop))]
+    #[case::ip(keys::SERVER_HOST, "localhost", "expected an IP address such as 0.0.0.0", |s: &Settings, k: &str| s.ip(k).map(drop))]
+    #[case::duration(keys::POLL_INTERVAL, "soon", "expected a duration such as 30s, 10m or 1h", |s: &Settings, k: &str| s.duration(k).map(drop))]
+    #[case::bytes(keys::MAX_BODY, "12x", "expected a size such as 512m or 2g", |s: &Settings, k: &str| s.bytes(k).map(drop))]
+    #[case::port_range(keys::LAUNCHER_PORT_RANGE, "9~1", "expected a port range such as 10000~10010", |s: &Settings, k: &str| s.port_range(k).map(drop))]
+    #[case::absolute_paths(keys::LAUNCH_SANDBOX_PATHS, "/a, rel/b", "rel/b is not an absolute path", |s: &Settings, k: &str| s.absolute_paths(k).map(drop))]
     fn a_bad_value_names_key_value_and_source(
         #[case] key: &str,
         #[case] value: &str,
         #[case] reason: &str,
+        #[case] read: Read,
     ) {
         let raw = raw(&[(key, value, "livy.conf:7")]);
-        let s = Settings::new(&raw);
-        let err = match key {
-            keys::METRICS_ENABLED => s.flag(key).map(|_| ()),
-            keys::MAX_CREATION => s.number::<u64>(key).map(|_| ()),
-            keys::SERVER_PORT => s.port(key).map(|_| ()),
-            keys::SERVER_HOST => s.ip(key).map(|_| ()),
-            keys::POLL_INTERVAL => s.duration(key).map(|_| ()),
-            keys::MAX_BODY => s.bytes(key).map(|_| ()),
-            _ => s.port_range(key).map(|_| ()),
-        }
-        .unwrap_err();
+        let err = read(&Settings::new(&raw), key).unwrap_err();
         let ConfigError::BadValue {
             key: k,
             value: v,
@@ -285,15 +268,5 @@ mod tests {
                     .ends_with("expected a positive integer")
             ),
         }
-    }
-
-    #[test]
-    fn absolute_paths_name_the_first_relative_one() {
-        let raw = raw(&[(keys::LAUNCH_SANDBOX_PATHS, "/a, rel/b", "test")]);
-        let err = Settings::new(&raw)
-            .absolute_paths(keys::LAUNCH_SANDBOX_PATHS)
-            .unwrap_err()
-            .to_string();
-        assert!(err.ends_with("rel/b is not an absolute path"), "{err}");
     }
 }
