@@ -244,28 +244,17 @@ impl Auth {
                 negotiate: None,
             });
         }
-        let mut cookie_problem = None;
-        if let Some(value) = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|h| cookie::find(h, cookie::COOKIE))
-        {
-            match self.signer.verify(value, now_ms()) {
-                Ok(user) if !self.still_listed(&user) => {
-                    cookie_problem =
-                        Some(format!("the user {user} is no longer in the users file"));
-                }
-                Ok(user) => {
-                    return Ok(Identified {
-                        user: Some(user),
-                        cookie: None,
-                        negotiate: None,
-                    });
-                }
-                Err(e) => cookie_problem = Some(e.to_string()),
+        let cookie_problem = match self.cookie_user(headers) {
+            Ok(Some(user)) => {
+                return Ok(Identified {
+                    user: Some(user),
+                    cookie: None,
+                    negotiate: None,
+                });
             }
-        }
+            Ok(None) => None,
+            Err(problem) => Some(problem),
+        };
         let challenge = |why: String| Challenge {
             scheme: self.scheme(),
             why,
@@ -283,36 +272,10 @@ impl Auth {
         let (scheme, data) = authz.split_once(' ').unwrap_or((authz, ""));
         let (user, negotiate) = match (&self.verifier, scheme.to_ascii_lowercase().as_str()) {
             (Verifier::Basic(_) | Verifier::Ldap(_), "basic") => {
-                let (user, password) = basic_credentials(data)
-                    .ok_or_else(|| challenge("malformed Basic credentials".into()))?;
-                let user = match self.check_password(&user, &password, client).await {
-                    Ok(canonical) => canonical,
-                    Err(CheckError::Wrong(why)) => return Err(challenge(why).into()),
-                    Err(CheckError::Busy(busy)) => return Err(Denied::Busy(busy)),
-                };
-                (user, None)
+                (self.basic_user(data, client, &challenge).await?, None)
             }
             #[cfg(feature = "kerberos")]
-            (Verifier::Kerberos(k), "negotiate") => {
-                let token = STANDARD
-                    .decode(data.trim())
-                    .map_err(|_| challenge("malformed Negotiate token".into()))?;
-                let k = k.clone();
-                let accepted = tokio::task::spawn_blocking(move || k.accept(&token))
-                    .await
-                    .map_err(|e| challenge(format!("internal error: {e}")))?;
-                match accepted {
-                    Ok(a) => (a.user, a.reply),
-                    Err(e) if e.is_client() => return Err(challenge(e.to_string()).into()),
-                    Err(e) => {
-                        tracing::error!(error = %e, "kerberos acceptor failed");
-                        return Err(challenge(
-                            "the server cannot accept Kerberos tickets now".into(),
-                        )
-                        .into());
-                    }
-                }
-            }
+            (Verifier::Kerberos(k), "negotiate") => negotiate_user(k, data, &challenge).await?,
             _ => {
                 return Err(challenge(format!(
                     "the {scheme} scheme is not accepted here; use {}",
@@ -329,6 +292,43 @@ impl Auth {
         })
     }
 
+    /// The user of a valid auth cookie (`None`: no cookie); `Err`: why the
+    /// cookie sent is no good (expired, forged, its user gone).
+    fn cookie_user(&self, headers: &HeaderMap) -> Result<Option<String>, String> {
+        let Some(value) = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| cookie::find(h, cookie::COOKIE))
+        else {
+            return Ok(None);
+        };
+        match self.signer.verify(value, now_ms()) {
+            Ok(user) if !self.still_listed(&user) => {
+                Err(format!("the user {user} is no longer in the users file"))
+            }
+            Ok(user) => Ok(Some(user)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The canonical user of HTTP Basic credentials (`data`: after `Basic `),
+    /// checked by the password file or LDAP.
+    async fn basic_user(
+        &self,
+        data: &str,
+        client: IpAddr,
+        challenge: &impl Fn(String) -> Challenge,
+    ) -> Result<String, Denied> {
+        let (user, password) = basic_credentials(data)
+            .ok_or_else(|| challenge("malformed Basic credentials".into()))?;
+        match self.check_password(&user, &password, client).await {
+            Ok(canonical) => Ok(canonical),
+            Err(CheckError::Wrong(why)) => Err(challenge(why).into()),
+            Err(CheckError::Busy(busy)) => Err(Denied::Busy(busy)),
+        }
+    }
+
     /// Trusts calls forwarded by the servers sharing the store (they carry
     /// the cluster's peer secret and the caller they authenticated).
     pub fn with_peers(mut self, peers: Arc<crate::ha::Cluster>) -> Self {
@@ -343,6 +343,31 @@ impl Auth {
             cookie::COOKIE
         ))
         .ok()
+    }
+}
+
+/// The user of a SPNEGO token (`data`: after `Negotiate `) and the final
+/// token to send back; the GSSAPI call runs off the async threads.
+#[cfg(feature = "kerberos")]
+async fn negotiate_user(
+    k: &Arc<kerberos::Kerberos>,
+    data: &str,
+    challenge: &impl Fn(String) -> Challenge,
+) -> Result<(String, Option<Vec<u8>>), Denied> {
+    let token = STANDARD
+        .decode(data.trim())
+        .map_err(|_| challenge("malformed Negotiate token".into()))?;
+    let k = k.clone();
+    let accepted = tokio::task::spawn_blocking(move || k.accept(&token))
+        .await
+        .map_err(|e| challenge(format!("internal error: {e}")))?;
+    match accepted {
+        Ok(a) => Ok((a.user, a.reply)),
+        Err(e) if e.is_client() => Err(challenge(e.to_string()).into()),
+        Err(e) => {
+            tracing::error!(error = %e, "kerberos acceptor failed");
+            Err(challenge("the server cannot accept Kerberos tickets now".into()).into())
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod state;
 pub use state::{FinalStatus, YarnState, map_yarn};
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -222,6 +223,109 @@ fn observe_err(e: &YarnError) -> ClusterError {
     }
 }
 
+/// The steps of [`ClusterManager::observe`].
+impl YarnManager {
+    /// The last listing's answer while it is fresh (`Break`), an error while
+    /// the ResourceManager is backed off, else the query to send (`Continue`).
+    fn cached_or_plan(
+        &self,
+        apps: &[TrackedApp],
+    ) -> Result<ControlFlow<HashMap<String, AppObservation>, ListQuery>, ClusterError> {
+        let mut st = self.lock();
+        if let Some(l) = &st.listing
+            && l.fetched.elapsed() < self.opts.poll_interval
+        {
+            return Ok(ControlFlow::Break(l.answer(apps)));
+        }
+        if let Some(left) = st.outage.left() {
+            return Err(observe_err(&YarnError::BackingOff {
+                left,
+                failures: st.outage.failures,
+                last: st.outage.last.clone(),
+            }));
+        }
+        st.floors.retain(apps);
+        Ok(ControlFlow::Continue(ListQuery::plan(apps, &st.floors)))
+    }
+
+    /// The tags of applications without an id whose spark-submit has exited,
+    /// with how it exited.
+    async fn exited_submits<'a>(&self, apps: &'a [TrackedApp]) -> Vec<(&'a str, ProcessState)> {
+        let unnamed: Vec<&TrackedApp> = apps.iter().filter(|a| a.app_id.is_none()).collect();
+        let states = self
+            .launcher
+            .observe_all(unnamed.iter().map(|a| a.tag.clone()).collect())
+            .await;
+        unnamed
+            .iter()
+            .map(|a| a.tag.as_str())
+            .zip(states)
+            .filter(|(_, s)| matches!(s, ProcessState::Exited(_)))
+            .collect()
+    }
+
+    /// Records a list's outcome (the outage, the start floors, the cached
+    /// listing) and answers `apps` from it.
+    fn keep_listing(
+        &self,
+        result: Result<Vec<RmApp>, YarnError>,
+        apps: &[TrackedApp],
+        fetched: Instant,
+        listed_at: u64,
+    ) -> Result<HashMap<String, AppObservation>, ClusterError> {
+        let mut st = self.lock();
+        let found = match result {
+            Ok(found) => {
+                st.outage.recovered();
+                found
+            }
+            Err(e) => {
+                let (poll, max) = (self.opts.poll_interval, self.opts.max_backoff);
+                st.outage.failed(chain(&e), poll, max);
+                return Err(observe_err(&e));
+            }
+        };
+        let listing = Listing::new(fetched, apps, found);
+        let covered = listing.covered.iter().map(String::as_str);
+        st.floors.learn(covered, &listing.started(), listed_at);
+        let out = listing.answer(apps);
+        st.listing = Some(listing);
+        Ok(out)
+    }
+}
+
+/// An application YARN does not know whose spark-submit failed is failed
+/// now, with the submit's diagnostic, rather than after the lookup timeout.
+fn explain_failed_submits(
+    out: &mut HashMap<String, AppObservation>,
+    exits: Vec<(&str, ProcessState)>,
+) {
+    for (tag, process) in exits {
+        if out.get(tag) != Some(&AppObservation::NotFound) {
+            continue;
+        }
+        if let AppObservation::Finished {
+            outcome: Outcome::Failed,
+            exit_code,
+            diagnostic,
+            ..
+        } = map_process(&process)
+        {
+            let why = diagnostic.unwrap_or_default();
+            out.insert(
+                tag.to_owned(),
+                AppObservation::Finished {
+                    outcome: Outcome::Failed,
+                    app_id: None,
+                    app_info: Default::default(),
+                    exit_code,
+                    diagnostic: Some(format!("{why}; YARN has no application tagged {tag}")),
+                },
+            );
+        }
+    }
+}
+
 #[async_trait]
 impl ClusterManager for YarnManager {
     fn name(&self) -> &'static str {
@@ -271,82 +375,19 @@ impl ClusterManager for YarnManager {
         if apps.is_empty() {
             return Ok(HashMap::new());
         }
-        let query = {
-            let mut st = self.lock();
-            if let Some(l) = &st.listing
-                && l.fetched.elapsed() < self.opts.poll_interval
-            {
-                return Ok(l.answer(apps));
-            }
-            if let Some(left) = st.outage.left() {
-                return Err(observe_err(&YarnError::BackingOff {
-                    left,
-                    failures: st.outage.failures,
-                    last: st.outage.last.clone(),
-                }));
-            }
-            st.floors.retain(apps);
-            ListQuery::plan(apps, &st.floors)
+        let query = match self.cached_or_plan(apps)? {
+            ControlFlow::Break(answer) => return Ok(answer),
+            ControlFlow::Continue(query) => query,
         };
         // Read before listing: an application that spark-submit got to YARN
         // before exiting is in a list made after the exit.
-        let unnamed: Vec<&TrackedApp> = apps.iter().filter(|a| a.app_id.is_none()).collect();
-        let states = self
-            .launcher
-            .observe_all(unnamed.iter().map(|a| a.tag.clone()).collect())
-            .await;
-        let exits: Vec<(&str, ProcessState)> = unnamed
-            .iter()
-            .map(|a| a.tag.as_str())
-            .zip(states)
-            .filter(|(_, s)| matches!(s, ProcessState::Exited(_)))
-            .collect();
+        let exits = self.exited_submits(apps).await;
         let (listed_at, fetched) = (now_ms(), Instant::now());
         let result = self.list(&query).await;
-        let mut st = self.lock();
-        let found = match result {
-            Ok(found) => {
-                st.outage.recovered();
-                found
-            }
-            Err(e) => {
-                let (poll, max) = (self.opts.poll_interval, self.opts.max_backoff);
-                st.outage.failed(chain(&e), poll, max);
-                return Err(observe_err(&e));
-            }
-        };
-        let listing = Listing::new(fetched, apps, found);
-        let covered = listing.covered.iter().map(String::as_str);
-        st.floors.learn(covered, &listing.started(), listed_at);
-        let mut out = listing.answer(apps);
-        st.listing = Some(listing);
-        drop(st);
+        let mut out = self.keep_listing(result, apps, fetched, listed_at)?;
         // spark-submit failed and YARN never heard of the application: say so
         // now instead of after the lookup timeout.
-        for (tag, process) in exits {
-            if out.get(tag) != Some(&AppObservation::NotFound) {
-                continue;
-            }
-            if let AppObservation::Finished {
-                outcome: Outcome::Failed,
-                exit_code,
-                diagnostic,
-                ..
-            } = map_process(&process)
-            {
-                let why = diagnostic.unwrap_or_default();
-                out.insert(
-                    tag.to_owned(),
-                    AppObservation::Finished {
-                        outcome: Outcome::Failed,
-                        app_id: None,
-                        app_info: Default::default(),
-                        exit_code,
-                        diagnostic: Some(format!("{why}; YARN has no application tagged {tag}")),
-                    },
-                );
-            }
-        }
+        explain_failed_submits(&mut out, exits);
         Ok(out)
     }
 

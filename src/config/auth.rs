@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ConfigError, keys, parse_duration};
+use super::{ConfigError, Settings, keys};
 use crate::auth::acl::{AccessControl, Users};
 
 /// How callers prove who they are.
@@ -138,124 +138,122 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `get(key)` returns the raw value and where it came from.
-pub fn parse(
-    get: &dyn Fn(&'static str) -> (String, String),
-    hostname: &str,
-) -> Result<AuthConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    let text = |key| super::text_value(get, key);
-    let flag = |key: &'static str| match get(key).0.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" | "" => Ok(false),
-        _ => Err(bad(key, "expected true or false".into())),
-    };
-    let duration =
-        |key: &'static str| parse_duration(&get(key).0).map_err(|reason| bad(key, reason));
-    let required = |key: &'static str, what: &str| {
-        text(key).ok_or_else(|| bad(key, format!("required with this auth type: {what}")))
-    };
-    let method = match get(keys::AUTH_TYPE).0.trim().to_ascii_lowercase().as_str() {
-        "" => AuthMethod::Off,
-        "kerberos" => {
-            if !cfg!(feature = "kerberos") {
-                return Err(bad(
-                    keys::AUTH_TYPE,
-                    "this livy-server was built without Kerberos (cargo feature `kerberos`)".into(),
-                ));
-            }
-            let principal = required(
-                keys::AUTH_KERBEROS_PRINCIPAL,
-                "the HTTP service principal, e.g. HTTP/_HOST@EXAMPLE.COM",
-            )?
-            .replace("_HOST", &hostname.to_ascii_lowercase());
-            let keytab = PathBuf::from(required(
-                keys::AUTH_KERBEROS_KEYTAB,
-                "the keytab holding that principal's key",
-            )?);
-            if !keytab.is_file() {
-                return Err(bad(keys::AUTH_KERBEROS_KEYTAB, "no such file".into()));
-            }
-            let rules = get(keys::AUTH_KERBEROS_NAME_RULES).0;
-            if !rules.trim().eq_ignore_ascii_case("DEFAULT") {
-                return Err(bad(
-                    keys::AUTH_KERBEROS_NAME_RULES,
-                    "only DEFAULT is supported (a principal of the service's realm maps to its first component)".into(),
-                ));
-            }
-            AuthMethod::Kerberos { principal, keytab }
-        }
-        "ldap" => {
-            let mech = get(keys::AUTH_LDAP_SECURITY_AUTHENTICATION).0;
-            if !mech.trim().eq_ignore_ascii_case("simple") {
-                return Err(bad(
-                    keys::AUTH_LDAP_SECURITY_AUTHENTICATION,
-                    "only simple binds are supported".into(),
-                ));
-            }
-            AuthMethod::Ldap {
-                url: required(keys::AUTH_LDAP_URL, "ldap://host:port or ldaps://host:port")?,
-                base_dn: text(keys::AUTH_LDAP_BASE_DN),
-                domain: text(keys::AUTH_LDAP_USERNAME_DOMAIN),
-                start_tls: flag(keys::AUTH_LDAP_START_TLS)?,
-            }
-        }
-        "basic" => AuthMethod::Basic {
+/// `hostname` replaces `_HOST` in the Kerberos principal.
+pub(crate) fn parse(s: &Settings<'_>, hostname: &str) -> Result<AuthConfig, ConfigError> {
+    let method = method(s, hostname)?;
+    let acl = access_control(s, &method)?;
+    Ok(AuthConfig {
+        method,
+        cookie_validity: s.duration(keys::AUTH_COOKIE_VALIDITY)?,
+        cookie_secret_file: s.text(keys::AUTH_COOKIE_SECRET_FILE).map(PathBuf::from),
+        password_cache_ttl: s.duration(keys::AUTH_PASSWORD_CACHE_TTL)?,
+        max_concurrent_checks: s.positive(keys::AUTH_MAX_CONCURRENT_CHECKS)?,
+        check_wait: s.duration(keys::AUTH_CHECK_WAIT)?,
+        failure_limit: s.number(keys::AUTH_FAILURE_LIMIT)?,
+        failure_window: s.duration(keys::AUTH_FAILURE_WINDOW)?,
+        acl,
+        csrf: s.flag(keys::CSRF)?,
+    })
+}
+
+/// `livy.server.auth.type` and the keys of the chosen method.
+fn method(s: &Settings<'_>, hostname: &str) -> Result<AuthMethod, ConfigError> {
+    match s
+        .value(keys::AUTH_TYPE)
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" => Ok(AuthMethod::Off),
+        "kerberos" => kerberos(s, hostname),
+        "ldap" => ldap(s),
+        "basic" => Ok(AuthMethod::Basic {
             users_file: PathBuf::from(required(
+                s,
                 keys::AUTH_BASIC_USERS_FILE,
                 "a file of `user:<argon2 hash>` lines (livy-server hash-password)",
             )?),
-        },
-        other => {
-            return Err(bad(
-                keys::AUTH_TYPE,
-                format!("{other:?} is not supported; use kerberos, ldap, basic, or leave it empty"),
-            ));
-        }
-    };
-    let acl = AccessControl {
-        enabled: flag(keys::ACCESS_CONTROL)?,
-        impersonation: flag(keys::IMPERSONATION)?,
-        allowed: Users::parse(&get(keys::ACCESS_ALLOWED_USERS).0),
-        view: Users::parse(&get(keys::ACCESS_VIEW_USERS).0),
-        modify: Users::parse(&get(keys::ACCESS_MODIFY_USERS).0),
-        superusers: Users::parse(&get(keys::SUPERUSERS).0),
-    };
-    if acl.enabled && method == AuthMethod::Off {
-        return Err(bad(
-            keys::ACCESS_CONTROL,
-            "access control needs authentication (livy.server.auth.type): without it every caller is anonymous and allowed everything".into(),
+        }),
+        other => Err(s.bad(
+            keys::AUTH_TYPE,
+            format!("{other:?} is not supported; use kerberos, ldap, basic, or leave it empty"),
+        )),
+    }
+}
+
+/// `key`'s value, which the chosen auth type needs (`what` says what it is).
+fn required(s: &Settings<'_>, key: &'static str, what: &str) -> Result<String, ConfigError> {
+    s.text(key)
+        .ok_or_else(|| s.bad(key, format!("required with this auth type: {what}")))
+}
+
+fn kerberos(s: &Settings<'_>, hostname: &str) -> Result<AuthMethod, ConfigError> {
+    if !cfg!(feature = "kerberos") {
+        return Err(s.bad(
+            keys::AUTH_TYPE,
+            "this livy-server was built without Kerberos (cargo feature `kerberos`)",
         ));
     }
-    Ok(AuthConfig {
-        method,
-        cookie_validity: duration(keys::AUTH_COOKIE_VALIDITY)?,
-        cookie_secret_file: text(keys::AUTH_COOKIE_SECRET_FILE).map(PathBuf::from),
-        password_cache_ttl: duration(keys::AUTH_PASSWORD_CACHE_TTL)?,
-        max_concurrent_checks: match get(keys::AUTH_MAX_CONCURRENT_CHECKS).0.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(bad(
-                    keys::AUTH_MAX_CONCURRENT_CHECKS,
-                    "expected a positive integer".into(),
-                ));
-            }
-        },
-        check_wait: duration(keys::AUTH_CHECK_WAIT)?,
-        failure_limit: get(keys::AUTH_FAILURE_LIMIT)
-            .0
-            .trim()
-            .parse()
-            .map_err(|_| {
-                bad(
-                    keys::AUTH_FAILURE_LIMIT,
-                    "expected a non-negative integer".into(),
-                )
-            })?,
-        failure_window: duration(keys::AUTH_FAILURE_WINDOW)?,
-        acl,
-        csrf: flag(keys::CSRF)?,
+    let principal = required(
+        s,
+        keys::AUTH_KERBEROS_PRINCIPAL,
+        "the HTTP service principal, e.g. HTTP/_HOST@EXAMPLE.COM",
+    )?
+    .replace("_HOST", &hostname.to_ascii_lowercase());
+    let keytab = PathBuf::from(required(
+        s,
+        keys::AUTH_KERBEROS_KEYTAB,
+        "the keytab holding that principal's key",
+    )?);
+    if !keytab.is_file() {
+        return Err(s.bad(keys::AUTH_KERBEROS_KEYTAB, "no such file"));
+    }
+    let rules = s.value(keys::AUTH_KERBEROS_NAME_RULES);
+    if !rules.trim().eq_ignore_ascii_case("DEFAULT") {
+        return Err(s.bad(
+            keys::AUTH_KERBEROS_NAME_RULES,
+            "only DEFAULT is supported (a principal of the service's realm maps to its first component)",
+        ));
+    }
+    Ok(AuthMethod::Kerberos { principal, keytab })
+}
+
+fn ldap(s: &Settings<'_>) -> Result<AuthMethod, ConfigError> {
+    let mech = s.value(keys::AUTH_LDAP_SECURITY_AUTHENTICATION);
+    if !mech.trim().eq_ignore_ascii_case("simple") {
+        return Err(s.bad(
+            keys::AUTH_LDAP_SECURITY_AUTHENTICATION,
+            "only simple binds are supported",
+        ));
+    }
+    Ok(AuthMethod::Ldap {
+        url: required(
+            s,
+            keys::AUTH_LDAP_URL,
+            "ldap://host:port or ldaps://host:port",
+        )?,
+        base_dn: s.text(keys::AUTH_LDAP_BASE_DN),
+        domain: s.text(keys::AUTH_LDAP_USERNAME_DOMAIN),
+        start_tls: s.flag(keys::AUTH_LDAP_START_TLS)?,
     })
+}
+
+/// Access control and impersonation; access control needs an auth method.
+fn access_control(s: &Settings<'_>, method: &AuthMethod) -> Result<AccessControl, ConfigError> {
+    let acl = AccessControl {
+        enabled: s.flag(keys::ACCESS_CONTROL)?,
+        impersonation: s.flag(keys::IMPERSONATION)?,
+        allowed: Users::parse(s.value(keys::ACCESS_ALLOWED_USERS)),
+        view: Users::parse(s.value(keys::ACCESS_VIEW_USERS)),
+        modify: Users::parse(s.value(keys::ACCESS_MODIFY_USERS)),
+        superusers: Users::parse(s.value(keys::SUPERUSERS)),
+    };
+    s.ensure(
+        keys::ACCESS_CONTROL,
+        !(acl.enabled && *method == AuthMethod::Off),
+        || "access control needs authentication (livy.server.auth.type): without it every caller is anonymous and allowed everything".to_owned(),
+    )?;
+    Ok(acl)
 }
 
 #[cfg(test)]

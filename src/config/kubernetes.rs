@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, keys, parse_duration};
+use super::{ConfigError, Settings, keys};
 
 /// Settings of Kubernetes mode (custom-resource store, `k8s://` masters,
 /// leader election). Inert unless the store is `kubernetes` or the master is `k8s://`.
@@ -22,72 +22,46 @@ pub struct KubernetesConfig {
     pub lease_duration: Duration,
 }
 
-/// `get(key)` returns the raw value and where it came from.
-pub fn parse(
-    get: &dyn Fn(&'static str) -> (String, String),
-) -> Result<KubernetesConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    let text = |key| super::text_value(get, key);
-    let store = match get(keys::STATE_STORE).0.trim() {
+pub(crate) fn parse(s: &Settings<'_>) -> Result<KubernetesConfig, ConfigError> {
+    let store = match s.value(keys::STATE_STORE).trim() {
         "kubernetes" => true,
         "" | "postgres" => false,
         other => {
-            return Err(bad(
-                keys::STATE_STORE,
-                format!(
-                    "{other:?} is not supported; use kubernetes or postgres, or leave it empty for the embedded store"
-                ),
-            ));
+            let reason = format!(
+                "{other:?} is not supported; use kubernetes or postgres, or leave it empty for the embedded store"
+            );
+            return Err(s.bad(keys::STATE_STORE, reason));
         }
     };
-    let leader_election = match get(keys::K8S_LEADER_ELECTION)
-        .0
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "true" => true,
-        "false" => false,
-        _ => {
-            return Err(bad(
-                keys::K8S_LEADER_ELECTION,
-                "expected true or false".to_owned(),
-            ));
-        }
-    };
-    let lease_duration = parse_duration(&get(keys::K8S_LEASE_DURATION).0)
-        .map_err(|reason| bad(keys::K8S_LEASE_DURATION, reason))?;
-    if lease_duration < Duration::from_secs(2) {
-        return Err(bad(
-            keys::K8S_LEASE_DURATION,
-            "must be at least 2s".to_owned(),
-        ));
-    }
-    let name = |key: &'static str| -> Result<String, ConfigError> {
-        let v = get(key).0.trim().to_owned();
-        let ok = !v.is_empty()
-            && v.len() <= 253
-            && v.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        if ok {
-            Ok(v)
-        } else {
-            Err(bad(
-                key,
-                "expected a Kubernetes object name (lowercase letters, digits, '-', '.')"
-                    .to_owned(),
-            ))
-        }
-    };
+    let lease_duration = s.duration(keys::K8S_LEASE_DURATION)?;
+    s.ensure(
+        keys::K8S_LEASE_DURATION,
+        lease_duration >= Duration::from_secs(2),
+        || "must be at least 2s".to_owned(),
+    )?;
     Ok(KubernetesConfig {
         store,
-        namespace: text(keys::K8S_NAMESPACE),
-        spark_namespace: text(keys::K8S_SPARK_NAMESPACE),
-        spark_service_account: text(keys::K8S_SPARK_SERVICE_ACCOUNT),
-        id_configmap: name(keys::K8S_ID_CONFIGMAP)?,
-        leader_election,
-        lease_name: name(keys::K8S_LEASE_NAME)?,
+        namespace: s.text(keys::K8S_NAMESPACE),
+        spark_namespace: s.text(keys::K8S_SPARK_NAMESPACE),
+        spark_service_account: s.text(keys::K8S_SPARK_SERVICE_ACCOUNT),
+        id_configmap: object_name(s, keys::K8S_ID_CONFIGMAP)?,
+        leader_election: s.flag(keys::K8S_LEADER_ELECTION)?,
+        lease_name: object_name(s, keys::K8S_LEASE_NAME)?,
         lease_duration,
     })
+}
+
+/// `key`'s value, trimmed, as a Kubernetes object name.
+fn object_name(s: &Settings<'_>, key: &'static str) -> Result<String, ConfigError> {
+    let v = s.value(key).trim().to_owned();
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    s.ensure(key, ok, || {
+        "expected a Kubernetes object name (lowercase letters, digits, '-', '.')".to_owned()
+    })?;
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -95,7 +69,7 @@ mod tests {
     use super::*;
 
     fn parse_with(pairs: &[(&'static str, &str)]) -> Result<KubernetesConfig, ConfigError> {
-        parse(&crate::config::test_get(pairs))
+        parse(&crate::config::test_settings(pairs))
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigError, keys};
+use super::{ConfigError, Settings, keys};
 
 /// Where a driver on this host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,54 +34,30 @@ pub struct LaunchConfig {
     pub bwrap: Option<PathBuf>,
 }
 
-/// `get(key)` returns the raw value and where it came from.
-pub fn parse(get: &dyn Fn(&'static str) -> (String, String)) -> Result<LaunchConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    let (isolation, source) = get(keys::LAUNCH_ISOLATION);
-    let isolation = match isolation.trim() {
+pub(crate) fn parse(s: &Settings<'_>) -> Result<LaunchConfig, ConfigError> {
+    let isolation = match s.value(keys::LAUNCH_ISOLATION).trim() {
         "namespaces" => Isolation::Namespaces,
         "none" => Isolation::None,
         _ => {
-            return Err(bad(
-                keys::LAUNCH_ISOLATION,
-                "expected namespaces or none".to_owned(),
-            ));
+            return Err(s.bad(keys::LAUNCH_ISOLATION, "expected namespaces or none"));
         }
     };
-    let list = |key: &'static str| -> Vec<String> {
-        get(key)
-            .0
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let env_allow = list(keys::LAUNCH_ENV_ALLOW);
+    let env_allow = s.list(keys::LAUNCH_ENV_ALLOW);
     if let Some(v) = env_allow.iter().find(|v| {
         let name = v.strip_suffix('*').unwrap_or(v);
         name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }) {
-        return Err(bad(
+        return Err(s.bad(
             keys::LAUNCH_ENV_ALLOW,
             format!("{v:?} is not a variable name (letters, digits, _; a trailing * for a prefix)"),
         ));
     }
-    let paths = |key: &'static str| -> Result<Vec<PathBuf>, ConfigError> {
-        let paths: Vec<PathBuf> = list(key).into_iter().map(PathBuf::from).collect();
-        match paths.iter().find(|p| !p.is_absolute()) {
-            Some(p) => Err(bad(key, format!("{} is not an absolute path", p.display()))),
-            None => Ok(paths),
-        }
-    };
-    let sandbox_paths = paths(keys::LAUNCH_SANDBOX_PATHS)?;
-    let sandbox_writable = paths(keys::LAUNCH_SANDBOX_WRITABLE)?;
     Ok(LaunchConfig {
         isolation,
-        isolation_explicit: source != "default",
+        isolation_explicit: s.is_set(keys::LAUNCH_ISOLATION),
         env_allow,
-        sandbox_paths,
-        sandbox_writable,
+        sandbox_paths: s.absolute_paths(keys::LAUNCH_SANDBOX_PATHS)?,
+        sandbox_writable: s.absolute_paths(keys::LAUNCH_SANDBOX_WRITABLE)?,
         conf_file: None,
         bwrap: None,
     })

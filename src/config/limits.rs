@@ -3,8 +3,7 @@
 //! `livy.server.session.max-retained-output-bytes`), checked into
 //! [`Limits`]. Only values here; the API and the driver enforce them.
 
-use super::values::parse_bytes;
-use super::{ConfigError, keys};
+use super::{ConfigError, Settings, keys};
 
 /// Sanity caps on what one request may ask for (`livy.server.request.max-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,27 +28,17 @@ pub struct Limits {
     pub session_max_retained_output: u64,
 }
 
-/// `get(key)` returns the raw value and where it came from.
-pub fn parse(get: &dyn Fn(&'static str) -> (String, String)) -> Result<Limits, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    let count = |key: &'static str| -> Result<u32, ConfigError> {
-        match get(key).0.trim().parse::<u32>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(bad(key, "expected a positive integer".to_owned())),
-        }
-    };
+pub(crate) fn parse(s: &Settings<'_>) -> Result<Limits, ConfigError> {
     let bytes = |key: &'static str, min: u64| -> Result<u64, ConfigError> {
-        match parse_bytes(get(key).0.trim()) {
-            Ok(n) if n >= min => Ok(n),
-            Ok(_) => Err(bad(key, format!("must be at least {min} byte(s)"))),
-            Err(reason) => Err(bad(key, reason)),
-        }
+        let n = s.bytes(key)?;
+        s.ensure(key, n >= min, || format!("must be at least {min} byte(s)"))?;
+        Ok(n)
     };
     Ok(Limits {
         caps: ResourceCaps {
-            driver_cores: count(keys::MAX_DRIVER_CORES)?,
-            executor_cores: count(keys::MAX_EXECUTOR_CORES)?,
-            num_executors: count(keys::MAX_NUM_EXECUTORS)?,
+            driver_cores: s.positive(keys::MAX_DRIVER_CORES)?,
+            executor_cores: s.positive(keys::MAX_EXECUTOR_CORES)?,
+            num_executors: s.positive(keys::MAX_NUM_EXECUTORS)?,
             driver_memory: bytes(keys::MAX_DRIVER_MEMORY, 1)?,
             executor_memory: bytes(keys::MAX_EXECUTOR_MEMORY, 1)?,
         },

@@ -7,8 +7,7 @@
 
 use std::time::Duration;
 
-use super::values::{parse_bytes, parse_duration};
-use super::{ConfigError, keys};
+use super::{ConfigError, Settings, keys};
 
 /// The `http` crate refuses URIs of 65,534 bytes and more with hyper's bare
 /// 414; our own limit must stay below it to answer in JSON.
@@ -35,32 +34,25 @@ pub struct ListenerConfig {
     pub max_header: usize,
 }
 
-/// `get(key)` returns the raw value and where it came from.
-pub fn parse(
-    get: &dyn Fn(&'static str) -> (String, String),
-) -> Result<ListenerConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
+pub(crate) fn parse(s: &Settings<'_>) -> Result<ListenerConfig, ConfigError> {
     let positive = |key: &'static str| -> Result<Duration, ConfigError> {
-        match parse_duration(get(key).0.trim()) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => Err(bad(key, "must be more than 0".to_owned())),
-            Err(reason) => Err(bad(key, reason)),
-        }
+        let d = s.duration(key)?;
+        s.ensure(key, !d.is_zero(), || "must be more than 0".to_owned())?;
+        Ok(d)
     };
     let bytes = |key: &'static str, min: u64, max: u64| -> Result<usize, ConfigError> {
-        match parse_bytes(get(key).0.trim()) {
-            Ok(n) if (min..=max).contains(&n) => Ok(n as usize),
-            Ok(_) => Err(bad(key, format!("must be between {min} and {max} bytes"))),
-            Err(reason) => Err(bad(key, reason)),
-        }
+        let n = s.bytes(key)?;
+        s.ensure(key, (min..=max).contains(&n), || {
+            format!("must be between {min} and {max} bytes")
+        })?;
+        Ok(n as usize)
     };
     Ok(ListenerConfig {
         header_timeout: positive(keys::HEADER_TIMEOUT)?,
         body_timeout: positive(keys::BODY_TIMEOUT)?,
         idle_timeout: positive(keys::IDLE_TIMEOUT)?,
         tls_handshake_timeout: positive(keys::TLS_HANDSHAKE_TIMEOUT)?,
-        shutdown_grace: parse_duration(get(keys::SHUTDOWN_GRACE).0.trim())
-            .map_err(|reason| bad(keys::SHUTDOWN_GRACE, reason))?,
+        shutdown_grace: s.duration(keys::SHUTDOWN_GRACE)?,
         max_uri: bytes(keys::MAX_URI, 64, URI_CEILING)?,
         max_header: bytes(keys::MAX_HEADER, 1024, HEADER_CEILING)?,
     })
@@ -71,7 +63,7 @@ mod tests {
     use super::*;
 
     fn parse_with(pairs: &[(&'static str, &str)]) -> Result<ListenerConfig, ConfigError> {
-        parse(&crate::config::test_get(pairs))
+        parse(&crate::config::test_settings(pairs))
     }
 
     #[test]

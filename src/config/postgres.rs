@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ConfigError, keys};
+use super::{ConfigError, Settings, keys};
 
 /// The PostgreSQL store's connection settings.
 #[derive(Clone)]
@@ -94,15 +94,15 @@ fn tls_from_url(
 /// `None` unless the store is `postgres`. The password comes from
 /// `…state-store.password-file`, else `PGPASSWORD`; never from the URL (it
 /// would show in `ps` and in logs).
-pub fn parse(
-    get: &dyn Fn(&'static str) -> (String, String),
+pub(crate) fn parse(
+    s: &Settings<'_>,
     env: &BTreeMap<String, String>,
 ) -> Result<Option<PostgresConfig>, ConfigError> {
-    if get(keys::STATE_STORE).0.trim() != "postgres" {
+    if s.value(keys::STATE_STORE).trim() != "postgres" {
         return Ok(None);
     }
-    let bad = |key: &'static str, reason: &str| super::bad_value(get, key, reason.to_owned());
-    let url = super::text_value(get, keys::STATE_STORE_URL).ok_or_else(|| {
+    let bad = |key: &'static str, reason: &str| s.bad(key, reason);
+    let url = s.text(keys::STATE_STORE_URL).ok_or_else(|| {
         bad(
             keys::STATE_STORE_URL,
             "the postgres store needs postgres://user@host:port/database",
@@ -121,7 +121,7 @@ pub fn parse(
     if config.get_dbname().is_none() {
         return Err(bad(keys::STATE_STORE_URL, "names no database"));
     }
-    let password = match super::text_value(get, keys::STATE_STORE_PASSWORD_FILE) {
+    let password = match s.text(keys::STATE_STORE_PASSWORD_FILE) {
         Some(path) => Some(
             std::fs::read_to_string(&path)
                 .map_err(|e| {
@@ -158,45 +158,38 @@ pub struct HaConfig {
     pub advertised_callback: Option<String>,
 }
 
-pub fn parse_ha(get: &dyn Fn(&'static str) -> (String, String)) -> Result<HaConfig, ConfigError> {
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    let lease_duration = super::values::parse_duration(&get(keys::HA_LEASE_DURATION).0)
-        .map_err(|reason| bad(keys::HA_LEASE_DURATION, reason))?;
-    if lease_duration < std::time::Duration::from_secs(2) {
-        return Err(bad(
-            keys::HA_LEASE_DURATION,
-            "must be at least 2s".to_owned(),
-        ));
-    }
-    let advertised_url = match super::text_value(get, keys::HA_ADVERTISED_URL) {
+pub(crate) fn parse_ha(s: &Settings<'_>) -> Result<HaConfig, ConfigError> {
+    let lease_duration = s.duration(keys::HA_LEASE_DURATION)?;
+    s.ensure(
+        keys::HA_LEASE_DURATION,
+        lease_duration >= std::time::Duration::from_secs(2),
+        || "must be at least 2s".to_owned(),
+    )?;
+    let advertised_url = match s.text(keys::HA_ADVERTISED_URL) {
         Some(url) => {
             let parsed = reqwest::Url::parse(&url).map_err(|e| {
-                bad(
+                s.bad(
                     keys::HA_ADVERTISED_URL,
                     format!("not a URL ({e}); use http[s]://host:port"),
                 )
             })?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                return Err(bad(
-                    keys::HA_ADVERTISED_URL,
-                    "must be http[s]://host:port".to_owned(),
-                ));
-            }
+            s.ensure(
+                keys::HA_ADVERTISED_URL,
+                matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
+                || "must be http[s]://host:port".to_owned(),
+            )?;
             Some(url.trim_end_matches('/').to_owned())
         }
         None => None,
     };
-    let advertised_callback = match super::text_value(get, keys::HA_ADVERTISED_CALLBACK) {
+    let advertised_callback = match s.text(keys::HA_ADVERTISED_CALLBACK) {
         Some(addr) => {
             let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
                 !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
             });
-            if !valid {
-                return Err(bad(
-                    keys::HA_ADVERTISED_CALLBACK,
-                    "must be host:port (IPv6 hosts in brackets)".to_owned(),
-                ));
-            }
+            s.ensure(keys::HA_ADVERTISED_CALLBACK, valid, || {
+                "must be host:port (IPv6 hosts in brackets)".to_owned()
+            })?;
             Some(addr)
         }
         None => None,
@@ -227,7 +220,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        parse(&crate::config::test_get(pairs), &env)
+        parse(&crate::config::test_settings(pairs), &env)
     }
 
     #[test]

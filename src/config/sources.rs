@@ -1,6 +1,6 @@
 //! Where configuration values come from, later sources winning:
-//! `$LIVY_CONF_DIR/livy.conf`, environment variables, `--conf key=value`;
-//! and the helpers the per-area parsers read values with.
+//! `$LIVY_CONF_DIR/livy.conf`, environment variables, `--conf key=value`.
+//! [`super::settings::Settings`] reads typed values out of them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -97,49 +97,4 @@ pub fn env_name(key: &str) -> String {
             c => c.to_ascii_uppercase(),
         })
         .collect()
-}
-
-/// A per-area parser's error for `key`, with its raw value and where it came
-/// from (`get(key)`).
-pub(crate) fn bad_value(
-    get: &dyn Fn(&'static str) -> (String, String),
-    key: &'static str,
-    reason: String,
-) -> ConfigError {
-    let (value, source_name) = get(key);
-    ConfigError::BadValue {
-        key: key.to_owned(),
-        value,
-        source_name,
-        reason,
-    }
-}
-
-/// `key`'s value, trimmed; `None` when empty.
-pub(crate) fn text_value(
-    get: &dyn Fn(&'static str) -> (String, String),
-    key: &'static str,
-) -> Option<String> {
-    Some(get(key).0.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// For the per-area parsers' tests: a `get` answering `pairs`, else each
-/// key's default.
-#[cfg(test)]
-pub(crate) fn test_get<'a>(
-    pairs: &'a [(&'static str, &'a str)],
-) -> impl Fn(&'static str) -> (String, String) + 'a {
-    move |key| {
-        let value = pairs
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-            .unwrap_or_else(|| {
-                keys::ALL
-                    .iter()
-                    .find(|k| k.name == key)
-                    .map_or("", |k| k.default)
-            });
-        (value.to_owned(), "test".to_owned())
-    }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 
 fn fake_spark_home(dir: &Path) -> PathBuf {
     let home = dir.join("spark");
@@ -93,6 +94,41 @@ fn bad_values_name_the_key() {
             text.contains("livy.conf:1"),
             "names the file and line: {text}"
         );
+    }
+}
+
+/// Every boolean key reads by the one rule of [`parse_flag`].
+#[rstest::rstest]
+#[case(" TRUE ", Some(true))]
+#[case("True", Some(true))]
+#[case("False", Some(false))]
+#[case("", Some(false))]
+#[case("yes", None)]
+#[case("1", None)]
+fn one_true_false_rule_for_every_flag(#[case] value: &str, #[case] want: Option<bool>) {
+    type Field = fn(&Config) -> bool;
+    let read: [(&str, Field); 5] = [
+        (keys::METRICS_ENABLED, |c| c.metrics),
+        (keys::DRIVER_CLASS_DATA_SHARING, |c| {
+            c.driver_class_data_sharing
+        }),
+        (keys::IMPERSONATION, |c| c.impersonation),
+        (keys::CSRF, |c| c.auth.csrf),
+        (keys::K8S_LEADER_ELECTION, |c| c.kubernetes.leader_election),
+    ];
+    for (key, field) in read {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [(env_name(key), value.to_owned())];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let got = Config::load(&sources(dir.path(), None, &env, &[]));
+        match want {
+            Some(b) => assert_eq!(field(&got.unwrap()), b, "{key} = {value:?}"),
+            None => {
+                let err = got.unwrap_err().to_string();
+                assert!(err.starts_with(key), "{key} = {value:?}: {err}");
+                assert!(err.ends_with("expected true or false"), "{err}");
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{ConfigError, keys};
+use super::{ConfigError, Settings, keys};
 
 /// A password that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -47,53 +47,13 @@ pub enum TlsSource {
 /// files too, so Livy configurations that kept the default still work.
 const ACCEPTED_TYPES: &[&str] = &["pkcs12", "p12", "jks"];
 
-/// `get(key)` returns the raw value and where it came from. `Ok(None)`: no TLS.
-pub fn parse(
-    get: &dyn Fn(&'static str) -> (String, String),
-) -> Result<Option<TlsSource>, ConfigError> {
-    let text = |key| super::text_value(get, key);
-    let bad = |key: &'static str, reason: String| super::bad_value(get, key, reason);
-    // Passwords are never echoed, not even in errors.
-    let bad_secret = |key: &'static str, reason: String| ConfigError::BadSecret {
-        key,
-        source_name: get(key).1,
-        reason,
+/// `Ok(None)`: no TLS.
+pub(crate) fn parse(s: &Settings<'_>) -> Result<Option<TlsSource>, ConfigError> {
+    let Some(path) = s.text(keys::KEYSTORE) else {
+        return pem_files(s);
     };
-    let keystore = text(keys::KEYSTORE);
-    let (cert, key) = (text(keys::TLS_CERT_FILE), text(keys::TLS_KEY_FILE));
-    let store_password = text(keys::KEYSTORE_PASSWORD);
-    let key_password = text(keys::KEY_PASSWORD);
-
-    let Some(path) = keystore else {
-        for k in [keys::KEYSTORE_PASSWORD, keys::KEY_PASSWORD] {
-            if text(k).is_some() {
-                return Err(bad_secret(
-                    k,
-                    format!(
-                        "is set but {} is not; set the keystore too, or remove the password",
-                        keys::KEYSTORE
-                    ),
-                ));
-            }
-        }
-        return match (cert, key) {
-            (None, None) => Ok(None),
-            (Some(cert), Some(key)) => Ok(Some(TlsSource::Pem {
-                cert: cert.into(),
-                key: key.into(),
-            })),
-            (Some(_), None) => Err(bad(
-                keys::TLS_KEY_FILE,
-                format!("required with {}", keys::TLS_CERT_FILE),
-            )),
-            (None, Some(_)) => Err(bad(
-                keys::TLS_CERT_FILE,
-                format!("required with {}", keys::TLS_KEY_FILE),
-            )),
-        };
-    };
-    if cert.is_some() || key.is_some() {
-        return Err(bad(
+    if s.text(keys::TLS_CERT_FILE).is_some() || s.text(keys::TLS_KEY_FILE).is_some() {
+        return Err(s.bad(
             keys::KEYSTORE,
             format!(
                 "set either {} or {} and {}, not both",
@@ -103,34 +63,77 @@ pub fn parse(
             ),
         ));
     }
-    let declared_type = get(keys::KEYSTORE_TYPE).0.trim().to_owned();
+    let declared_type = s.value(keys::KEYSTORE_TYPE).trim().to_owned();
     if !ACCEPTED_TYPES.contains(&declared_type.to_ascii_lowercase().as_str()) {
-        return Err(bad(
+        return Err(s.bad(
             keys::KEYSTORE_TYPE,
             "only PKCS#12 keystores are supported: set PKCS12 and convert the keystore with \
-             `keytool -importkeystore -srckeystore <in> -destkeystore <out>.p12 -deststoretype PKCS12`"
-                .to_owned(),
+             `keytool -importkeystore -srckeystore <in> -destkeystore <out>.p12 -deststoretype PKCS12`",
         ));
     }
-    let password = match (store_password, key_password) {
-        (Some(s), Some(k)) if s != k => {
+    Ok(Some(TlsSource::Keystore {
+        path: path.into(),
+        password: keystore_password(s)?,
+        declared_type,
+    }))
+}
+
+/// Without a keystore: both PEM files or neither; a keystore password
+/// without a keystore is a mistake.
+fn pem_files(s: &Settings<'_>) -> Result<Option<TlsSource>, ConfigError> {
+    for k in [keys::KEYSTORE_PASSWORD, keys::KEY_PASSWORD] {
+        if s.text(k).is_some() {
             return Err(bad_secret(
-                keys::KEY_PASSWORD,
+                s,
+                k,
                 format!(
-                    "differs from {}; a PKCS#12 keystore has one password (keytool gives the key \
-                     the keystore's), so leave it unset or make it equal",
-                    keys::KEYSTORE_PASSWORD
+                    "is set but {} is not; set the keystore too, or remove the password",
+                    keys::KEYSTORE
                 ),
             ));
         }
-        (Some(p), _) | (None, Some(p)) => Password::new(p),
-        (None, None) => Password::default(),
-    };
-    Ok(Some(TlsSource::Keystore {
-        path: path.into(),
-        password,
-        declared_type,
-    }))
+    }
+    match (s.text(keys::TLS_CERT_FILE), s.text(keys::TLS_KEY_FILE)) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsSource::Pem {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(_), None) => Err(s.bad(
+            keys::TLS_KEY_FILE,
+            format!("required with {}", keys::TLS_CERT_FILE),
+        )),
+        (None, Some(_)) => Err(s.bad(
+            keys::TLS_CERT_FILE,
+            format!("required with {}", keys::TLS_KEY_FILE),
+        )),
+    }
+}
+
+/// The keystore's one password: the store's, else the key's; both set must be equal.
+fn keystore_password(s: &Settings<'_>) -> Result<Password, ConfigError> {
+    match (s.text(keys::KEYSTORE_PASSWORD), s.text(keys::KEY_PASSWORD)) {
+        (Some(store), Some(key)) if store != key => Err(bad_secret(
+            s,
+            keys::KEY_PASSWORD,
+            format!(
+                "differs from {}; a PKCS#12 keystore has one password (keytool gives the key \
+                 the keystore's), so leave it unset or make it equal",
+                keys::KEYSTORE_PASSWORD
+            ),
+        )),
+        (Some(p), _) | (None, Some(p)) => Ok(Password::new(p)),
+        (None, None) => Ok(Password::default()),
+    }
+}
+
+/// Passwords are never echoed, not even in errors.
+fn bad_secret(s: &Settings<'_>, key: &'static str, reason: String) -> ConfigError {
+    ConfigError::BadSecret {
+        key,
+        source_name: s.source(key).to_owned(),
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +141,7 @@ mod tests {
     use super::*;
 
     fn parse_with(pairs: &[(&'static str, &str)]) -> Result<Option<TlsSource>, ConfigError> {
-        parse(&crate::config::test_get(pairs))
+        parse(&crate::config::test_settings(pairs))
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -83,18 +84,9 @@ impl ReplHub {
         cancel: CancellationToken,
     ) {
         let _ = stream.set_nodelay(true);
-        let (read, mut write) = stream.into_split();
+        let (read, write) = stream.into_split();
         let mut reader = BufReader::new(read);
-        // Before it authenticates, a peer may send only a small hello line.
-        let mut first = Vec::new();
-        let mut bounded = (&mut reader).take(MAX_HELLO_BYTES);
-        let hello_read = bounded.read_until(b'\n', &mut first);
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, hello_read).await {
-            Ok(Ok(n)) if n > 0 && first.ends_with(b"\n") => {
-                serde_json::from_slice::<FromDriver>(&first).ok()
-            }
-            _ => None,
-        };
+        let hello = read_hello(&mut reader).await;
         let mut lines = reader.lines();
         let Some(FromDriver::Hello {
             session,
@@ -113,52 +105,20 @@ impl ReplHub {
             Lead::Standby => return elsewhere(write, session, peer, self.servers()).await,
         };
         let elected = !matches!(*lock(&self.lead), Lead::Always);
-        let servers = self.servers();
-        let (tx, mut rx) = mpsc::unbounded_channel::<ToDriver>();
-        let admitted = {
-            let mut channels = lock(&self.channels);
-            match channels.get_mut(&session) {
-                None => Err(elected),
-                Some(ch) if !secret_matches(&ch.secret, &secret) => Err(false),
-                Some(ch) => {
-                    // Nothing else goes out until the driver's history is
-                    // merged (`on_message`, History): only then do we know
-                    // what it holds.
-                    let _ = tx.send(ToDriver::Welcome { servers });
-                    ch.tx = Some(tx);
-                    ch.generation += 1;
-                    ch.ever_connected = true;
-                    // The idle clock starts when the driver can serve, not at launch.
-                    ch.last_activity = now_ms();
-                    ch.app_id = app_id.or(ch.app_id.take());
-                    ch.spark_ui_url = spark_ui_url.or(ch.spark_ui_url.take());
-                    Ok(ch.generation)
-                }
-            }
-        };
-        let generation = match admitted {
-            Ok(generation) => generation,
+        let (tx, rx) = mpsc::unbounded_channel::<ToDriver>();
+        let generation = match self.admit(session, &secret, app_id, spark_ui_url, tx, elected) {
+            Admission::Admitted(generation) => generation,
             // A new leader learns its sessions in its first pass: the
             // driver comes back.
-            Err(true) => return elsewhere(write, session, peer, self.servers()).await,
-            Err(false) => {
+            Admission::Elsewhere => return elsewhere(write, session, peer, self.servers()).await,
+            Admission::Refused => {
                 tracing::warn!(%peer, session, "driver of an unknown session or with a wrong secret; closed");
                 return;
             }
         };
         tracing::info!(session, %peer, "driver connected");
         self.wake.record(Kind::Session, session);
-        let writer = self.tasks.spawn(async move {
-            while let Some(msg) = rx.recv().await {
-                let Ok(mut line) = serde_json::to_vec(&msg) else {
-                    continue;
-                };
-                line.push(b'\n');
-                if write.write_all(&line).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let writer = self.tasks.spawn(write_messages(write, rx));
         // At shutdown the connection closes; the driver dials the next server.
         while let Some(Ok(Some(line))) = tokio::select! {
             _ = cancel.cancelled() => None,
@@ -171,6 +131,47 @@ impl ReplHub {
             }
         }
         writer.abort();
+        self.disconnected(session, generation);
+    }
+
+    /// Gives `session`'s channel to a driver that knows its secret: `tx`
+    /// becomes the way to it, at a new generation. `elected`: this server
+    /// leads by election, so a session it does not know may be one it has
+    /// not learnt yet.
+    fn admit(
+        &self,
+        session: u64,
+        secret: &str,
+        app_id: Option<String>,
+        spark_ui_url: Option<String>,
+        tx: mpsc::UnboundedSender<ToDriver>,
+        elected: bool,
+    ) -> Admission {
+        let servers = self.servers();
+        let mut channels = lock(&self.channels);
+        match channels.get_mut(&session) {
+            None if elected => Admission::Elsewhere,
+            None => Admission::Refused,
+            Some(ch) if !secret_matches(&ch.secret, secret) => Admission::Refused,
+            Some(ch) => {
+                // Nothing else goes out until the driver's history is
+                // merged (`on_message`, History): only then do we know
+                // what it holds.
+                let _ = tx.send(ToDriver::Welcome { servers });
+                ch.tx = Some(tx);
+                ch.generation += 1;
+                ch.ever_connected = true;
+                // The idle clock starts when the driver can serve, not at launch.
+                ch.last_activity = now_ms();
+                ch.app_id = app_id.or(ch.app_id.take());
+                ch.spark_ui_url = spark_ui_url.or(ch.spark_ui_url.take());
+                Admission::Admitted(ch.generation)
+            }
+        }
+    }
+
+    /// The connection of `session`'s driver at `generation` closed.
+    fn disconnected(&self, session: u64, generation: u64) {
         {
             let mut channels = lock(&self.channels);
             if let Some(ch) = channels
@@ -258,6 +259,43 @@ impl ReplHub {
         self.changed.notify_waiters();
         if wake {
             self.wake.record(Kind::Session, session);
+        }
+    }
+}
+
+/// What [`ReplHub::admit`] makes of a driver's hello.
+enum Admission {
+    /// The session's channel now writes to this driver, at this generation.
+    Admitted(u64),
+    /// Not a session this server knows yet: the driver should try the others.
+    Elsewhere,
+    /// An unknown session or a wrong secret.
+    Refused,
+}
+
+/// A driver's first line, the hello; `None` if it is not one, or is not
+/// sent in time or within [`MAX_HELLO_BYTES`] (before it authenticates, a
+/// peer may send only a small hello line).
+async fn read_hello(reader: &mut BufReader<OwnedReadHalf>) -> Option<FromDriver> {
+    let mut first = Vec::new();
+    let mut bounded = reader.take(MAX_HELLO_BYTES);
+    let hello_read = bounded.read_until(b'\n', &mut first);
+    match tokio::time::timeout(HELLO_TIMEOUT, hello_read).await {
+        Ok(Ok(n)) if n > 0 && first.ends_with(b"\n") => serde_json::from_slice(&first).ok(),
+        _ => None,
+    }
+}
+
+/// Sends `rx`'s messages to the driver, one JSON line each, until the
+/// channel or the connection closes.
+async fn write_messages(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<ToDriver>) {
+    while let Some(msg) = rx.recv().await {
+        let Ok(mut line) = serde_json::to_vec(&msg) else {
+            continue;
+        };
+        line.push(b'\n');
+        if write.write_all(&line).await.is_err() {
+            break;
         }
     }
 }
