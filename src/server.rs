@@ -24,6 +24,7 @@ use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
 use crate::launcher::sandbox::Isolation;
 use crate::leader::Timing;
+use crate::leadership::Leadership;
 use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::records::seal::Sealer;
 use crate::repl::ReplHub;
@@ -152,22 +153,16 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         .map_err(ServeError::Kubernetes)?
         .map(Arc::new);
     // Bound first: the servers sharing a store tell each other this port.
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr().unwrap_or(addr);
+    let (listener, local) = bind(&config).await?;
     let mode = Mode::open(&config, k8s.as_ref(), &tasks, &cancel).await?;
     let secret = mode.peer_secret().await?;
     let sealer = Arc::new(sealer(secret.as_deref(), &config.data_dir)?);
     let index = Index::load(mode.store()).await.map_err(ServeError::Store)?;
     index.spawn(&tasks, &cancel);
-    let election = mode.election();
-    let parts = Parts::build(&config, k8s.as_ref(), isolation, &tasks, &cancel).await?;
-    // No driver is served before this server is elected.
-    if election.is_some() {
-        parts.hub.stand_by();
-    }
+    // Under election, no driver is served before this server is elected.
+    let (election, leadership) = (mode.election(), mode.leadership());
+    let k8s = k8s.as_ref();
+    let parts = Parts::build(&config, k8s, isolation, leadership, &tasks, &cancel).await?;
     let callback = listen_for_drivers(&config, &parts.hub, &cancel).await?;
     let reconciler = parts.reconciler(&config, &index, &sealer, &tasks);
     let auth =
@@ -181,12 +176,13 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     let cluster = match (election, secret) {
         (Some(election), Some(secret)) => {
             let peers = here.cluster(election.identity(), secret)?;
+            let hub = parts.hub.clone();
             tasks.spawn(elect(
                 election,
                 peers.clone(),
                 &config,
                 reconciler,
-                &parts.hub,
+                hub,
                 &cancel,
             ));
             Some(peers)
@@ -212,6 +208,16 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         "livy-server stopped; running applications continue and are re-attached on the next start"
     );
     Ok(())
+}
+
+/// The REST API's listener, and its address.
+async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    Ok((listener, local))
 }
 
 /// Makes the applications' directory, and lets only the server's user read
@@ -245,6 +251,7 @@ impl Parts {
         config: &Arc<Config>,
         k8s: Option<&Arc<crate::k8s::K8sMode>>,
         isolation: Isolation,
+        leadership: Arc<Leadership>,
         tasks: &TaskTracker,
         cancel: &CancellationToken,
     ) -> Result<Self, ServeError> {
@@ -266,7 +273,7 @@ impl Parts {
             };
         let logs =
             Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
-        let hub = ReplHub::new(wake.clone(), tasks.clone());
+        let hub = ReplHub::led_by(wake.clone(), tasks.clone(), leadership);
         hub.retain_output_bytes(config.limits.session_max_retained_output);
         Ok(Self {
             wake,
@@ -415,10 +422,10 @@ fn elect(
     peers: Arc<Cluster>,
     config: &Config,
     reconciler: Arc<Reconciler>,
-    hub: &Arc<ReplHub>,
+    hub: Arc<ReplHub>,
     cancel: &CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let (hub, cancel) = (hub.clone(), cancel.clone());
+    let cancel = cancel.clone();
     let lease = config.kubernetes.lease_duration;
     let row_lease = config.ha.lease_duration;
     async move {

@@ -48,7 +48,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub manager: Arc<dyn ClusterManager>,
     pub logs: Arc<LogTails>,
-    /// Live driver channels of interactive sessions.
+    /// Live driver channels of interactive sessions, and whether this
+    /// server leads (`hub.leadership()`, the server's one leadership).
     pub hub: Arc<ReplHub>,
     /// The reconciler's queue (its depth is a metric).
     pub wake: Arc<Wake>,

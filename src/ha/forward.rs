@@ -29,7 +29,7 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
     let Some(cluster) = state.cluster.as_ref() else {
         return next.run(req).await;
     };
-    if !needs_driver(req.uri().path()) || cluster.leading().is_some() {
+    if !needs_driver(req.uri().path()) || state.hub.leadership().leads() {
         return next.run(req).await;
     }
     // While no leader is known (a failover, or this server just started),

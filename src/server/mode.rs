@@ -12,6 +12,7 @@ use super::ServeError;
 use crate::config::Config;
 use crate::config::postgres::PostgresConfig;
 use crate::k8s::K8sMode;
+use crate::leadership::Leadership;
 use crate::store::{EmbeddedStore, PostgresStore, SharedStore};
 
 /// How this server runs.
@@ -93,6 +94,15 @@ impl Mode {
             Mode::Embedded(_) => None,
             Mode::Postgres(store) => Some(Election::Row(store.clone())),
             Mode::Kubernetes { k8s, .. } => k8s.elects().then(|| Election::Lease(k8s.clone())),
+        }
+    }
+
+    /// Whether this server leads: always, or when elected (on standby
+    /// until then).
+    pub fn leadership(&self) -> Arc<Leadership> {
+        match self.election() {
+            Some(_) => Leadership::elected(),
+            None => Leadership::always(),
         }
     }
 
