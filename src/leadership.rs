@@ -98,6 +98,7 @@ impl Leadership {
 
     /// `Err(Fenced)` once the current term is over (its work still
     /// finishing): the last check before anything reaches the cluster.
+    /// `Ok` with no term: the reconciler runs only within one, or always.
     pub fn still_leading(&self) -> Result<(), StoreError> {
         match self.terms.as_ref().map(|terms| terms.borrow().clone()) {
             Some(Some(term)) if term.over() => Err(StoreError::Fenced {

@@ -173,25 +173,8 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
         rest_port: local.port(),
         callback_port: callback.port(),
     };
-    let cluster = match (election, secret) {
-        (Some(election), Some(secret)) => {
-            let peers = here.cluster(election.identity(), secret)?;
-            let hub = parts.hub.clone();
-            tasks.spawn(elect(
-                election,
-                peers.clone(),
-                &config,
-                reconciler,
-                hub,
-                &cancel,
-            ));
-            Some(peers)
-        }
-        _ => {
-            tasks.spawn(reconciler.run(cancel.clone()));
-            None
-        }
-    };
+    let elected = election.zip(secret);
+    let cluster = start_reconciling(elected, &here, reconciler, &parts.hub, &tasks, &cancel)?;
     let auth = match &cluster {
         Some(peers) => auth.with_peers(peers.clone()),
         None => auth,
@@ -413,6 +396,34 @@ impl Here<'_> {
         // The shared address (e.g. a Service) stays on the drivers' list.
         Cluster::new(me, secret, vec![shared], &peer_roots).map_err(ServeError::Peers)
     }
+}
+
+/// Starts the reconciler: at once for a server alone; under an election
+/// (with the secret the servers share), in each term this server leads.
+/// Returns the servers sharing the records (`None`: this one alone).
+fn start_reconciling(
+    elected: Option<(Election, String)>,
+    here: &Here,
+    reconciler: Arc<Reconciler>,
+    hub: &Arc<ReplHub>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<Cluster>>, ServeError> {
+    let Some((election, secret)) = elected else {
+        tasks.spawn(reconciler.run(cancel.clone()));
+        return Ok(None);
+    };
+    let peers = here.cluster(election.identity(), secret)?;
+    let hub = hub.clone();
+    tasks.spawn(elect(
+        election,
+        peers.clone(),
+        here.config,
+        reconciler,
+        hub,
+        cancel,
+    ));
+    Ok(Some(peers))
 }
 
 /// Runs elections until `cancel`: the leader reconciles and serves the
