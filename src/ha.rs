@@ -13,7 +13,7 @@
 //! leader that cannot renew stops before anyone else may take over.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::leader::{Elector, LeaseElector, Timing};
 use crate::reconcile::Reconciler;
 use crate::repl::ReplHub;
-use crate::store::{Fence, PostgresStore, StoreError};
+use crate::store::{PostgresStore, StoreError};
 
 mod forward;
 pub mod signature;
@@ -57,18 +57,12 @@ pub struct Cluster {
     pub me: Peer,
     /// Signs and checks forwarded calls with the servers' shared secret.
     signer: signature::Signer,
-    /// This server's term while it leads, and the token that ends with it.
-    term: Mutex<Option<(u64, CancellationToken)>>,
     /// The leader, as last read (`None`: no unexpired lease).
     leader: tokio::sync::watch::Sender<Option<Peer>>,
     /// Further addresses drivers may dial (e.g. a Service in front of every
     /// server), after the known servers.
     also: Vec<String>,
     http: reqwest::Client,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn unix_now() -> u64 {
@@ -110,7 +104,6 @@ impl Cluster {
         Ok(Arc::new(Self {
             me,
             signer: signature::Signer::new(peer_secret.as_bytes()),
-            term: Mutex::default(),
             leader: tokio::sync::watch::Sender::new(None),
             also,
             http,
@@ -139,14 +132,6 @@ impl Cluster {
             changed
         });
         hub.set_servers(servers);
-    }
-
-    /// The term this server leads in, if it leads now.
-    pub fn leading(&self) -> Option<u64> {
-        lock(&self.term)
-            .as_ref()
-            .filter(|(_, token)| !token.is_cancelled())
-            .map(|(term, _)| *term)
     }
 
     pub fn leader(&self) -> Option<Peer> {
@@ -190,7 +175,6 @@ impl Cluster {
         hub: Arc<ReplHub>,
         cancel: CancellationToken,
     ) {
-        hub.stand_by();
         let link = loop {
             match store.side_connection().await {
                 Ok(link) => break link,
@@ -223,7 +207,6 @@ impl Cluster {
         hub: Arc<ReplHub>,
         cancel: CancellationToken,
     ) {
-        hub.stand_by();
         let elector = LeaseDirectory {
             inner: elector,
             cluster: self.clone(),
@@ -232,8 +215,10 @@ impl Cluster {
         self.lead(elector, timing, reconciler, hub, cancel).await;
     }
 
-    /// Runs elections until `cancel`; while this server leads, `reconciler`
-    /// runs (its writes fenced by the term) and `hub` serves drivers.
+    /// Runs elections until `cancel`, publishing each term in the hub's
+    /// [`Leadership`](crate::leadership::Leadership) (the server's): while
+    /// this server leads, `reconciler` runs (its writes fenced by the term)
+    /// and `hub` serves drivers, which go to the next leader when it ends.
     async fn lead<E: Elector>(
         self: Arc<Self>,
         elector: E,
@@ -242,15 +227,14 @@ impl Cluster {
         hub: Arc<ReplHub>,
         cancel: CancellationToken,
     ) {
-        let cluster = self.clone();
         crate::leader::lead(elector, timing, cancel, move |token, term| {
-            let (cluster, reconciler, hub) = (cluster.clone(), reconciler.clone(), hub.clone());
+            let (reconciler, hub) = (reconciler.clone(), hub.clone());
             async move {
-                *lock(&cluster.term) = Some((term, token.clone()));
-                hub.begin_term(token.clone());
-                reconciler.run_term(token, Fence { term }).await;
+                let leadership = hub.leadership().clone();
+                leadership
+                    .lead_term(term, token.clone(), reconciler.run(token))
+                    .await;
                 hub.end_term();
-                *lock(&cluster.term) = None;
             }
         })
         .await;

@@ -33,6 +33,7 @@ pub mod index;
 pub mod k8s;
 pub mod launcher;
 pub mod leader;
+pub mod leadership;
 pub mod logtext;
 pub mod metrics;
 pub mod queue;

@@ -3,7 +3,10 @@
 //! next start re-attaches to them through the store and their tags.
 
 mod listener;
+mod mode;
 mod refusal;
+
+pub use mode::{Election, Mode};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,16 +18,18 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, App};
 use crate::cluster::ClusterManager;
 use crate::config::Config;
+use crate::ha::{CALLBACK_ANNOTATION, Cluster, Peer, REST_URL_ANNOTATION};
 use crate::index::Index;
 use crate::launcher::Launcher;
 use crate::launcher::logs::LogTails;
 use crate::launcher::sandbox::Isolation;
 use crate::leader::Timing;
+use crate::leadership::Leadership;
 use crate::reconcile::{Deps, Reconciler, Wake};
 use crate::records::seal::Sealer;
 use crate::repl::ReplHub;
 use crate::repl::driver_build::DriverBuilder;
-use crate::store::{EmbeddedStore, PostgresStore, SharedStore, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -141,110 +146,199 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
     }
     let isolation = isolation(&config)?;
     let config = Arc::new(config);
-    std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
-        path: config.apps_dir().display().to_string(),
-        source,
-    })?;
-    // The store holds session secrets and the logs hold users' output: only
-    // the server's user may read them.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|source| ServeError::DataDir {
-                path: config.data_dir.display().to_string(),
-                source,
-            })?;
-    }
+    prepare_data_dir(&config)?;
     let tasks = TaskTracker::new();
     let k8s = crate::k8s::connect(&config)
         .await
         .map_err(ServeError::Kubernetes)?
         .map(Arc::new);
     // Bound first: the servers sharing a store tell each other this port.
+    let (listener, local) = bind(&config).await?;
+    let mode = Mode::open(&config, k8s.as_ref(), &tasks, &cancel).await?;
+    let secret = mode.peer_secret().await?;
+    let sealer = Arc::new(sealer(secret.as_deref(), &config.data_dir)?);
+    let index = Index::load(mode.store()).await.map_err(ServeError::Store)?;
+    index.spawn(&tasks, &cancel);
+    // Under election, no driver is served before this server is elected.
+    let (election, leadership) = (mode.election(), mode.leadership());
+    let k8s = k8s.as_ref();
+    let parts = Parts::build(&config, k8s, isolation, leadership, &tasks, &cancel).await?;
+    let callback = listen_for_drivers(&config, &parts.hub, &cancel).await?;
+    let reconciler = parts.reconciler(&config, &index, &sealer, &tasks);
+    let auth =
+        crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?;
+    let here = Here {
+        config: &config,
+        tls: tls.is_some(),
+        rest_port: local.port(),
+        callback_port: callback.port(),
+    };
+    let elected = election.zip(secret);
+    let cluster = start_reconciling(elected, &here, reconciler, &parts.hub, &tasks, &cancel)?;
+    let auth = match &cluster {
+        Some(peers) => auth.with_peers(peers.clone()),
+        None => auth,
+    };
+    let app = parts.app(config.clone(), index, auth, cluster, sealer);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, scheme, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
+    let limits = refusal::Limits::from_config(&config);
+    listener::run(listener, tls, api::router(app), limits, cancel.clone()).await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!(
+        "livy-server stopped; running applications continue and are re-attached on the next start"
+    );
+    Ok(())
+}
+
+/// The REST API's listener, and its address.
+async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
-    let mut postgres = None;
-    let store: SharedStore = match (
-        k8s.as_ref().and_then(|k| k.store(&tasks, &cancel)),
-        &config.postgres,
-    ) {
-        (Some(store), _) => store,
-        (None, Some(pg)) => {
-            let store = PostgresStore::connect_with(&pg.connect, pg.tls.clone())
-                .await
-                .map_err(ServeError::Store)?;
-            tracing::info!(
-                host = ?pg.connect.get_hosts(),
-                database = pg.connect.get_dbname(),
-                tls = matches!(pg.tls, crate::store::PostgresTls::Tls(_)),
-                identity = store.identity(),
-                "records are in PostgreSQL; leader election on"
-            );
-            postgres = Some(store.clone());
-            store
-        }
-        (None, None) => {
-            Arc::new(EmbeddedStore::open(&config.store_path()).map_err(ServeError::Store)?)
-        }
-    };
-    // The servers sharing records share a secret (for signed forwarding and
-    // for the conf secrets sealed in records); a server alone seals with a
-    // key in its data dir.
-    let shared_secret = match (&k8s, &postgres) {
-        (Some(k), _) if k.elects() || config.kubernetes.store => {
-            Some(k.peer_secret().await.map_err(ServeError::Kubernetes)?)
-        }
-        (_, Some(store)) => Some(store.peer_secret().await.map_err(ServeError::Store)?),
-        _ => None,
-    };
-    let sealer = Arc::new(sealer(shared_secret.as_deref(), &config.data_dir)?);
-    let index = Index::load(store).await.map_err(ServeError::Store)?;
-    index.spawn(&tasks, &cancel);
-    let wake = Arc::new(Wake::new());
-    let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
-    let launcher = Arc::new(
-        Launcher::new(
-            config.apps_dir(),
-            exe,
-            config.spark_home.clone(),
-            wake.clone(),
-        )
-        .with_isolation(isolation),
-    );
-    let manager: Arc<dyn ClusterManager> = match k8s
-        .as_ref()
-        .and_then(|k| k.manager(launcher.clone(), &tasks, &cancel))
-    {
-        Some(manager) => manager,
-        None => crate::cluster::manager_for(&config, launcher.clone()),
-    };
-    let logs = Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
+    Ok((listener, local))
+}
 
-    let hub = ReplHub::new(wake.clone(), tasks.clone());
-    hub.retain_output_bytes(config.limits.session_max_retained_output);
-    if postgres.is_some() || k8s.as_ref().is_some_and(|k| k.elects()) {
-        // No driver is served before this server is elected.
-        hub.stand_by();
+/// Makes the applications' directory, and lets only the server's user read
+/// the data dir: the store holds session secrets and the logs users' output.
+fn prepare_data_dir(config: &Config) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(config.apps_dir()).map_err(|source| ServeError::DataDir {
+        path: config.apps_dir().display().to_string(),
+        source,
+    })?;
+    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(
+        |source| ServeError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        },
+    )
+}
+
+/// What the reconciler and the REST API are built from.
+struct Parts {
+    wake: Arc<Wake>,
+    launcher: Arc<Launcher>,
+    manager: Arc<dyn ClusterManager>,
+    logs: Arc<LogTails>,
+    hub: Arc<ReplHub>,
+    driver: Arc<DriverBuilder>,
+}
+
+impl Parts {
+    async fn build(
+        config: &Arc<Config>,
+        k8s: Option<&Arc<crate::k8s::K8sMode>>,
+        isolation: Isolation,
+        leadership: Arc<Leadership>,
+        tasks: &TaskTracker,
+        cancel: &CancellationToken,
+    ) -> Result<Self, ServeError> {
+        let wake = Arc::new(Wake::new());
+        let exe = std::env::current_exe().map_err(ServeError::CurrentExe)?;
+        let launcher = Arc::new(
+            Launcher::new(
+                config.apps_dir(),
+                exe,
+                config.spark_home.clone(),
+                wake.clone(),
+            )
+            .with_isolation(isolation),
+        );
+        let manager: Arc<dyn ClusterManager> =
+            match k8s.and_then(|k| k.manager(launcher.clone(), tasks, cancel)) {
+                Some(manager) => manager,
+                None => crate::cluster::manager_for(config, launcher.clone()),
+            };
+        let logs =
+            Arc::new(LogTails::new(config.cache_log_size).max_line_bytes(config.log_max_line));
+        let hub = ReplHub::led_by(wake.clone(), tasks.clone(), leadership);
+        hub.retain_output_bytes(config.limits.session_max_retained_output);
+        Ok(Self {
+            wake,
+            launcher,
+            manager,
+            logs,
+            hub,
+            driver: build_driver(config, tasks),
+        })
     }
+
+    fn reconciler(
+        &self,
+        config: &Arc<Config>,
+        index: &Arc<Index>,
+        sealer: &Arc<Sealer>,
+        tasks: &TaskTracker,
+    ) -> Arc<Reconciler> {
+        Arc::new(Reconciler::new(Deps {
+            index: index.clone(),
+            manager: self.manager.clone(),
+            launcher: self.launcher.clone(),
+            config: config.clone(),
+            logs: self.logs.clone(),
+            hub: self.hub.clone(),
+            driver: self.driver.clone(),
+            wake: self.wake.clone(),
+            tasks: tasks.clone(),
+            sealer: sealer.clone(),
+        }))
+    }
+
+    fn app(
+        self,
+        config: Arc<Config>,
+        index: Arc<Index>,
+        auth: crate::auth::Auth,
+        cluster: Option<Arc<Cluster>>,
+        sealer: Arc<Sealer>,
+    ) -> Arc<App> {
+        Arc::new(App {
+            auth: Arc::new(auth),
+            index,
+            config,
+            manager: self.manager,
+            logs: self.logs,
+            hub: self.hub,
+            wake: self.wake,
+            create_lock: Default::default(),
+            pool: Default::default(),
+            cluster,
+            sealer,
+        })
+    }
+}
+
+/// Starts the driver callback listener; returns where it listens.
+async fn listen_for_drivers(
+    config: &Config,
+    hub: &Arc<ReplHub>,
+    cancel: &CancellationToken,
+) -> Result<SocketAddr, ServeError> {
     let callback = hub
         .listen(
-            &callback_host(&config),
+            &callback_host(config),
             config.launcher_ports,
             cancel.clone(),
         )
         .await
         .map_err(ServeError::Callback)?;
     tracing::info!(addr = %callback, advertised = %config.launcher_address, "driver callback listener ready");
+    Ok(callback)
+}
+
+/// Compiles the session driver now, so the first session does not wait for
+/// it; then, for drivers on this host, its class-data archive.
+fn build_driver(config: &Config, tasks: &TaskTracker) -> Arc<DriverBuilder> {
     let driver = Arc::new(DriverBuilder::new(
         config.driver_cache_dir.clone(),
         config.spark_home.clone(),
         config.r_command.clone(),
     ));
-    // Compile the session driver now, so the first session does not wait for
-    // it; then, for drivers on this host, its class-data archive.
     let archive =
         config.driver_class_data_sharing && config.deploy_mode.as_deref() != Some("cluster");
     let then = {
@@ -261,31 +355,30 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
             }
         }
     };
-    let _ = driver.poll(&tasks, then);
-    let reconciler = Arc::new(Reconciler::new(Deps {
-        index: index.clone(),
-        manager: manager.clone(),
-        launcher,
-        config: config.clone(),
-        logs: logs.clone(),
-        hub: hub.clone(),
-        driver,
-        wake: wake.clone(),
-        tasks: tasks.clone(),
-        sealer: sealer.clone(),
-    }));
-    let mut auth =
-        crate::auth::Auth::new(&config.auth, config.tls.is_some()).map_err(ServeError::Auth)?;
-    // Under leader election: this server as the others reach it.
-    let shared = advertised_callback(&config.launcher_address, callback.port());
-    let me = |identity: &str| {
-        let me = crate::ha::Peer {
+    let _ = driver.poll(tasks, then);
+    driver
+}
+
+/// This server as the others sharing its records reach it.
+struct Here<'a> {
+    config: &'a Config,
+    tls: bool,
+    rest_port: u16,
+    callback_port: u16,
+}
+
+impl Here<'_> {
+    /// The servers sharing the records, this one named `identity`.
+    fn cluster(&self, identity: &str, secret: String) -> Result<Arc<Cluster>, ServeError> {
+        let config = self.config;
+        let shared = advertised_callback(&config.launcher_address, self.callback_port);
+        let me = Peer {
             identity: identity.to_owned(),
             rest_url: crate::ha::rest_url(
                 config.ha.advertised_url.as_deref(),
-                tls.is_some(),
+                self.tls,
                 &config.launcher_address,
-                local.port(),
+                self.rest_port,
             ),
             callback: config
                 .ha
@@ -294,89 +387,78 @@ pub async fn serve(config: Config, cancel: CancellationToken) -> Result<(), Serv
                 .unwrap_or_else(|| shared.clone()),
         };
         tracing::info!(rest = %me.rest_url, callback = %me.callback, "this server, as the others reach it");
-        me
+        // Servers forward to each other over HTTPS when they serve it,
+        // trusting their own chain (they share the certificate or its CA).
+        let peer_roots = match &config.tls {
+            Some(source) => crate::tls::chain_certs(source).map_err(ServeError::Tls)?,
+            None => Vec::new(),
+        };
+        // The shared address (e.g. a Service) stays on the drivers' list.
+        Cluster::new(me, secret, vec![shared], &peer_roots).map_err(ServeError::Peers)
+    }
+}
+
+/// Starts the reconciler: at once for a server alone; under an election
+/// (with the secret the servers share), in each term this server leads.
+/// Returns the servers sharing the records (`None`: this one alone).
+fn start_reconciling(
+    elected: Option<(Election, String)>,
+    here: &Here,
+    reconciler: Arc<Reconciler>,
+    hub: &Arc<ReplHub>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<Cluster>>, ServeError> {
+    let Some((election, secret)) = elected else {
+        tasks.spawn(reconciler.run(cancel.clone()));
+        return Ok(None);
     };
-    // Servers forward to each other over HTTPS when they serve it, trusting
-    // their own chain (they share the certificate or its CA).
-    let peer_roots = match &config.tls {
-        Some(source) => crate::tls::chain_certs(source).map_err(ServeError::Tls)?,
-        None => Vec::new(),
-    };
-    let mut cluster = None;
-    match (k8s, postgres, shared_secret) {
-        // Replicas elect one through a Lease to reconcile and serve the
-        // drivers; the holder writes where it is reached on the Lease.
-        (Some(k), _, Some(secret)) if k.elects() => {
-            let me = me(k.identity());
-            let annotations = BTreeMap::from([
-                (
-                    crate::ha::REST_URL_ANNOTATION.to_owned(),
-                    me.rest_url.clone(),
-                ),
-                (
-                    crate::ha::CALLBACK_ANNOTATION.to_owned(),
-                    me.callback.clone(),
-                ),
-            ]);
-            let elector = k.lease_elector(annotations);
-            // The shared address (a Service) stays on the drivers' list.
-            let peers = crate::ha::Cluster::new(me, secret, vec![shared], &peer_roots)
-                .map_err(ServeError::Peers)?;
-            tasks.spawn(peers.clone().run_on_lease(
-                elector,
-                Timing::for_lease(config.kubernetes.lease_duration),
-                reconciler,
-                hub.clone(),
-                cancel.clone(),
-            ));
-            auth = auth.with_peers(peers.clone());
-            cluster = Some(peers);
-        }
-        // Servers sharing a PostgreSQL store elect one to reconcile and
-        // serve the drivers.
-        (None, Some(store), Some(secret)) => {
-            let peers =
-                crate::ha::Cluster::new(me(store.identity()), secret, vec![shared], &peer_roots)
-                    .map_err(ServeError::Peers)?;
-            tasks.spawn(peers.clone().run_on_postgres(
-                store,
-                config.ha.lease_duration,
-                reconciler,
-                hub.clone(),
-                cancel.clone(),
-            ));
-            auth = auth.with_peers(peers.clone());
-            cluster = Some(peers);
-        }
-        _ => {
-            tasks.spawn(reconciler.run(cancel.clone()));
-        }
-    };
-    let auth = Arc::new(auth);
-    let app = Arc::new(App {
-        auth,
-        index,
-        config: config.clone(),
-        manager,
-        logs,
+    let peers = here.cluster(election.identity(), secret)?;
+    let hub = hub.clone();
+    tasks.spawn(elect(
+        election,
+        peers.clone(),
+        here.config,
+        reconciler,
         hub,
-        wake,
-        create_lock: Default::default(),
-        pool: Default::default(),
-        cluster,
-        sealer,
-    });
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(addr = %local, scheme, master = %config.spark_master, data_dir = %config.data_dir.display(), "livy-server listening");
-    let limits = refusal::Limits::from_config(&config);
-    listener::run(listener, tls, api::router(app), limits, cancel.clone()).await;
-    cancel.cancel();
-    tasks.close();
-    tasks.wait().await;
-    tracing::info!(
-        "livy-server stopped; running applications continue and are re-attached on the next start"
-    );
-    Ok(())
+        cancel,
+    ));
+    Ok(Some(peers))
+}
+
+/// Runs elections until `cancel`: the leader reconciles and serves the
+/// drivers. On a Lease, the holder writes where it is reached there.
+fn elect(
+    election: Election,
+    peers: Arc<Cluster>,
+    config: &Config,
+    reconciler: Arc<Reconciler>,
+    hub: Arc<ReplHub>,
+    cancel: &CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    let cancel = cancel.clone();
+    let lease = config.kubernetes.lease_duration;
+    let row_lease = config.ha.lease_duration;
+    async move {
+        match election {
+            Election::Lease(k8s) => {
+                let annotations = BTreeMap::from([
+                    (REST_URL_ANNOTATION.to_owned(), peers.me.rest_url.clone()),
+                    (CALLBACK_ANNOTATION.to_owned(), peers.me.callback.clone()),
+                ]);
+                let elector = k8s.lease_elector(annotations);
+                let timing = Timing::for_lease(lease);
+                peers
+                    .run_on_lease(elector, timing, reconciler, hub, cancel)
+                    .await
+            }
+            Election::Row(store) => {
+                peers
+                    .run_on_postgres(store, row_lease, reconciler, hub, cancel)
+                    .await
+            }
+        }
+    }
 }
 
 /// `host:port` as drivers dial it (IPv6 hosts bracketed).

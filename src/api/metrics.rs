@@ -87,8 +87,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, super::e
         counter!("livy_session_pool_misses_total")
             .absolute(state.pool.misses.load(Ordering::Relaxed));
     }
-    if let Some(cluster) = &state.cluster {
-        let term = cluster.leading();
+    let leadership = state.hub.leadership();
+    if leadership.elects() {
+        let term = leadership.term();
         gauge!("livy_leader").set(f64::from(u8::from(term.is_some())));
         gauge!("livy_leader_term").set(term.unwrap_or(0) as f64);
     }

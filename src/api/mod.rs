@@ -48,7 +48,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub manager: Arc<dyn ClusterManager>,
     pub logs: Arc<LogTails>,
-    /// Live driver channels of interactive sessions.
+    /// Live driver channels of interactive sessions, and whether this
+    /// server leads (`hub.leadership()`, the server's one leadership).
     pub hub: Arc<ReplHub>,
     /// The reconciler's queue (its depth is a metric).
     pub wake: Arc<Wake>,
@@ -72,6 +73,11 @@ pub const LIVY_VERSION: &str = "0.8.0-incubating";
 /// Every API route with its OpenAPI entry (`openapi::document`): each
 /// handler's `#[utoipa::path]` names its path, and the router serves it there.
 pub fn api_routes() -> OpenApiRouter<AppState> {
+    local_routes().merge(driver_routes())
+}
+
+/// The routes any server answers itself, from its index and records.
+fn local_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(version))
         .routes(routes!(ping))
@@ -89,6 +95,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::get_session_logs))
         .routes(routes!(sessions::stop_session))
         .routes(routes!(sessions::interrupt_session))
+}
+
+/// The routes that need the session's driver, which only the leader holds
+/// (statements, their cancel, completion): forwarded to the leader by a
+/// server that does not lead (`crate::ha::forward`).
+pub fn driver_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(
             statements::list_statements,
             statements::create_statement
@@ -100,19 +113,24 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
-    let (routes, _) = api_routes().split_for_parts();
-    let routes = routes
-        .merge(ui::routes())
-        // On routed methods only, so that other methods keep their 405.
+    let (local, _) = local_routes().split_for_parts();
+    let (driver, _) = driver_routes().split_for_parts();
+    // Route layers apply to routed methods only, so that other methods keep
+    // their 405. A call that needs a driver is checked for cross-site use
+    // where it is answered: on the leader, when it is forwarded there.
+    let driver = driver
         .route_layer(middleware::from_fn(cross_site))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ha::forward,
+        ));
+    let routes = local
+        .merge(ui::routes())
+        .route_layer(middleware::from_fn(cross_site))
+        .merge(driver)
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         // axum adds `Allow` to this answer; `method_not_allowed` words it.
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
-        // Innermost: it needs the caller that authentication found.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::ha::forward,
-        ))
         .layer(middleware::from_fn_with_state(limit, accept_and_limit))
         .layer(middleware::from_fn_with_state(
             state.auth.clone(),
@@ -172,8 +190,9 @@ async fn accept_and_limit(State(limit): State<usize>, mut req: Request, next: Ne
 /// neither a `Content-Type` nor an `Origin` passes: browsers cannot send a
 /// cross-site DELETE without a preflight and always send `Origin` with one,
 /// and pylivy deletes with neither header (shared/livy-api.md §8). Runs
-/// inside the HA forwarding, so the leader checks a forwarded call on the
-/// headers the forwarder passes on (the content type and `X-Requested-By`).
+/// inside the HA forwarding (`router`), so the leader checks a forwarded
+/// call on the headers the forwarder passes on (the content type and
+/// `X-Requested-By`).
 async fn cross_site(req: Request, next: Next) -> Response {
     let h = req.headers();
     let bare_delete = *req.method() == Method::DELETE

@@ -41,7 +41,7 @@ pub fn pooled(rec: &Record<SessionSpec, SessionStatus>) -> bool {
 /// and, where this server holds the drivers, connected and idle here (a
 /// server that does not lead trusts the record the leader keeps).
 pub fn ready(state: &AppState, rec: &Rec<SessionStatus>) -> bool {
-    let holds_drivers = state.cluster.as_ref().is_none_or(|c| c.leading().is_some());
+    let holds_drivers = state.hub.leadership().leads();
     rec.spec.pooled
         && !rec.meta.deletion_requested
         && rec.status.state == SessionState::Idle

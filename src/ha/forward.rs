@@ -1,5 +1,6 @@
-//! Session calls that need a driver (statements, cancel, completion) go to
-//! the leader, which holds every driver's connection: forwarded over HTTP
+//! Session calls that need a driver (statements, cancel, completion: the
+//! routes `crate::api::router` puts this layer on) go to the leader, which
+//! holds every driver's connection: forwarded over HTTP
 //! (HTTPS when the servers serve it) with the caller's identity, signed
 //! with the servers' shared secret (see [`super::signature`]).
 
@@ -14,22 +15,14 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
 
-/// Whether a call needs the session's driver, which only the leader holds.
-fn needs_driver(path: &str) -> bool {
-    let mut parts = path.trim_matches('/').split('/');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some("sessions"), Some(_), Some("statements" | "completion"))
-    )
-}
-
-/// Middleware (after authentication): a call that needs a session's driver
-/// goes to the leader when this server does not lead.
+/// Route layer (inside authentication) on the routes that need a
+/// session's driver (`crate::api::driver_routes`): the call goes to the
+/// leader when this server does not lead.
 pub async fn forward(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(cluster) = state.cluster.as_ref() else {
         return next.run(req).await;
     };
-    if !needs_driver(req.uri().path()) || cluster.leading().is_some() {
+    if state.hub.leadership().leads() {
         return next.run(req).await;
     }
     // While no leader is known (a failover, or this server just started),
@@ -180,23 +173,52 @@ mod tests {
 
     #[test]
     fn only_calls_that_need_a_driver_are_forwarded() {
-        for path in [
-            "/sessions/3/statements",
-            "/sessions/3/statements/7",
-            "/sessions/3/statements/7/cancel",
-            "/sessions/3/completion",
-        ] {
-            assert!(needs_driver(path), "{path}");
-        }
-        for path in [
-            "/sessions",
-            "/sessions/3",
-            "/sessions/3/log",
-            "/sessions/3/state",
-            "/batches/3",
-            "/statements",
-        ] {
-            assert!(!needs_driver(path), "{path}");
-        }
+        let (_, doc) = crate::api::driver_routes().split_for_parts();
+        let mut paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "/sessions/{id}/completion",
+                "/sessions/{id}/statements",
+                "/sessions/{id}/statements/{sid}",
+                "/sessions/{id}/statements/{sid}/cancel",
+            ]
+        );
+    }
+
+    /// A leader that answers 503 (e.g. its store is away) tells the caller,
+    /// through the follower, when to retry.
+    #[tokio::test]
+    async fn a_forwarded_503_keeps_its_retry_after() {
+        let leader = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = leader.local_addr().unwrap();
+        let busy = axum::Router::new().fallback(|| async {
+            let mut resp = ApiError::Unavailable("the store is away".into()).into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+            resp
+        });
+        let server = tokio::spawn(async move { axum::serve(leader, busy).await });
+        let peer = |name: &str, rest_url: String| Peer {
+            identity: name.to_owned(),
+            rest_url,
+            callback: format!("{name}:10000"),
+        };
+        let me = peer("b", "http://127.0.0.1:1".to_owned());
+        let cluster = Cluster::new(me, "s".into(), Vec::new(), &[]).unwrap();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/sessions/3/statements")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"code":"1"}"#))
+            .unwrap();
+        let leader = peer("a", format!("http://{addr}"));
+        let resp = relay(&cluster, &leader, req, 1 << 20).await.unwrap();
+        server.abort();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(resp.headers()[ANSWERED_BY_HEADER], "a");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     }
 }

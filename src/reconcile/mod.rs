@@ -77,6 +77,7 @@ pub struct Deps {
     pub launcher: Arc<Launcher>,
     pub config: Arc<Config>,
     pub logs: Arc<LogTails>,
+    /// Live driver channels; its leadership (the server's) fences every write.
     pub hub: Arc<ReplHub>,
     pub driver: Arc<DriverBuilder>,
     pub wake: Arc<Wake>,
@@ -102,9 +103,6 @@ pub struct Reconciler {
     secretless: Mutex<HashSet<u64>>,
     /// What the cluster is asked about, and what it last said.
     seen: observe::Observations,
-    /// Under leader election: the term this reconciler works in (its
-    /// writes are fenced by it) and the token that ends with it.
-    term: Mutex<Option<(Fence, CancellationToken)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -120,32 +118,19 @@ impl Reconciler {
             failures: Mutex::default(),
             secretless: Mutex::default(),
             seen: observe::Observations::default(),
-            term: Mutex::default(),
         }
     }
 
-    /// Runs as the leader of `fence`'s term until `cancel` (the end of the
-    /// term): every write names the term, and nothing is launched or
-    /// killed once it is over.
-    pub async fn run_term(self: Arc<Self>, cancel: CancellationToken, fence: Fence) {
-        *lock(&self.term) = Some((fence, cancel.clone()));
-        self.clone().run(cancel).await;
-        *lock(&self.term) = None;
-    }
-
+    /// Under leader election, the term this reconciler works in (the
+    /// server's leadership, which the hub holds): every write names it.
     fn fence(&self) -> Option<Fence> {
-        lock(&self.term).as_ref().map(|(fence, _)| *fence)
+        self.d.hub.leadership().fence()
     }
 
     /// `Err(Fenced)` once this server's term is over: the last check before
     /// anything reaches the cluster.
     fn still_leading(&self) -> Result<(), StoreError> {
-        match &*lock(&self.term) {
-            Some((fence, token)) if token.is_cancelled() => {
-                Err(StoreError::Fenced { term: fence.term })
-            }
-            _ => Ok(()),
-        }
+        self.d.hub.leadership().still_leading()
     }
 
     /// Runs until `cancel` fires (a record being worked on is finished

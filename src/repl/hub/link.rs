@@ -11,7 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Channel, Entry, HELLO_TIMEOUT, Lead, ReplError, ReplHub, lock, parse_repl_state};
+use super::{Channel, Entry, HELLO_TIMEOUT, ReplError, ReplHub, lock, parse_repl_state};
+use crate::leadership::Lead;
 
 use crate::records::{Kind, SessionState, now_ms};
 use crate::repl::protocol::{FromDriver, Statement, StatementState, ToDriver};
@@ -98,13 +99,12 @@ impl ReplHub {
             tracing::warn!(%peer, "driver connection without a valid hello; closed");
             return;
         };
-        let lead = lock(&self.lead).clone();
-        let term = match lead {
+        let term = match self.leadership.now() {
             Lead::Always => cancel.clone(),
-            Lead::Term(term) => term,
+            Lead::Term(term) => term.token,
             Lead::Standby => return elsewhere(write, session, peer, self.servers()).await,
         };
-        let elected = !matches!(*lock(&self.lead), Lead::Always);
+        let elected = self.leadership.elects();
         let (tx, rx) = mpsc::unbounded_channel::<ToDriver>();
         let generation = match self.admit(session, &secret, app_id, spark_ui_url, tx, elected) {
             Admission::Admitted(generation) => generation,

@@ -19,6 +19,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use super::protocol::{Statement, StatementState, ToDriver};
+use crate::leadership::Leadership;
 use crate::queue::Wake;
 use crate::records::{SessionState, now_ms};
 use retain::Entry;
@@ -124,23 +125,12 @@ pub struct ReplHub {
     /// Wakes statement waiters (long polls, recovery waits) on any change.
     changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
-    /// Whether drivers are served now (leader election).
-    lead: Mutex<Lead>,
+    /// Whether drivers are served now: only while this server leads.
+    leadership: Arc<Leadership>,
     /// Every server's callback address, for the drivers' welcome.
     servers: Mutex<Vec<String>>,
     /// Bytes of statement output kept per session (0: no limit).
     output_cap: std::sync::atomic::AtomicU64,
-}
-
-/// When this server serves drivers.
-#[derive(Clone)]
-pub(crate) enum Lead {
-    /// Always: the only server.
-    Always,
-    /// During this server's term as leader; the token ends with it.
-    Term(tokio_util::sync::CancellationToken),
-    /// Not now: another server leads.
-    Standby,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -158,14 +148,21 @@ fn parse_repl_state(s: &str) -> Option<SessionState> {
 }
 
 impl ReplHub {
+    /// The hub of a server alone, which always serves its drivers.
     pub fn new(wake: Arc<Wake>, tasks: TaskTracker) -> Arc<Self> {
+        Self::led_by(wake, tasks, Leadership::always())
+    }
+
+    /// The hub of a server that serves drivers while `leadership` says it
+    /// leads, each connection until the term it was made in ends.
+    pub fn led_by(wake: Arc<Wake>, tasks: TaskTracker, leadership: Arc<Leadership>) -> Arc<Self> {
         Arc::new(Self {
             channels: Mutex::default(),
             wake,
             tasks,
             changed: Notify::new(),
             addr: Mutex::default(),
-            lead: Mutex::new(Lead::Always),
+            leadership,
             servers: Mutex::default(),
             output_cap: Default::default(),
         })
@@ -178,21 +175,15 @@ impl ReplHub {
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Under leader election: serves no driver until [`ReplHub::begin_term`].
-    pub fn stand_by(&self) {
-        *lock(&self.lead) = Lead::Standby;
+    /// Whether this server leads: the one the reconciler and the API read.
+    pub fn leadership(&self) -> &Arc<Leadership> {
+        &self.leadership
     }
 
-    /// This server leads until `term` is cancelled: drivers are served
-    /// (their connections close when it ends).
-    pub fn begin_term(&self, term: tokio_util::sync::CancellationToken) {
-        *lock(&self.lead) = Lead::Term(term);
-    }
-
-    /// The term is over: every driver goes to the next leader, which learns
-    /// the sessions afresh from the records and the drivers' history.
+    /// A term is over (and withdrawn from the leadership): every driver
+    /// goes to the next leader, which learns the sessions afresh from the
+    /// records and the drivers' history.
     pub fn end_term(&self) {
-        *lock(&self.lead) = Lead::Standby;
         lock(&self.channels).clear();
         self.changed.notify_waiters();
     }
