@@ -6,6 +6,7 @@
 #   hack/yarn.sh start DIR   start it; returns when DIR/ready exists, with DIR/conf
 #                            (HADOOP_CONF_DIR) and DIR/env (YARN_RM_URL, HDFS_URL, ...)
 #   hack/yarn.sh stop DIR    SIGTERM, a grace period, then SIGKILL
+#   hack/yarn.sh hdfs DIR ARGS...  `hdfs dfs ARGS` against it (Hadoop's FsShell), e.g. -ls /
 #   hack/yarn.sh [ARGS...]   start one in a temporary directory and run livy-server against
 #                            it in the foreground (ARGS go to livy-server); stops it on exit
 #
@@ -121,6 +122,16 @@ cmd_stop() {
     rm -f "$dir/pid" "$dir/ready"
 }
 
+cmd_hdfs() {
+    local dir="${1:?usage: hack/yarn.sh hdfs DIR ARGS...}"
+    shift
+    local out
+    out="$(cmd_build)"
+    # DIR/conf first on the class path: Hadoop reads core-site.xml and hdfs-site.xml from there.
+    "$(java_home)/bin/java" -Xmx256m -XX:TieredStopAtLevel=1 -Dminicluster.log.level=WARN \
+        -cp "$dir/conf:$out/classes:$(cat "$out/classpath")" org.apache.hadoop.fs.FsShell "$@"
+}
+
 cmd_run() {
     # shellcheck source=hack/env.sh
     . "$ROOT/hack/env.sh"
@@ -142,6 +153,7 @@ case "${1:-}" in
     build) cmd_build >/dev/null ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
-    -h|--help|help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+    hdfs) shift; cmd_hdfs "$@" ;;
+    -h|--help|help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) cmd_run "$@" ;;
 esac

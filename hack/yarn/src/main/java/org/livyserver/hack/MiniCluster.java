@@ -140,6 +140,12 @@ public final class MiniCluster {
     yarnConf.setBoolean("yarn.nodemanager.disk-health-checker.enable", false);
     yarnConf.setFloat(
         "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage", 100.0f);
+    // MiniYARNCluster gives the RM's stores paths without a scheme; with fs.defaultFS on HDFS
+    // they would land in HDFS. Keep them on the local disk, under DIR.
+    for (String store : new String[] {"node-attribute", "node-labels"}) {
+      yarnConf.set("yarn." + store + ".fs-store.root-dir",
+          dir.resolve("rm-" + store).toUri().toString());
+    }
     // Keep finished containers' logs on the NodeManager for a while, to read them by hand.
     yarnConf.setInt(YarnConfiguration.DEBUG_NM_DELETE_DELAY_SEC, 600);
     capacityScheduler(yarnConf);
