@@ -119,6 +119,14 @@ cmd_stop() {
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
+    # Containers run in their own sessions; the NodeManagers kill them on a clean stop. After a
+    # SIGKILL they would be orphans: their command lines name their directories under DIR.
+    local dir_abs
+    dir_abs="$(cd "$dir" && pwd)"
+    if pgrep -f "$dir_abs/test-data/" >/dev/null; then
+        echo "yarn.sh: killing container processes left under $dir_abs" >&2
+        pkill -KILL -f "$dir_abs/test-data/" || true
+    fi
     rm -f "$dir/pid" "$dir/ready"
 }
 

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,6 +47,7 @@ public final class MiniCluster {
 
   private static MiniDFSCluster dfs;
   private static MiniYARNCluster yarn;
+  private static int nodeManagers;
 
   public static void main(String[] args) {
     if (args.length != 1) {
@@ -74,27 +76,46 @@ public final class MiniCluster {
     System.exit(status);
   }
 
+  /**
+   * Stops the NodeManagers in parallel (each kills its containers, then waits up to
+   * process-kill-wait + 1.25 s for applications and 10 s for its log-deletion timer, ~13 s),
+   * then the ResourceManager, then HDFS.
+   */
   private static void stop() {
     LOG.info("stopping");
     if (yarn != null) {
-      try {
-        yarn.stop();
-      } catch (RuntimeException e) {
-        LOG.warn("stopping YARN failed", e);
+      Thread[] stoppers = new Thread[nodeManagers];
+      for (int i = 0; i < nodeManagers; i++) {
+        int nm = i;
+        stoppers[i] = new Thread(() -> quietly("NodeManager " + nm,
+            () -> yarn.getNodeManager(nm).stop()), "stop-nm-" + i);
+        stoppers[i].start();
       }
+      for (Thread t : stoppers) {
+        try {
+          t.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      quietly("YARN", yarn::stop);
     }
     if (dfs != null) {
-      try {
-        dfs.shutdown(true);
-      } catch (RuntimeException e) {
-        LOG.warn("stopping HDFS failed", e);
-      }
+      quietly("HDFS", () -> dfs.shutdown(true));
     }
     LOG.info("stopped");
   }
 
+  private static void quietly(String what, Runnable stop) {
+    try {
+      stop.run();
+    } catch (RuntimeException e) {
+      LOG.warn("stopping " + what + " failed", e);
+    }
+  }
+
   private static void start(Path dir) throws Exception {
-    int nodeManagers = envInt("MINICLUSTER_NODEMANAGERS", 2);
+    nodeManagers = envInt("MINICLUSTER_NODEMANAGERS", 2);
     int nmMemoryMb = envInt("MINICLUSTER_NM_MEMORY_MB", 4096);
     int nmVcores = envInt("MINICLUSTER_NM_VCORES", 4);
     long t0 = System.nanoTime();
@@ -127,7 +148,7 @@ public final class MiniCluster {
 
     YarnConfiguration yarnConf = new YarnConfiguration(base);
     yarnConf.set("fs.defaultFS", hdfsUrl);
-    yarnConf.set(YarnConfiguration.RM_HOSTNAME, "127.0.0.1");
+    loopbackAddresses(yarnConf);
     yarnConf.setInt(YarnConfiguration.NM_PMEM_MB, nmMemoryMb);
     yarnConf.setInt(YarnConfiguration.NM_VCORES, nmVcores);
     yarnConf.setInt(YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB, 256);
@@ -146,8 +167,8 @@ public final class MiniCluster {
       yarnConf.set("yarn." + store + ".fs-store.root-dir",
           dir.resolve("rm-" + store).toUri().toString());
     }
-    // Keep finished containers' logs on the NodeManager for a while, to read them by hand.
-    yarnConf.setInt(YarnConfiguration.DEBUG_NM_DELETE_DELAY_SEC, 600);
+    // On stop a NodeManager waits this (+1.25 s) for its applications; 3.5.0's default is 5 s.
+    yarnConf.setLong(YarnConfiguration.NM_PROCESS_KILL_WAIT_MS, 2000);
     capacityScheduler(yarnConf);
 
     yarn = new MiniYARNCluster("livy-yarn", 1, nodeManagers, 1, 1);
@@ -178,6 +199,31 @@ public final class MiniCluster {
     Path tmp = dir.resolve("ready.tmp");
     Files.writeString(tmp, ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
     Files.move(tmp, dir.resolve("ready"), StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /**
+   * Everything on 127.0.0.1, with ports the services pick, except the RM's web address:
+   * MiniYARNCluster would bind it to port 0 and the RM would then give applications tracking
+   * URLs of http://host:0/proxy/..., so it gets a free port chosen here. "Fixed ports" only
+   * stops MiniYARNCluster from replacing these addresses with its own host:0 ones.
+   */
+  private static void loopbackAddresses(Configuration c) throws IOException {
+    c.setBoolean(YarnConfiguration.YARN_MINICLUSTER_FIXED_PORTS, true);
+    c.set(YarnConfiguration.RM_HOSTNAME, "127.0.0.1");
+    for (String key : new String[] {
+        YarnConfiguration.RM_ADDRESS,
+        YarnConfiguration.RM_SCHEDULER_ADDRESS,
+        YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS,
+        YarnConfiguration.RM_ADMIN_ADDRESS,
+        YarnConfiguration.NM_ADDRESS,
+        YarnConfiguration.NM_LOCALIZER_ADDRESS,
+        YarnConfiguration.NM_WEBAPP_ADDRESS,
+        YarnConfiguration.NM_COLLECTOR_SERVICE_ADDRESS}) {
+      c.set(key, "127.0.0.1:0");
+    }
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      c.set(YarnConfiguration.RM_WEBAPP_ADDRESS, "127.0.0.1:" + s.getLocalPort());
+    }
   }
 
   /** Two queues, default and etl, half the cluster each, either may grow to all of it. */
