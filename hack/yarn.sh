@@ -4,7 +4,8 @@
 #
 #   hack/yarn.sh build       resolve and compile the launcher (cached, once per pom/java change)
 #   hack/yarn.sh start DIR   start it; returns when DIR/ready exists, with DIR/conf
-#                            (HADOOP_CONF_DIR) and DIR/env (YARN_RM_URL, HDFS_URL, ...)
+#                            (HADOOP_CONF_DIR), DIR/spark-conf (SPARK_CONF_DIR) and
+#                            DIR/env (YARN_RM_URL, HDFS_URL, WEBHDFS_URL, ...)
 #   hack/yarn.sh stop DIR    SIGTERM, a grace period, then SIGKILL
 #   hack/yarn.sh hdfs DIR ARGS...  `hdfs dfs ARGS` against it (Hadoop's FsShell), e.g. -ls /
 #   hack/yarn.sh [ARGS...]   start one in a temporary directory and run livy-server against
@@ -12,7 +13,8 @@
 #
 # Environment: MINICLUSTER_NODEMANAGERS (2), MINICLUSTER_NM_MEMORY_MB (4096),
 # MINICLUSTER_NM_VCORES (4), MINICLUSTER_LOG_LEVEL (WARN), YARN_START_TIMEOUT (180 s),
-# YARN_STOP_GRACE (30 s), LIVY_YARN_CACHE (~/.cache/livy-server/yarn).
+# YARN_STOP_GRACE (30 s), LIVY_YARN_CACHE (~/.cache/livy-server/yarn),
+# LIVY_SERVER_BIN (target/debug/livy-server, built if missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/hack/yarn"
@@ -101,7 +103,27 @@ cmd_start() {
         waited=$((waited + 1))
     done
     grep 'MiniCluster: up in' "$dir/minicluster.log" >&2 || true
+    spark_conf "$dir"
     cat "$dir/env"
+}
+
+# DIR/spark-conf/spark-defaults.conf (SPARK_CONF_DIR) for applications on this cluster.
+# spark.yarn.jars=local:...: the NodeManagers run on this host and can read pip's pyspark
+# jars in place; without it every spark-submit zips and uploads SPARK_HOME/jars (~400 MB,
+# +15 s per application). The Python of the virtualenv for the driver and the executors.
+spark_conf() {
+    local dir="$1"
+    if [[ -z "${SPARK_HOME:-}" ]]; then
+        # shellcheck source=hack/env.sh
+        . "$ROOT/hack/env.sh"
+    fi
+    [[ -d "$SPARK_HOME/jars" ]] || { echo "yarn.sh: no $SPARK_HOME/jars; no spark-defaults.conf" >&2; return 0; }
+    mkdir -p "$dir/spark-conf"
+    {
+        echo "spark.yarn.jars local:$SPARK_HOME/jars/*"
+        echo "spark.pyspark.python $PYSPARK_PYTHON"
+    } >"$dir/spark-conf/spark-defaults.conf"
+    echo "SPARK_CONF_DIR=$dir/spark-conf" >>"$dir/env"
 }
 
 cmd_stop() {
@@ -140,21 +162,39 @@ cmd_hdfs() {
         -cp "$dir/conf:$out/classes:$(cat "$out/classpath")" org.apache.hadoop.fs.FsShell "$@"
 }
 
+RUN_DIR=""
+LIVY_PID=""
+
+# On exit, however it comes: livy-server first (it may still be submitting), then the cluster.
+run_cleanup() {
+    if [[ -n "$LIVY_PID" ]] && kill -0 "$LIVY_PID" 2>/dev/null; then
+        kill -TERM "$LIVY_PID" 2>/dev/null || true
+        wait "$LIVY_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$RUN_DIR" ]]; then
+        cmd_stop "$RUN_DIR"
+        echo "yarn.sh: cluster stopped; its state is left in $RUN_DIR" >&2
+    fi
+}
+
 cmd_run() {
     # shellcheck source=hack/env.sh
     . "$ROOT/hack/env.sh"
-    local dir
-    dir="$(mktemp -d "${TMPDIR:-/tmp}/livy-yarn.XXXXXX")"
-    trap 'cmd_stop "$dir"; echo "yarn.sh: cluster state left in $dir" >&2' EXIT
-    cmd_start "$dir"
-    export HADOOP_CONF_DIR="$dir/conf"
-    local bin="$ROOT/target/debug/livy-server"
+    RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/livy-yarn.XXXXXX")"
+    trap run_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    cmd_start "$RUN_DIR"
+    export HADOOP_CONF_DIR="$RUN_DIR/conf" SPARK_CONF_DIR="$RUN_DIR/spark-conf"
+    local bin="${LIVY_SERVER_BIN:-$ROOT/target/debug/livy-server}"
     if [[ ! -x "$bin" ]]; then
         (cd "$ROOT" && cargo build --quiet)
     fi
-    echo "yarn.sh: livy-server on YARN; HADOOP_CONF_DIR=$HADOOP_CONF_DIR" >&2
-    # Not exec: the trap must stop the cluster when livy-server exits.
-    "$bin" --conf livy.spark.master=yarn "$@"
+    echo "yarn.sh: livy-server on YARN; HADOOP_CONF_DIR=$HADOOP_CONF_DIR SPARK_CONF_DIR=$SPARK_CONF_DIR" >&2
+    # In the background and waited for: `wait` returns on a signal, so the traps run at once.
+    "$bin" --conf livy.spark.master=yarn --data-dir "$RUN_DIR/livy-data" "$@" &
+    LIVY_PID=$!
+    wait "$LIVY_PID"
 }
 
 case "${1:-}" in
@@ -162,6 +202,6 @@ case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     hdfs) shift; cmd_hdfs "$@" ;;
-    -h|--help|help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
     *) cmd_run "$@" ;;
 esac
