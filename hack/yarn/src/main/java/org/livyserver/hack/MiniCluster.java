@@ -3,7 +3,6 @@ package org.livyserver.hack;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -32,8 +31,9 @@ import org.slf4j.LoggerFactory;
  * DataNode, all in this JVM and on loopback, for livy-server's tests and for
  * trying it by hand.
  *
- * <p>Usage: {@code MiniCluster DIR} (run with DIR as the working directory:
- * MiniYARNCluster keeps its state under {@code ./target}). Writes the client
+ * <p>Usage: {@code MiniCluster DIR}, run with DIR as the working directory and
+ * {@code -Dtest.build.data=DIR/test-data} (where MiniYARNCluster keeps its
+ * NodeManagers' directories) by hack/yarn.sh. Writes the client
  * configuration with the real bound addresses to {@code DIR/conf}, the URLs to
  * {@code DIR/env}, then creates {@code DIR/ready}; stops YARN and HDFS on
  * SIGTERM or SIGINT. Sizes come from the environment:
@@ -281,44 +281,34 @@ public final class MiniCluster {
 
   /** core-site, yarn-site and hdfs-site for clients (spark-submit, livy-server). */
   private static void writeClientConf(Path conf, Configuration live, String hdfsUrl, String user)
-      throws IOException {
+      throws Exception {
     Map<String, String> core = new TreeMap<>();
     core.put("fs.defaultFS", hdfsUrl);
     core.put("hadoop.proxyuser." + user + ".hosts", "*");
     core.put("hadoop.proxyuser." + user + ".groups", "*");
     writeXml(conf.resolve("core-site.xml"), core);
 
-    Map<String, String> yarn = new TreeMap<>();
+    Map<String, String> yarnSite = new TreeMap<>();
     for (String key : new String[] {
         YarnConfiguration.RM_ADDRESS,
         YarnConfiguration.RM_SCHEDULER_ADDRESS,
         YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS,
         YarnConfiguration.RM_ADMIN_ADDRESS,
         YarnConfiguration.RM_WEBAPP_ADDRESS}) {
-      yarn.put(key, waitForPortQuiet(live, key));
+      yarnSite.put(key, waitForPort(live, key));
     }
-    yarn.put(YarnConfiguration.RM_HOSTNAME, "127.0.0.1");
+    yarnSite.put(YarnConfiguration.RM_HOSTNAME, "127.0.0.1");
     for (String key : new String[] {
         YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB,
         YarnConfiguration.RM_SCHEDULER_MAXIMUM_ALLOCATION_MB,
         YarnConfiguration.RM_SCHEDULER_MAXIMUM_ALLOCATION_VCORES}) {
-      yarn.put(key, live.get(key));
+      yarnSite.put(key, live.get(key));
     }
-    writeXml(conf.resolve("yarn-site.xml"), yarn);
+    writeXml(conf.resolve("yarn-site.xml"), yarnSite);
 
     Map<String, String> hdfs = new TreeMap<>();
     hdfs.put("dfs.replication", "1");
     writeXml(conf.resolve("hdfs-site.xml"), hdfs);
-  }
-
-  private static String waitForPortQuiet(Configuration c, String key) {
-    try {
-      return waitForPort(c, key);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
   }
 
   private static void writeXml(Path file, Map<String, String> props) throws IOException {
