@@ -38,13 +38,19 @@ cmd_build() {
     fi
     command -v mvn >/dev/null || die "mvn not found (needed once to fetch Hadoop's minicluster jars)"
     mkdir -p "$out"
-    echo "yarn.sh: building the minicluster launcher into $out" >&2
-    mvn -B -q -Dstyle.color=never -f "$SRC/pom.xml" -Dyarn.build.dir="$out/mvn" \
-        compile dependency:build-classpath -Dmdep.outputFile="$out/classpath.tmp" \
-        >"$out/build.log" 2>&1 || { cat "$out/build.log" >&2; die "mvn failed"; }
-    rm -rf "$out/classes"
-    cp -r "$out/mvn/classes" "$out/classes"
-    mv "$out/classpath.tmp" "$out/classpath"
+    # Tests may start several clusters at once: one build, the others wait for it.
+    exec 9>"$out.lock"
+    flock 9
+    if [[ ! -f "$out/classpath" ]]; then
+        echo "yarn.sh: building the minicluster launcher into $out" >&2
+        mvn -B -q -Dstyle.color=never -f "$SRC/pom.xml" -Dyarn.build.dir="$out/mvn" \
+            compile dependency:build-classpath -Dmdep.outputFile="$out/classpath.tmp" \
+            >"$out/build.log" 2>&1 || { cat "$out/build.log" >&2; die "mvn failed"; }
+        rm -rf "$out/classes"
+        cp -r "$out/mvn/classes" "$out/classes"
+        mv "$out/classpath.tmp" "$out/classpath"
+    fi
+    exec 9>&-
     echo "$out"
 }
 
