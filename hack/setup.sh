@@ -14,7 +14,8 @@
 # the PostgreSQL store's tests (likewise), Chromium and chromedriver for the
 # web UI's browser test, Airflow's Livy provider in .venv-airflow,
 # prometheus-client (the metrics test's parser) and schemathesis (in
-# .venv-schemathesis, for the OpenAPI fuzz test).
+# .venv-schemathesis, for the OpenAPI fuzz test), and Hadoop's YARN/HDFS
+# minicluster from Maven Central (hack/yarn.sh build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -139,4 +140,9 @@ if [ "${1:-}" = "--test" ]; then
         python3 -m venv .venv-schemathesis
     fi
     pip_if_missing .venv-schemathesis schemathesis "schemathesis==4.32.5"
+    # A real YARN and HDFS for tests/yarn_cluster.rs: Hadoop's minicluster
+    # fetched from Maven Central into ~/.m2 and our launcher compiled into
+    # ~/.cache/livy-server/yarn (once per change of hack/yarn/).
+    command -v mvn >/dev/null 2>&1 || apt_install maven
+    bash hack/yarn.sh build
 fi

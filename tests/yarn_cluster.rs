@@ -1,0 +1,213 @@
+//! Batches and sessions on a real YARN: Hadoop's minicluster (a
+//! ResourceManager, two NodeManagers and HDFS on loopback, one per test
+//! binary: `tests/common/yarn.rs`) and pip's Spark submitting to it. Every
+//! application runs in YARN containers; the server follows it through the
+//! RM's REST API, and the test checks what the RM itself says.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+#[path = "common/yarn.rs"]
+mod yarn;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use yarn::yarn;
+
+const LONG: Duration = Duration::from_secs(300);
+
+/// Small applications: the two NodeManagers hold 8 GB and 8 vcores.
+fn small() -> Value {
+    json!({"driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1})
+}
+
+fn with(mut body: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+/// A server on the cluster, in `mode` (`cluster` or `client`), with its
+/// data under `dir/<mode>` and local files allowed from `dir`.
+fn server(dir: &Path, mode: &str, extra: &[String]) -> Server {
+    let y = yarn();
+    let env = y.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut conf = vec![
+        "livy.spark.master=yarn".to_owned(),
+        format!("livy.spark.deploy-mode={mode}"),
+        format!("livy.file.local-dir-whitelist={}", dir.display()),
+        // Drivers in containers on this host dial back over loopback.
+        "livy.rsc.launcher.address=127.0.0.1".to_owned(),
+        "livy.server.yarn.poll-interval=1s".to_owned(),
+    ];
+    conf.extend_from_slice(extra);
+    Server::start_with(free_port(), &dir.join(mode), &conf, &env)
+}
+
+async fn create(server: &Server, path: &str, body: &Value) -> (u64, String) {
+    let (code, b) = post_json(&server.url(path), body).await;
+    assert_eq!(code, 201, "{b}");
+    let id = b["id"].as_u64().unwrap();
+    (id, server.url(&format!("{path}/{id}")))
+}
+
+/// The `appId` once the server knows it: a real YARN application id.
+async fn app_id(url: &str) -> String {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let (_, b) = get_json(url).await;
+        if let Some(id) = b["appId"].as_str() {
+            assert!(id.starts_with("application_"), "{b}");
+            return id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no appId: {b}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn batches_run_in_yarn_containers() {
+    let _slot = spark_slot().await;
+    let y = yarn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("pi.py"), PI_PY).unwrap();
+    std::fs::write(dir.join("fails.py"), "raise SystemExit(3)\n").unwrap();
+    let jar = spark_pi_jar(&dir.join("build"));
+    let cluster = server(dir, "cluster", &[]);
+
+    // Python pi in cluster mode, in queue `etl`: the RM runs it there and
+    // it ends FINISHED/SUCCEEDED; the server mirrors that as `success`.
+    let body = with(
+        json!({"file": dir.join("pi.py"), "args": ["7"], "queue": "etl"}),
+        small(),
+    );
+    let (_, url) = create(&cluster, "/batches", &body).await;
+    let id = app_id(&url).await;
+    let done = wait_state(&url, &["success"], LONG).await;
+    let app = y.wait_app(&id, &["FINISHED"], LONG).await;
+    assert_eq!(app["finalStatus"], "SUCCEEDED", "{app}");
+    assert_eq!(app["queue"], "root.etl", "{app}");
+    assert_eq!(done["appId"], id.as_str());
+    // The links are the ones the RM gives.
+    let ui = done["appInfo"]["sparkUiUrl"].as_str().unwrap_or_default();
+    assert!(
+        ui.contains(&id) || ui == app["trackingUrl"].as_str().unwrap_or_default(),
+        "{done} vs {app}"
+    );
+
+    // A JVM SparkPi in client mode: the driver runs beside the server,
+    // the executors in containers.
+    let client = server(dir, "client", &[]);
+    let body = with(
+        json!({"file": jar, "className": "example.SparkPi", "args": ["4"]}),
+        small(),
+    );
+    let (_, url) = create(&client, "/batches", &body).await;
+    let id = app_id(&url).await;
+    wait_state(&url, &["success"], LONG).await;
+    let app = y.wait_app(&id, &["FINISHED"], LONG).await;
+    assert_eq!(app["finalStatus"], "SUCCEEDED", "{app}");
+    let log = full_log(&url).await.join("\n");
+    assert!(log.contains("Pi is roughly"), "{log}");
+
+    // A failing application ends `dead`, with YARN's diagnostics in its log.
+    let body = with(json!({"file": dir.join("fails.py")}), small());
+    let (_, url) = create(&cluster, "/batches", &body).await;
+    let id = app_id(&url).await;
+    let dead = wait_state(&url, &["dead"], LONG).await;
+    let app = y.wait_app(&id, &["FINISHED", "FAILED"], LONG).await;
+    assert_eq!(app["finalStatus"], "FAILED", "{app}");
+    assert_eq!(dead["failure"], "exited", "{dead}");
+    let log = full_log(&url).await.join("\n");
+    let diagnostics = app["diagnostics"].as_str().unwrap_or_default();
+    let first = diagnostics.lines().next().unwrap_or_default().trim();
+    assert!(
+        !first.is_empty() && log.contains(first),
+        "{first:?} not in {log}"
+    );
+
+    // DELETE of a running application kills it through the RM.
+    let body = with(
+        json!({"file": jar, "className": "example.SparkPi", "args": ["2", "sleep"]}),
+        small(),
+    );
+    let (_, url) = create(&cluster, "/batches", &body).await;
+    let id = app_id(&url).await;
+    wait_state(&url, &["running"], LONG).await;
+    let r = common::client().delete(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let app = y.wait_app(&id, &["KILLED"], LONG).await;
+    assert_eq!(app["finalStatus"], "KILLED", "{app}");
+
+    // An unknown queue: YARN refuses the application, and says why.
+    let body = with(
+        json!({"file": dir.join("pi.py"), "queue": "nosuchqueue"}),
+        small(),
+    );
+    let (_, url) = create(&cluster, "/batches", &body).await;
+    wait_state(&url, &["dead"], LONG).await;
+    let log = full_log(&url).await.join("\n");
+    assert!(log.contains("nosuchqueue"), "{log}");
+}
+
+/// A `shared` session whose driver runs in the ApplicationMaster's container
+/// and dials back: Python, Scala and SQL statements on one context, closures
+/// running on executors in NodeManager containers; DELETE ends the YARN
+/// application.
+#[tokio::test]
+async fn a_session_driver_runs_in_the_application_master() {
+    let _slot = spark_slot().await;
+    let y = yarn();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server(tmp.path(), "cluster", &[]);
+    let body = with(json!({"kind": "shared"}), small());
+    let (sid, url) = create(&server, "/sessions", &body).await;
+    let id = app_id(&url).await;
+    wait_state(&url, &["idle"], LONG).await;
+    let app = y.app(&id).await;
+    assert_eq!(app["state"], "RUNNING", "{app}");
+    assert_eq!(app["applicationType"], "SPARK", "{app}");
+
+    let py = run_statement(
+        &server,
+        sid,
+        json!({"kind": "pyspark", "code": "sc.parallelize(range(100), 4).map(lambda x: x * x).sum()"}),
+    )
+    .await;
+    assert_eq!(py["output"]["data"]["text/plain"], "328350", "{py}");
+    let scala = run_statement(
+        &server,
+        sid,
+        json!({"kind": "spark", "code": "sc.parallelize(1 to 10, 2).map(_ * 3).reduce(_ + _)"}),
+    )
+    .await;
+    let text = scala["output"]["data"]["text/plain"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("165"), "{scala}");
+    let sql = run_statement(
+        &server,
+        sid,
+        json!({"kind": "sql", "code": "SELECT 6 * 7 AS answer"}),
+    )
+    .await;
+    assert_eq!(
+        sql["output"]["data"]["application/json"]["data"][0][0], 42,
+        "{sql}"
+    );
+    // The executors are YARN containers: the application holds more than
+    // its ApplicationMaster's.
+    let app = y.app(&id).await;
+    assert!(app["runningContainers"].as_u64().unwrap_or(0) >= 2, "{app}");
+
+    let r = common::client().delete(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let app = y.wait_app(&id, &["FINISHED", "KILLED"], LONG).await;
+    assert_ne!(app["finalStatus"], "FAILED", "{app}");
+}
