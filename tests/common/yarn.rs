@@ -82,7 +82,9 @@ fn start() -> Yarn {
 fn watchdog(script: &Path, dir: &Path) {
     use std::os::unix::process::CommandExt;
     let me = std::process::id().to_string();
-    let line = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; bash "$2" stop "$3" >/dev/null 2>&1; rm -rf "$3""#;
+    // In the background of a shell that returns at once (waited for here):
+    // the watchdog itself outlives this process.
+    let line = r#"(while kill -0 "$1" 2>/dev/null; do sleep 1; done; bash "$2" stop "$3" >/dev/null 2>&1; rm -rf "$3") &"#;
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(line)
@@ -94,7 +96,7 @@ fn watchdog(script: &Path, dir: &Path) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
-    cmd.spawn().unwrap();
+    assert!(cmd.status().unwrap().success());
 }
 
 impl Yarn {
