@@ -273,8 +273,21 @@ impl Look<'_> {
         if chan.app_id.is_some() && next.app_id != chan.app_id {
             next.app_id = chan.app_id.clone();
         }
-        if chan.spark_ui_url.is_some() && next.app_info.spark_ui_url != chan.spark_ui_url {
-            next.app_info.spark_ui_url = chan.spark_ui_url.clone();
+        // The cluster's links first (YARN: the RM's proxy to the UI and the
+        // ApplicationMaster's logs, reachable from outside the cluster),
+        // else the UI address the driver reports.
+        let cluster = match self.obs {
+            Some(AppObservation::Running { app_info, .. })
+            | Some(AppObservation::Starting { app_info, .. }) => Some(app_info),
+            _ => None,
+        };
+        let ui = (cluster.and_then(|i| i.spark_ui_url.clone())).or(chan.spark_ui_url.clone());
+        if ui.is_some() && next.app_info.spark_ui_url != ui {
+            next.app_info.spark_ui_url = ui;
+        }
+        let logs = cluster.and_then(|i| i.driver_log_url.clone());
+        if logs.is_some() && next.app_info.driver_log_url != logs {
+            next.app_info.driver_log_url = logs;
         }
         if &next == status {
             SessionStep::Wait

@@ -279,6 +279,57 @@ fn app_id_from_the_driver_is_recorded() {
     assert_eq!(status.app_id.as_deref(), Some("local-1"));
 }
 
+/// The cluster's links win over the UI address the driver reports (on
+/// YARN the driver's own address is inside the cluster; the RM's proxy and
+/// the ApplicationMaster's log page are what a user can open); without
+/// them, the driver's.
+#[rstest]
+#[case::cluster_links(
+    Some("http://rm:8088/proxy/app_1/"),
+    Some("http://nm:8042/logs/c1"),
+    Some("http://rm:8088/proxy/app_1/"),
+    Some("http://nm:8042/logs/c1")
+)]
+#[case::driver_ui_only(None, None, Some("http://10.0.0.5:4040"), None)]
+#[case::logs_only(
+    None,
+    Some("http://nm:8042/logs/c1"),
+    Some("http://10.0.0.5:4040"),
+    Some("http://nm:8042/logs/c1")
+)]
+fn session_links_prefer_the_clusters(
+    #[case] cluster_ui: Option<&str>,
+    #[case] cluster_logs: Option<&str>,
+    #[case] ui: Option<&str>,
+    #[case] logs: Option<&str>,
+) {
+    let st = status(SessionState::Idle, Some(5_000));
+    let c = ChannelSnapshot {
+        spark_ui_url: Some("http://10.0.0.5:4040".into()),
+        ..chan(true, Some(SessionState::Idle), 0, 0)
+    };
+    let obs = AppObservation::Running {
+        app_id: None,
+        app_info: AppInfo {
+            spark_ui_url: cluster_ui.map(str::to_owned),
+            driver_log_url: cluster_logs.map(str::to_owned),
+        },
+    };
+    let SessionStep::Update { status, .. } = decide_session(
+        &Meta::default(),
+        &spec(),
+        &st,
+        Some(&obs),
+        Some(&c),
+        NOW,
+        &POLICY,
+    ) else {
+        panic!("expected an update");
+    };
+    assert_eq!(status.app_info.spark_ui_url.as_deref(), ui);
+    assert_eq!(status.app_info.driver_log_url.as_deref(), logs);
+}
+
 #[test]
 fn a_relaunched_pooled_driver_counts_its_failures_on_the_same_record() {
     let st = SessionStatus {
