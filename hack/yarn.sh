@@ -7,6 +7,10 @@
 #                            (HADOOP_CONF_DIR), DIR/spark-conf (SPARK_CONF_DIR) and
 #                            DIR/env (YARN_RM_URL, HDFS_URL, WEBHDFS_URL, ...)
 #   hack/yarn.sh stop DIR    SIGTERM, a grace period, then SIGKILL
+#   hack/yarn.sh rm-stop DIR        stop the ResourceManager alone (an outage); returns once down
+#   hack/yarn.sh rm-start DIR [fresh]  start it again on the same ports, recovering its
+#                            applications (fresh: from an empty state store, so it has never
+#                            heard of them); returns once the NodeManagers are back
 #   hack/yarn.sh hdfs DIR ARGS...  `hdfs dfs ARGS` against it (Hadoop's FsShell), e.g. -ls /
 #   hack/yarn.sh [ARGS...]   start one in a temporary directory and run livy-server against
 #                            it in the foreground (ARGS go to livy-server); stops it on exit
@@ -158,6 +162,27 @@ cmd_stop() {
     rm -f "$dir/pid" "$dir/ready"
 }
 
+# One command to the running launcher through DIR/control; it answers in DIR/control.done.
+cmd_control() {
+    local dir="${1:?usage: hack/yarn.sh rm-stop|rm-start DIR [fresh]}" command="$2"
+    [[ -f "$dir/ready" ]] || die "no cluster runs from $dir"
+    local pid timeout="${YARN_CONTROL_TIMEOUT:-180}" waited=0
+    pid="$(cat "$dir/pid")"
+    rm -f "$dir/control.done"
+    echo "$command" >"$dir/control.tmp"
+    mv "$dir/control.tmp" "$dir/control"
+    while [[ ! -f "$dir/control.done" ]]; do
+        kill -0 "$pid" 2>/dev/null || die "the minicluster exited (log: $dir/minicluster.log)"
+        (( waited < timeout * 5 )) || die "no answer to '$command' after ${timeout} s (log: $dir/minicluster.log)"
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    local answer
+    answer="$(cat "$dir/control.done")"
+    echo "yarn.sh: $answer" >&2
+    [[ "$answer" == ok* ]] || die "$command failed (log: $dir/minicluster.log)"
+}
+
 cmd_hdfs() {
     local dir="${1:?usage: hack/yarn.sh hdfs DIR ARGS...}"
     shift
@@ -207,6 +232,13 @@ case "${1:-}" in
     build) cmd_build >/dev/null ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
+    rm-stop) cmd_control "${2:-}" rm-stop ;;
+    rm-start)
+        case "${3:-}" in
+            "") cmd_control "${2:-}" rm-start ;;
+            fresh) cmd_control "${2:-}" "rm-start fresh" ;;
+            *) die "usage: hack/yarn.sh rm-start DIR [fresh]" ;;
+        esac ;;
     hdfs) shift; cmd_hdfs "$@" ;;
     -h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
     *) cmd_run "$@" ;;

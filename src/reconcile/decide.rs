@@ -107,6 +107,9 @@ fn observed(
 ) -> Step {
     let overdue = now.saturating_sub(sub.at) >= policy.lookup_timeout_ms;
     let next = match obs {
+        AppObservation::NotFound if status.app_id.is_some() => {
+            return vanished(status, sub, now, policy, not_found);
+        }
         AppObservation::NotFound if overdue => {
             let line = format!("livy-server: {}", not_found(&sub.tag));
             let mut next = with_state(status, SessionState::Dead, now);
@@ -140,12 +143,14 @@ fn observed(
             let mut next = with_state(status, SessionState::Starting, now);
             next.app_id = app_id.clone().or(next.app_id);
             next.app_info = app_info.clone();
+            next.missing_since = None;
             next
         }
         AppObservation::Running { app_id, app_info } => {
             let mut next = with_state(status, SessionState::Running, now);
             next.app_id = app_id.clone().or(next.app_id);
             next.app_info = app_info.clone();
+            next.missing_since = None;
             next
         }
         AppObservation::Finished { .. } => return finished(status, obs, now),
@@ -157,6 +162,46 @@ fn observed(
             status: next,
             log: None,
         }
+    }
+}
+
+/// The cluster no longer lists an application it listed (a ResourceManager
+/// restarted without recovery, or one still recovering): dead once it has
+/// been missing for the lookup timeout, counted from when it went missing.
+fn vanished(
+    status: &BatchStatus,
+    sub: &Submission,
+    now: u64,
+    policy: &Policy,
+    not_found: &dyn Fn(&str) -> String,
+) -> Step {
+    let app_id = status.app_id.as_deref().unwrap_or_default();
+    let Some(since) = status.missing_since else {
+        let mut next = status.clone();
+        next.missing_since = Some(now);
+        let line = format!(
+            "livy-server: the cluster no longer lists {app_id} (tag {}); it ends dead unless it is back within {} seconds",
+            sub.tag,
+            policy.lookup_timeout_ms / 1000
+        );
+        return Step::Update {
+            status: next,
+            log: Some(line),
+        };
+    };
+    if now.saturating_sub(since) < policy.lookup_timeout_ms {
+        return Step::Wait;
+    }
+    let line = format!(
+        "livy-server: the cluster no longer lists {app_id}. {}",
+        not_found(&sub.tag)
+    );
+    let mut next = with_state(status, SessionState::Dead, now);
+    next.message = Some(line.clone());
+    next.failure = Some(LaunchFailure::NotFound);
+    Step::Update {
+        status: next,
+        log: Some(line),
     }
 }
 
@@ -220,6 +265,15 @@ mod tests {
             state_since: NOW - 1_000,
             ..BatchStatus::new(0)
         }
+    }
+
+    /// A running batch whose application YARN listed (its id is known),
+    /// missing from the cluster's lists for `missing_ago` ms.
+    fn seen(missing_ago: Option<u64>) -> BatchStatus {
+        let mut st = status(SessionState::Running, Some(99_000));
+        st.app_id = Some("application_1_0001".into());
+        st.missing_since = missing_ago.map(|ago| NOW - ago);
+        st
     }
 
     fn meta(deleting: bool) -> Meta {
@@ -293,6 +347,25 @@ mod tests {
         None,
         Want::Wait
     )]
+    #[case::vanished_app_starts_the_clock(
+        false,
+        seen(None),
+        Some(AppObservation::NotFound),
+        Want::State(SessionState::Running)
+    )]
+    #[case::vanished_app_waits_out_the_lookup_timeout(
+        false,
+        seen(Some(29_000)),
+        Some(AppObservation::NotFound),
+        Want::Wait
+    )]
+    #[case::vanished_app_is_dead_after_the_lookup_timeout(
+        false,
+        seen(Some(30_000)),
+        Some(AppObservation::NotFound),
+        Want::State(SessionState::Dead)
+    )]
+    #[case::vanished_app_keeps_state_while_unreachable(false, seen(Some(99_000)), None, Want::Wait)]
     #[case::starting_to_running(
         false,
         status(SessionState::Starting, Some(10)),
@@ -395,6 +468,44 @@ mod tests {
             }
             _ => panic!("got {got:?}, want {want:?}"),
         }
+    }
+
+    #[test]
+    fn a_vanished_app_is_given_the_lookup_timeout_from_when_it_went_missing() {
+        let decide = |st: &BatchStatus, obs: &AppObservation| {
+            decide_batch(&meta(false), st, Some(obs), NOW, &POLICY, &nf)
+        };
+        let Step::Update { status, log } = decide(&seen(None), &AppObservation::NotFound) else {
+            panic!("expected an update");
+        };
+        assert_eq!(status.missing_since, Some(NOW));
+        assert_eq!(status.state, SessionState::Running);
+        let log = log.unwrap_or_default();
+        assert!(
+            log.contains("application_1_0001") && log.contains("30 seconds"),
+            "{log}"
+        );
+
+        let Step::Update { status, log } = decide(&seen(Some(10_000)), &running()) else {
+            panic!("expected an update");
+        };
+        assert_eq!(status.missing_since, None, "back: the clock stops");
+        assert_eq!(log, None);
+
+        let Step::Update { status, log } = decide(&seen(Some(30_000)), &AppObservation::NotFound)
+        else {
+            panic!("expected an update");
+        };
+        assert_eq!(status.state, SessionState::Dead);
+        assert_eq!(status.failure, Some(LaunchFailure::NotFound));
+        assert_eq!(
+            log.as_deref(),
+            Some(
+                "livy-server: the cluster no longer lists application_1_0001. \
+                 No YARN application is found with tag livy-batch-1-abcdefgh"
+            )
+        );
+        assert_eq!(status.message, log);
     }
 
     #[test]

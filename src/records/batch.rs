@@ -72,6 +72,11 @@ pub struct BatchStatus {
     /// Why it failed, when it did (beside `message`, for people).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<super::LaunchFailure>,
+    /// Epoch ms since the cluster stopped listing an application it had
+    /// listed (`app_id` known): the lookup timeout counts from here, not from
+    /// the submission, so a cluster manager that restarts does not end it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<u64>,
 }
 
 impl BatchStatus {
@@ -87,6 +92,7 @@ impl BatchStatus {
             state_since: now,
             launch_failures: 0,
             failure: None,
+            missing_since: None,
         }
     }
 }

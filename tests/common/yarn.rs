@@ -151,3 +151,48 @@ impl Yarn {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// Outages of the ResourceManager alone (`hack/yarn.sh rm-stop` / `rm-start`):
+/// the NodeManagers, HDFS and the containers keep running.
+impl Yarn {
+    fn control(&self, args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(root().join("hack/yarn.sh"))
+            .arg(args[0])
+            .arg(&self.dir)
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hack/yarn.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the ResourceManager; its REST API refuses connections.
+    pub fn rm_stop(&self) {
+        self.control(&["rm-stop"]);
+    }
+
+    /// Starts the ResourceManager again on the same ports, once the
+    /// NodeManagers have registered with it. It recovers its applications
+    /// from its state store; `fresh` empties that first, so it has never
+    /// heard of them (an RM without recovery).
+    pub fn rm_start(&self, fresh: bool) {
+        if fresh {
+            self.control(&["rm-start", "fresh"]);
+        } else {
+            self.control(&["rm-start"]);
+        }
+    }
+
+    /// The RM's applications whose tags include `tag`.
+    pub async fn apps_tagged(&self, tag: &str) -> Vec<Value> {
+        let url = format!("{}/ws/v1/cluster/apps?applicationTags={tag}", self.rm_url);
+        let (code, body) = super::get_json(&url).await;
+        assert_eq!(code, 200, "{url}: {body}");
+        body["apps"]["app"].as_array().cloned().unwrap_or_default()
+    }
+}

@@ -39,6 +39,13 @@ import org.slf4j.LoggerFactory;
  * SIGTERM or SIGINT. Sizes come from the environment:
  * {@code MINICLUSTER_NODEMANAGERS} (2), {@code MINICLUSTER_NM_MEMORY_MB}
  * (4096), {@code MINICLUSTER_NM_VCORES} (4).
+ *
+ * <p>Outages: a command written to {@code DIR/control} ({@code rm-stop},
+ * {@code rm-start}, {@code rm-start fresh}) is run and answered in
+ * {@code DIR/control.done} ({@code ok ...} or {@code error ...}). The
+ * ResourceManager restarts on the same ports and recovers its applications
+ * from a state store under {@code DIR/rm-state}; {@code fresh} deletes that
+ * store first, so the new ResourceManager has never heard of them.
  */
 public final class MiniCluster {
   private static final Logger LOG = LoggerFactory.getLogger(MiniCluster.class);
@@ -48,6 +55,7 @@ public final class MiniCluster {
   private static MiniDFSCluster dfs;
   private static MiniYARNCluster yarn;
   private static int nodeManagers;
+  private static Path rmState;
 
   public static void main(String[] args) {
     if (args.length != 1) {
@@ -65,8 +73,11 @@ public final class MiniCluster {
     }
     int status = 0;
     try {
-      start(new File(args[0]).getAbsoluteFile().toPath());
-      signalled.await();
+      Path dir = new File(args[0]).getAbsoluteFile().toPath();
+      start(dir);
+      while (!signalled.await(200, TimeUnit.MILLISECONDS)) {
+        control(dir);
+      }
     } catch (Throwable e) {
       LOG.error("failed to start", e);
       status = 1;
@@ -104,6 +115,57 @@ public final class MiniCluster {
       quietly("HDFS", () -> dfs.shutdown(true));
     }
     LOG.info("stopped");
+  }
+
+  /** Runs the command in DIR/control, if there is one, and answers in DIR/control.done. */
+  private static void control(Path dir) throws IOException {
+    Path file = dir.resolve("control");
+    if (!Files.exists(file)) {
+      return;
+    }
+    String command = Files.readString(file, StandardCharsets.UTF_8).trim();
+    Files.delete(file);
+    String answer;
+    try {
+      long t0 = System.nanoTime();
+      switch (command) {
+        case "rm-stop" -> {
+          LOG.info("control: stopping the ResourceManager");
+          yarn.stopResourceManager(0);
+        }
+        case "rm-start", "rm-start fresh" -> {
+          if (command.endsWith("fresh")) {
+            LOG.info("control: deleting the ResourceManager's state store {}", rmState);
+            deleteTree(rmState);
+          }
+          LOG.info("control: starting the ResourceManager");
+          yarn.restartResourceManager(0);
+          if (!yarn.waitForNodeManagersToConnect(120_000)) {
+            throw new IllegalStateException("NodeManagers did not register again within 120 s");
+          }
+        }
+        default -> throw new IllegalArgumentException("unknown command");
+      }
+      answer = String.format("ok %s (%.1f s)", command, (System.nanoTime() - t0) / 1e9);
+    } catch (Exception e) {
+      LOG.error("control: " + command + " failed", e);
+      answer = "error " + command + ": " + e;
+    }
+    LOG.info("control: {}", answer);
+    Path tmp = dir.resolve("control.done.tmp");
+    Files.writeString(tmp, answer + "\n", StandardCharsets.UTF_8);
+    Files.move(tmp, dir.resolve("control.done"), StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var paths = Files.walk(root)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   private static void quietly(String what, Runnable stop) {
@@ -170,6 +232,7 @@ public final class MiniCluster {
     // On stop a NodeManager waits this (+1.25 s) for its applications; 3.5.0's default is 5 s.
     yarnConf.setLong(YarnConfiguration.NM_PROCESS_KILL_WAIT_MS, 2000);
     capacityScheduler(yarnConf);
+    restartable(yarnConf, dir);
 
     yarn = new MiniYARNCluster("livy-yarn", 1, nodeManagers, 1, 1);
     yarn.init(yarnConf);
@@ -221,8 +284,36 @@ public final class MiniCluster {
         YarnConfiguration.NM_COLLECTOR_SERVICE_ADDRESS}) {
       c.set(key, "127.0.0.1:0");
     }
+    c.set(YarnConfiguration.RM_WEBAPP_ADDRESS, "127.0.0.1:" + freePort());
+  }
+
+  /**
+   * What a ResourceManager restart (DIR/control) needs: NodeManagers that talk to the RM over
+   * RPC (MiniYARNCluster's in-process ones keep calling the RM object they started with) at
+   * addresses fixed before start, so a new RM binds the same ports; RM recovery from a state
+   * store on the local disk; and clients (NodeManagers, ApplicationMasters) that try again
+   * every second rather than every 30 s.
+   */
+  private static void restartable(Configuration c, Path dir) throws IOException {
+    c.setBoolean(YarnConfiguration.YARN_MINICLUSTER_USE_RPC, true);
+    for (String key : new String[] {
+        YarnConfiguration.RM_ADDRESS,
+        YarnConfiguration.RM_SCHEDULER_ADDRESS,
+        YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS,
+        YarnConfiguration.RM_ADMIN_ADDRESS}) {
+      c.set(key, "127.0.0.1:" + freePort());
+    }
+    rmState = dir.resolve("rm-state");
+    c.setBoolean(YarnConfiguration.RECOVERY_ENABLED, true);
+    c.set(YarnConfiguration.RM_STORE,
+        "org.apache.hadoop.yarn.server.resourcemanager.recovery.FileSystemRMStateStore");
+    c.set(YarnConfiguration.FS_RM_STATE_STORE_URI, rmState.toUri().toString());
+    c.setLong(YarnConfiguration.RESOURCEMANAGER_CONNECT_RETRY_INTERVAL_MS, 1000);
+  }
+
+  private static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      c.set(YarnConfiguration.RM_WEBAPP_ADDRESS, "127.0.0.1:" + s.getLocalPort());
+      return s.getLocalPort();
     }
   }
 
@@ -298,6 +389,8 @@ public final class MiniCluster {
       yarnSite.put(key, waitForPort(live, key));
     }
     yarnSite.put(YarnConfiguration.RM_HOSTNAME, "127.0.0.1");
+    // ApplicationMasters and spark-submit retry a restarting RM every second, not every 30 s.
+    yarnSite.put(YarnConfiguration.RESOURCEMANAGER_CONNECT_RETRY_INTERVAL_MS, "1000");
     for (String key : new String[] {
         YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB,
         YarnConfiguration.RM_SCHEDULER_MAXIMUM_ALLOCATION_MB,
