@@ -2,9 +2,9 @@
 //! `jars`, `pyFiles`, `files` and `archives` it names, from HDFS and from
 //! whitelisted local paths, shipped into the containers and used there; the
 //! user it runs as (`proxyUser`, else its owner), which the RM and HDFS
-//! enforce; and the
-//! links to its driver's log and UI, which are the RM's and answer. Few
-//! applications, each checked on many values: every one costs ~40 s here.
+//! enforce; and the links to its driver's log and UI, which are the RM's and
+//! answer. Few applications, each checked on many values: every one costs
+//! ~40 s here.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -22,9 +22,13 @@ use yarn::yarn;
 
 const LONG: Duration = Duration::from_secs(300);
 
-/// Small applications: the two NodeManagers hold 8 GB and 8 vcores.
+/// Small applications (the two NodeManagers hold 8 GB and 8 vcores), with
+/// one attempt: a failing one ends at once instead of running again.
 fn small() -> Value {
-    json!({"driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1})
+    json!({
+        "driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1,
+        "conf": {"spark.yarn.maxAppAttempts": "1"},
+    })
 }
 
 fn with(mut body: Value, extra: Value) -> Value {
@@ -321,9 +325,9 @@ print(json.dumps({
 }
 
 /// The application, run as `alice`: exits 0 only if Spark's user is alice,
-/// HDFS refuses it a file only root may read, and it could write a file
-/// (whose owner the test checks); it stays running until the release file
-/// appears, so the test can look at its links meanwhile.
+/// HDFS refuses it a file only the OS user may read, and it could write a
+/// file (whose owner the test checks); it stays running until the release
+/// file appears, so the test can look at its links meanwhile.
 const AS_ALICE_PY: &str = r#"
 import sys, time
 from pyspark.sql import SparkSession
@@ -366,15 +370,15 @@ async fn a_proxy_user_runs_as_itself_and_its_links_answer() {
     let server = server(dir);
     let base = format!("/tmp/yarn-apps-alice-{}", std::process::id());
     let (secret, written, release) = (
-        format!("{base}/root-only/secret.txt"),
+        format!("{base}/owner-only/secret.txt"),
         format!("{base}/by-alice.txt"),
         format!("{base}/release"),
     );
-    std::fs::write(dir.join("secret.txt"), "root only\n").unwrap();
-    y.hdfs(&["-mkdir", "-p", &format!("{base}/root-only")]);
+    std::fs::write(dir.join("secret.txt"), "owner only\n").unwrap();
+    y.hdfs(&["-mkdir", "-p", &format!("{base}/owner-only")]);
     y.hdfs(&["-chmod", "777", &base]);
     y.hdfs(&["-put", dir.join("secret.txt").to_str().unwrap(), &secret]);
-    y.hdfs(&["-chmod", "-R", "700", &format!("{base}/root-only")]);
+    y.hdfs(&["-chmod", "-R", "700", &format!("{base}/owner-only")]);
 
     // bob is no superuser: he may not name another user, by body or doAs.
     let batch = with(
