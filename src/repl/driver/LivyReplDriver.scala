@@ -210,9 +210,13 @@ object LivyReplDriver {
 
   /** The user's jars, local paths, for the interpreter's compile class path. */
   private def interpreterClassPath(conf: SparkConf): Seq[String] = {
-    // spark-submit sets spark.repl.local.jars to the downloaded copies in client mode.
-    val jars = conf.getOption("spark.repl.local.jars").orElse(conf.getOption("spark.jars")).getOrElse("")
-    jars.split(",").map(_.trim).filter(_.nonEmpty).toSeq.flatMap(DriverConf.localPath).filter(new File(_).exists())
+    // spark-submit sets spark.repl.local.jars to the downloaded copies in client mode. In YARN
+    // cluster mode it sets no spark.jars: YARN localizes the jars into the container's working
+    // dir (this process's cwd) under the names in spark.yarn.secondary.jars.
+    val jars = conf.getOption("spark.repl.local.jars").orElse(conf.getOption("spark.jars")).toSeq ++
+      conf.getOption("spark.yarn.secondary.jars")
+    jars.flatMap(_.split(",")).map(_.trim).filter(_.nonEmpty).flatMap(DriverConf.localPath)
+      .filter(new File(_).exists()).distinct
   }
 
   private def deleteRecursively(p: Path): Unit = try {
