@@ -179,9 +179,19 @@ def main():
         c.call("DELETE", f"/sessions/{sid}")
 
         # RM cost: TRACKED applications at once, counted over a window.
-        ids = [batch(wait, numExecutors=None, conf={"spark.executor.instances": "0"}) for _ in range(TRACKED)]
+        # No executor until a task asks for one (spark-submit refuses 0 instances).
+        lazy = {"spark.dynamicAllocation.enabled": "true", "spark.dynamicAllocation.minExecutors": "0",
+                "spark.dynamicAllocation.initialExecutors": "0",
+                "spark.dynamicAllocation.shuffleTracking.enabled": "true"}
+        ids = [batch(wait, numExecutors=None, conf=lazy) for _ in range(TRACKED)]
         deadline = time.monotonic() + 600
-        while sum(1 for b in ids if c.call("GET", f"/batches/{b}").get("appId")) < TRACKED:
+        while True:
+            seen = [c.call("GET", f"/batches/{b}") for b in ids]
+            ended = [b for b in seen if b["state"] in ("dead", "killed", "error", "success")]
+            if ended:
+                sys.exit(f"a tracked batch ended {ended[0]['state']}; see {work}/server.log")
+            if all(b.get("appId") for b in seen):
+                break
             if time.monotonic() > deadline:
                 sys.exit("the tracked batches never all reached YARN")
             time.sleep(1)
