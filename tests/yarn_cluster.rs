@@ -205,7 +205,10 @@ async fn a_shared_session_runs_in_the_application_master() {
     // logs), not the driver's address inside the cluster; the logs answer.
     let info = links(&url).await;
     assert_eq!(info["sparkUiUrl"], app["trackingUrl"], "{info} vs {app}");
-    assert_eq!(info["driverLogUrl"], app["amContainerLogs"], "{info} vs {app}");
+    assert_eq!(
+        info["driverLogUrl"], app["amContainerLogs"],
+        "{info} vs {app}"
+    );
     let logs = info["driverLogUrl"].as_str().unwrap();
     let r = common::client().get(logs).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "{logs}");

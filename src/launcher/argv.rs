@@ -43,19 +43,18 @@ fn push_opt(argv: &mut Vec<String>, flag: &str, value: Option<String>) {
     }
 }
 
-/// Adds `--properties-file <path> --load-spark-defaults` (spark-submit 4+)
-/// right after the program: conf that must not appear in argv (secrets)
-/// travels in a 0600 file, and spark-defaults.conf still applies.
-pub fn with_properties_file(mut argv: Vec<String>, path: &str) -> Vec<String> {
+/// Adds `--properties-file <path>` right after the program: conf that must
+/// not appear in argv (secrets) travels in a 0600 file. `load_defaults`
+/// (spark-submit 4+) adds `--load-spark-defaults`, so spark-defaults.conf
+/// still applies; spark-submit 3 has no such flag and reads the file instead
+/// of spark-defaults.conf.
+pub fn with_properties_file(mut argv: Vec<String>, path: &str, load_defaults: bool) -> Vec<String> {
     let at = 1.min(argv.len());
-    argv.splice(
-        at..at,
-        [
-            "--properties-file".to_owned(),
-            path.to_owned(),
-            "--load-spark-defaults".to_owned(),
-        ],
-    );
+    let mut flags = vec!["--properties-file".to_owned(), path.to_owned()];
+    if load_defaults {
+        flags.push("--load-spark-defaults".to_owned());
+    }
+    argv.splice(at..at, flags);
     argv
 }
 
@@ -208,6 +207,7 @@ mod tests {
         let argv = with_properties_file(
             batch_argv(&base(), &settings(), &SubmitAdditions::default()),
             "/d/secret.conf",
+            true,
         );
         assert_eq!(
             argv,

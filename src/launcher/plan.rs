@@ -84,6 +84,11 @@ pub struct DriverSettings {
     pub fast_start: Option<String>,
     /// spark-defaults.conf sets `spark.driver.extraJavaOptions`.
     pub defaults_set_java_options: bool,
+    /// Spark 3 only: spark-defaults.conf's entries. Its spark-submit has no
+    /// `--load-spark-defaults`, and a properties file replaces
+    /// spark-defaults.conf, so they are written into the file too. `None`:
+    /// Spark 4+, which loads both.
+    pub defaults_into_properties: Option<BTreeMap<String, String>>,
 }
 
 impl LaunchPlan {
@@ -149,8 +154,10 @@ impl LaunchPlan {
         let mut argv = submit_argv(&resources, Some(DRIVER_CLASS), &jar, &[], settings, &adds);
         let mut files = Vec::new();
         if !here {
-            let file = secret_file(session.app_dir, session.secret);
-            argv = with_properties_file(argv, &file.path.display().to_string());
+            let defaults = driver.defaults_into_properties.as_ref();
+            let file = secret_file(session.app_dir, session.secret, defaults);
+            let path = file.path.display().to_string();
+            argv = with_properties_file(argv, &path, defaults.is_none());
             files.push(file);
         }
         Self {
@@ -187,14 +194,29 @@ fn driver_conf(s: &SessionLaunch<'_>) -> BTreeMap<String, String> {
 }
 
 /// The session secret as cluster-mode driver environment (YARN's
-/// application master, a Kubernetes driver pod).
-fn secret_file(app_dir: &Path, secret: &str) -> PlannedFile {
+/// application master, a Kubernetes driver pod), after `defaults` (Spark 3:
+/// spark-defaults.conf's entries, which the file replaces).
+fn secret_file(
+    app_dir: &Path,
+    secret: &str,
+    defaults: Option<&BTreeMap<String, String>>,
+) -> PlannedFile {
+    let mut contents = String::new();
+    for (k, v) in defaults.into_iter().flatten() {
+        // Java properties: a backslash escapes; the first `=` separates.
+        contents.push_str(&format!(
+            "{}={}\n",
+            k.replace('\\', "\\\\"),
+            v.replace('\\', "\\\\")
+        ));
+    }
+    contents.push_str(&format!(
+        "spark.yarn.appMasterEnv.{SECRET_ENV}={secret}\n\
+         spark.kubernetes.driverEnv.{SECRET_ENV}={secret}\n"
+    ));
     PlannedFile {
         path: app_dir.join(SECRET_FILE),
-        contents: format!(
-            "spark.yarn.appMasterEnv.{SECRET_ENV}={secret}\n\
-             spark.kubernetes.driverEnv.{SECRET_ENV}={secret}\n"
-        ),
+        contents,
     }
 }
 

@@ -259,6 +259,7 @@ impl Reconciler {
                 defaults_set_java_options: c
                     .spark_defaults
                     .contains_key("spark.driver.extraJavaOptions"),
+                defaults_into_properties: spark3(c).then(|| c.spark_defaults.clone()),
             },
         };
         let submit = Submit {
@@ -268,6 +269,14 @@ impl Reconciler {
         };
         LaunchPlan::session(session, submit)
     }
+}
+
+/// Whether the Spark installation is of the 3.x line (or older), whose
+/// spark-submit has no `--load-spark-defaults`.
+fn spark3(c: &crate::config::Config) -> bool {
+    let major = (c.spark_install.as_ref())
+        .and_then(|i| i.spark_version.split('.').next()?.parse::<u32>().ok());
+    major.is_some_and(|m| m < 4)
 }
 
 /// Without R every kind but sparkr still works; sparkr says why it cannot.

@@ -122,6 +122,8 @@ struct S {
     fast: bool,
     pooled: bool,
     r: bool,
+    /// Spark 3's spark-submit (no `--load-spark-defaults`).
+    spark3: bool,
 }
 
 fn s(mgr: Mgr, deploy: Option<&'static str>) -> S {
@@ -135,6 +137,7 @@ fn s(mgr: Mgr, deploy: Option<&'static str>) -> S {
         fast: true,
         pooled: false,
         r: false,
+        spark3: false,
     }
 }
 
@@ -170,6 +173,12 @@ fn session(case: &S) -> LaunchPlan {
                 idle_timeout: Duration::from_secs(600),
                 fast_start: case.fast.then(|| FAST.to_owned()),
                 defaults_set_java_options: case.defaults_java,
+                defaults_into_properties: case.spark3.then(|| {
+                    BTreeMap::from([(
+                        "spark.yarn.jars".to_owned(),
+                        "local:/spark/jars/*".to_owned(),
+                    )])
+                }),
             },
         },
         Submit {
@@ -226,6 +235,8 @@ fn session(case: &S) -> LaunchPlan {
     "livy-session-7"
 )]
 #[case::k8s_named(S { name: Some("nb"), ..s(Mgr::K8s, None) }, Placement::Elsewhere, None, "nb")]
+#[case::yarn_cluster_spark3(S { spark3: true, ..s(Mgr::YarnCluster, None) }, Placement::Elsewhere, None, "livy-session-7")]
+#[case::local_spark3(S { spark3: true, ..s(Mgr::Local, None) }, Placement::ThisHost, None, "livy-session-7")]
 fn session_placement(
     #[case] case: S,
     #[case] placement: Placement,
@@ -251,19 +262,30 @@ fn session_placement(
             file.path,
             Path::new("/data/apps").join(TAG).join(SECRET_FILE)
         );
+        // Spark 3 reads the file instead of spark-defaults.conf: its entries
+        // come first; Spark 4 loads both (`--load-spark-defaults`).
+        let defaults = if case.spark3 {
+            "spark.yarn.jars=local:/spark/jars/*\n"
+        } else {
+            ""
+        };
         assert_eq!(
             file.contents,
-            "spark.yarn.appMasterEnv.LIVY_SESSION_SECRET=s3cr3t-token\n\
-             spark.kubernetes.driverEnv.LIVY_SESSION_SECRET=s3cr3t-token\n"
+            format!(
+                "{defaults}spark.yarn.appMasterEnv.LIVY_SESSION_SECRET=s3cr3t-token\n\
+                 spark.kubernetes.driverEnv.LIVY_SESSION_SECRET=s3cr3t-token\n"
+            )
         );
-        // Right after the program, with spark-defaults still applied.
+        // Right after the program.
+        let path = file.path.display().to_string();
+        let mut flags = vec!["--properties-file", path.as_str()];
+        if !case.spark3 {
+            flags.push("--load-spark-defaults");
+        }
+        assert_eq!(plan.argv[1..1 + flags.len()], flags);
         assert_eq!(
-            &plan.argv[1..4],
-            [
-                "--properties-file",
-                &file.path.display().to_string(),
-                "--load-spark-defaults"
-            ]
+            plan.argv.contains(&"--load-spark-defaults".to_owned()),
+            !case.spark3
         );
     } else {
         assert_eq!(opt(&plan.argv, "--properties-file"), None);
