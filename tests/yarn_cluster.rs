@@ -15,59 +15,12 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use yarn::yarn;
+use yarn::{LONG, app_id, create, small, yarn};
 
-const LONG: Duration = Duration::from_secs(300);
-
-/// Small applications: the two NodeManagers hold 8 GB and 8 vcores.
-fn small() -> Value {
-    json!({"driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1})
-}
-
-fn with(mut body: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    body
-}
-
-/// A server on the cluster, in `mode` (`cluster` or `client`), with its
-/// data under `dir/<mode>` and local files allowed from `dir`.
+/// A server in `mode` (`cluster` or `client`), with its data under
+/// `dir/<mode>` and local files allowed from `dir`.
 fn server(dir: &Path, mode: &str, extra: &[String]) -> Server {
-    let y = yarn();
-    let env = y.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut conf = vec![
-        "livy.spark.master=yarn".to_owned(),
-        format!("livy.spark.deploy-mode={mode}"),
-        format!("livy.file.local-dir-whitelist={}", dir.display()),
-        // Drivers in containers on this host dial back over loopback.
-        "livy.rsc.launcher.address=127.0.0.1".to_owned(),
-        "livy.server.yarn.poll-interval=1s".to_owned(),
-    ];
-    conf.extend_from_slice(extra);
-    Server::start_with(free_port(), &dir.join(mode), &conf, &env)
-}
-
-async fn create(server: &Server, path: &str, body: &Value) -> (u64, String) {
-    let (code, b) = post_json(&server.url(path), body).await;
-    assert_eq!(code, 201, "{b}");
-    let id = b["id"].as_u64().unwrap();
-    (id, server.url(&format!("{path}/{id}")))
-}
-
-/// The `appId` once the server knows it: a real YARN application id.
-async fn app_id(url: &str) -> String {
-    let deadline = std::time::Instant::now() + LONG;
-    loop {
-        let (_, b) = get_json(url).await;
-        if let Some(id) = b["appId"].as_str() {
-            assert!(id.starts_with("application_"), "{b}");
-            return id.to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "no appId: {b}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    yarn::server(free_port(), &dir.join(mode), dir, mode, extra)
 }
 
 /// `appInfo` once it has both links (they come with an observation of the
@@ -96,10 +49,7 @@ async fn a_python_batch_runs_in_queue_etl() {
     let dir = tmp.path();
     std::fs::write(dir.join("pi.py"), PI_PY).unwrap();
     let cluster = server(dir, "cluster", &[]);
-    let body = with(
-        json!({"file": dir.join("pi.py"), "args": ["7"], "queue": "etl"}),
-        small(),
-    );
+    let body = small(json!({"file": dir.join("pi.py"), "args": ["7"], "queue": "etl"}));
     let (_, url) = create(&cluster, "/batches", &body).await;
     let id = app_id(&url).await;
     let done = wait_state(&url, &["success"], LONG).await;
@@ -131,10 +81,7 @@ async fn batches_run_in_yarn_containers() {
     let cluster = server(dir, "cluster", &[]);
 
     let client = server(dir, "client", &[]);
-    let body = with(
-        json!({"file": jar, "className": "example.SparkPi", "args": ["4"]}),
-        small(),
-    );
+    let body = small(json!({"file": jar, "className": "example.SparkPi", "args": ["4"]}));
     let (_, url) = create(&client, "/batches", &body).await;
     let id = app_id(&url).await;
     wait_state(&url, &["success"], LONG).await;
@@ -144,7 +91,7 @@ async fn batches_run_in_yarn_containers() {
     assert!(log.contains("Pi is roughly"), "{log}");
 
     // A failing application ends `dead`, with YARN's diagnostics in its log.
-    let body = with(json!({"file": dir.join("fails.py")}), small());
+    let body = small(json!({"file": dir.join("fails.py")}));
     let (_, url) = create(&cluster, "/batches", &body).await;
     let id = app_id(&url).await;
     let dead = wait_state(&url, &["dead"], LONG).await;
@@ -160,10 +107,7 @@ async fn batches_run_in_yarn_containers() {
     );
 
     // DELETE of a running application kills it through the RM.
-    let body = with(
-        json!({"file": jar, "className": "example.SparkPi", "args": ["2", "sleep"]}),
-        small(),
-    );
+    let body = small(json!({"file": jar, "className": "example.SparkPi", "args": ["2", "sleep"]}));
     let (_, url) = create(&cluster, "/batches", &body).await;
     let id = app_id(&url).await;
     wait_state(&url, &["running"], LONG).await;
@@ -173,10 +117,7 @@ async fn batches_run_in_yarn_containers() {
     assert_eq!(app["finalStatus"], "KILLED", "{app}");
 
     // An unknown queue: YARN refuses the application, and says why.
-    let body = with(
-        json!({"file": dir.join("pi.py"), "queue": "nosuchqueue"}),
-        small(),
-    );
+    let body = small(json!({"file": dir.join("pi.py"), "queue": "nosuchqueue"}));
     let (_, url) = create(&cluster, "/batches", &body).await;
     wait_state(&url, &["dead"], LONG).await;
     let log = full_log(&url).await.join("\n");
@@ -194,7 +135,7 @@ async fn a_shared_session_runs_in_the_application_master() {
     let y = yarn();
     let tmp = tempfile::tempdir().unwrap();
     let server = server(tmp.path(), "cluster", &[]);
-    let body = with(json!({"kind": "shared", "ttl": "40s"}), small());
+    let body = small(json!({"kind": "shared", "ttl": "40s"}));
     let (sid, url) = create(&server, "/sessions", &body).await;
     let id = app_id(&url).await;
     wait_state(&url, &["idle"], LONG).await;
@@ -290,7 +231,7 @@ async fn a_pyspark_session_ends_with_its_delete() {
     let y = yarn();
     let tmp = tempfile::tempdir().unwrap();
     let server = server(tmp.path(), "cluster", &[]);
-    let body = with(json!({"kind": "pyspark"}), small());
+    let body = small(json!({"kind": "pyspark"}));
     let (sid, url) = create(&server, "/sessions", &body).await;
     let id = app_id(&url).await;
     wait_state(&url, &["idle"], LONG).await;

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use yarn::yarn;
+use yarn::{LONG, app_id, create, small, yarn};
 
-const LONG: Duration = Duration::from_secs(300);
 /// `livy.server.yarn.app-lookup-timeout` of the outage test.
 const LOOKUP: Duration = Duration::from_secs(20);
 
@@ -36,30 +35,10 @@ while not os.path.exists(sys.argv[1]):
 sc.stop()
 "#;
 
-/// Small applications: the two NodeManagers hold 8 GB and 8 vcores.
-fn small(mut body: Value) -> Value {
-    let sizes = json!({"driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1});
-    for (k, v) in sizes.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    body
-}
-
 /// A cluster-mode server on `port` with its data under `dir/data`; the same
 /// `port` and `dir` make a restart of the same server.
 fn server(dir: &Path, port: u16, extra: &[String]) -> Server {
-    let env = yarn().env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut conf = vec![
-        "livy.spark.master=yarn".to_owned(),
-        "livy.spark.deploy-mode=cluster".to_owned(),
-        format!("livy.file.local-dir-whitelist={}", dir.display()),
-        // Drivers in containers on this host dial back over loopback.
-        "livy.rsc.launcher.address=127.0.0.1".to_owned(),
-        "livy.server.yarn.poll-interval=1s".to_owned(),
-    ];
-    conf.extend_from_slice(extra);
-    Server::start_with(port, &dir.join("data"), &conf, &env)
+    yarn::server(port, &dir.join("data"), dir, "cluster", extra)
 }
 
 /// Writes the waiting application into `dir`; its script and the file that
@@ -70,27 +49,6 @@ fn waiting_app(dir: &Path, name: &str) -> (Value, PathBuf) {
     let go = dir.join(format!("{name}.go"));
     let body = small(json!({"file": script, "args": [go], "name": name}));
     (body, go)
-}
-
-async fn create(server: &Server, path: &str, body: &Value) -> (u64, String) {
-    let (code, b) = post_json(&server.url(path), body).await;
-    assert_eq!(code, 201, "{b}");
-    let id = b["id"].as_u64().unwrap();
-    (id, server.url(&format!("{path}/{id}")))
-}
-
-/// The `appId` once the server knows it: a real YARN application id.
-async fn app_id(url: &str) -> String {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let (_, b) = get_json(url).await;
-        if let Some(id) = b["appId"].as_str() {
-            assert!(id.starts_with("application_"), "{b}");
-            return id.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no appId: {b}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// The one tag the server gave the application (`livy-…`), from the RM.

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::{Server, get_json, post_json};
+
+/// How long any YARN step may take on this machine.
+pub const LONG: Duration = Duration::from_secs(300);
+
 /// The cluster of this test binary.
 pub struct Yarn {
     pub dir: PathBuf,
@@ -111,7 +116,7 @@ impl Yarn {
     /// One application as the RM's REST API shows it.
     pub async fn app(&self, app_id: &str) -> Value {
         let url = format!("{}/ws/v1/cluster/apps/{app_id}", self.rm_url);
-        let (code, body) = super::get_json(&url).await;
+        let (code, body) = get_json(&url).await;
         assert_eq!(code, 200, "{url}: {body}");
         body["app"].clone()
     }
@@ -191,8 +196,58 @@ impl Yarn {
     /// The RM's applications whose tags include `tag`.
     pub async fn apps_tagged(&self, tag: &str) -> Vec<Value> {
         let url = format!("{}/ws/v1/cluster/apps?applicationTags={tag}", self.rm_url);
-        let (code, body) = super::get_json(&url).await;
+        let (code, body) = get_json(&url).await;
         assert_eq!(code, 200, "{url}: {body}");
         body["apps"]["app"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// `body` as a small application: the two NodeManagers hold 8 GB and 8
+/// vcores.
+pub fn small(mut body: Value) -> Value {
+    let sizes = serde_json::json!({"driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1, "executorCores": 1});
+    for (k, v) in sizes.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+/// A server on this binary's cluster: deploy `mode`, data under `data`,
+/// local files allowed from `files`, on `port` (the same port and data
+/// make a restart of the same server).
+pub fn server(port: u16, data: &Path, files: &Path, mode: &str, extra: &[String]) -> Server {
+    let env = yarn().env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut conf = vec![
+        "livy.spark.master=yarn".to_owned(),
+        format!("livy.spark.deploy-mode={mode}"),
+        format!("livy.file.local-dir-whitelist={}", files.display()),
+        // Drivers in containers on this host dial back over loopback.
+        "livy.rsc.launcher.address=127.0.0.1".to_owned(),
+        "livy.server.yarn.poll-interval=1s".to_owned(),
+    ];
+    conf.extend_from_slice(extra);
+    Server::start_with(port, data, &conf, &env)
+}
+
+/// POSTs `body` to `path`; the new record's id and URL.
+pub async fn create(server: &Server, path: &str, body: &Value) -> (u64, String) {
+    let (code, b) = post_json(&server.url(path), body).await;
+    assert_eq!(code, 201, "{b}");
+    let id = b["id"].as_u64().unwrap();
+    (id, server.url(&format!("{path}/{id}")))
+}
+
+/// The `appId` once the server knows it: a real YARN application id.
+pub async fn app_id(url: &str) -> String {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let (_, b) = get_json(url).await;
+        if let Some(id) = b["appId"].as_str() {
+            assert!(id.starts_with("application_"), "{b}");
+            return id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no appId: {b}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
