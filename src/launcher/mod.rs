@@ -53,11 +53,6 @@ pub enum LaunchError {
 }
 
 impl LaunchError {
-    /// Whether trying again cannot help (see [`LaunchError::not_retried`]).
-    pub fn is_permanent(&self) -> bool {
-        self.not_retried().is_some()
-    }
-
     /// Why trying again cannot help, when it cannot: the kernel refused the
     /// command line as too long (`E2BIG`), which the same record will always
     /// produce, or the sandbox required here is unavailable.
@@ -382,7 +377,7 @@ mod tests {
                 Placement::ThisHost,
             )
             .unwrap_err();
-        assert!(err.is_permanent(), "{err:?}");
+        assert!(err.not_retried().is_some(), "{err:?}");
     }
 
     #[tokio::test]
@@ -394,7 +389,7 @@ mod tests {
             .spawn("batch-1-b", &["/bin/true".into()], &[], Placement::ThisHost)
             .unwrap_err();
         assert!(matches!(err, LaunchError::Spawn { .. }), "{err:?}");
-        assert!(!err.is_permanent(), "{err:?}");
+        assert!(err.not_retried().is_none(), "{err:?}");
     }
 
     #[test]
