@@ -244,11 +244,12 @@ pub async fn cancel_job(
 pub async fn connect(
     State(state): State<AppState>,
     who: Requester,
+    headers: axum::http::HeaderMap,
     LivyPath(key): LivyPath<String>,
 ) -> Result<Response, ApiError> {
     let rec = find(&state, &who, Access::Modify, &key)?;
     state.hub.touch(rec.id);
-    Ok(Json(super::sessions::livy_view(&state, rec).await).into_response())
+    Ok(Json(super::sessions::livy_view(&state, rec, &headers).await).into_response())
 }
 
 macro_rules! upload_route {

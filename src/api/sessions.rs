@@ -123,9 +123,27 @@ fn view(
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// The Session object of one record as Livy shows it, with its log tail.
-pub async fn livy_view(state: &AppState, rec: Rec<SessionStatus>) -> serde_json::Value {
-    view_one(state, rec, Shape::Livy).await
+/// The Session object of one record as Livy shows it, with its log tail,
+/// for the client that sent `headers`: Livy's Java client (every version
+/// since 0.5) reads it into a class that fails on any key it does not know,
+/// and its oldest versions know only these, so it gets only these.
+pub async fn livy_view(
+    state: &AppState,
+    rec: Rec<SessionStatus>,
+    headers: &axum::http::HeaderMap,
+) -> serde_json::Value {
+    const JAVA_CLIENT_KEYS: [&str; 9] = [
+        "id", "name", "appId", "owner", "proxyUser", "state", "kind", "appInfo", "log",
+    ];
+    let mut v = view_one(state, rec, Shape::Livy).await;
+    let java_client = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|u| u.to_str().ok())
+        .is_some_and(|u| u.starts_with("livy-client-http"));
+    if java_client && let Some(o) = v.as_object_mut() {
+        o.retain(|k, _| JAVA_CLIENT_KEYS.contains(&k.as_str()));
+    }
+    v
 }
 
 /// The Session object of one record, with its log tail.
@@ -196,6 +214,7 @@ pub async fn list_sessions(
 pub async fn create_session(
     State(state): State<AppState>,
     who: Requester,
+    headers: axum::http::HeaderMap,
     LivyJson(req): LivyJson<CreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut spec = req.into_session(&Rules::of(&state.config))?;
@@ -208,7 +227,7 @@ pub async fn create_session(
     if let Some(rec) = super::pool::adopt(&state, &spec, who.caller.clone()).await? {
         return Ok(records::created(
             format!("/sessions/{}", rec.id),
-            view_one(&state, rec, Shape::Livy).await,
+            livy_view(&state, rec, &headers).await,
         ));
     }
     let name = spec.resources.name.clone();
@@ -228,7 +247,7 @@ pub async fn create_session(
     );
     Ok(records::created(
         format!("/sessions/{}", rec.id),
-        view_one(&state, rec, Shape::Livy).await,
+        livy_view(&state, rec, &headers).await,
     ))
 }
 
