@@ -107,7 +107,7 @@ client_classpath() {
 build_dir() {
     local spark=$1 hash
     hash="$( (cd "$SRC" && find . -name '*.java' | LC_ALL=C sort | xargs sha256sum
-              echo "$LIVY_VERSION"; ls "$spark/jars" | grep '^spark-core') | sha256sum | cut -c1-16)"
+              echo "$LIVY_VERSION"; basename "$spark"/jars/spark-core_*.jar) | sha256sum | cut -c1-16)"
     echo "$CACHE/jobapi/$hash"
 }
 
