@@ -33,6 +33,10 @@ pub const CLUSTER_REQUESTS: &str = "livy_cluster_manager_requests_total";
 pub const CLUSTER_ERRORS: &str = "livy_cluster_manager_errors_total";
 /// Latency of requests to the cluster manager.
 pub const CLUSTER_DURATION: &str = "livy_cluster_manager_request_duration_seconds";
+/// Job API jobs finished, by job type and state.
+pub const JOBS: &str = "livy_jobs_total";
+/// Job API additions (uploads and adds), by what and outcome.
+pub const ADDITIONS: &str = "livy_job_additions_total";
 /// Store operations, by operation.
 pub const STORE_DURATION: &str = "livy_store_operation_duration_seconds";
 
@@ -94,6 +98,11 @@ fn describe() {
         Unit::Seconds,
         "Statement run time, by statement kind and outcome."
     );
+    describe_counter!(JOBS, "Job API jobs finished, by job type and state.");
+    describe_counter!(
+        ADDITIONS,
+        "Job API jars, files and Python files added, by what and outcome."
+    );
     describe_histogram!(
         RECONCILE_DURATION,
         Unit::Seconds,
@@ -150,6 +159,19 @@ pub fn reconciled(kind: Kind, took: Duration) {
 pub fn statement(kind: &str, outcome: &'static str, took: Duration) {
     histogram!(STATEMENT_DURATION, "kind" => kind.to_owned(), "outcome" => outcome)
         .record(took.as_secs_f64());
+}
+
+/// A Job API job ended in `state` (`SUCCEEDED`, `FAILED`, `CANCELLED`).
+pub fn job(job_type: &str, state: crate::repl::protocol::JobState) {
+    let job_type = if job_type == "pyspark" { "pyspark" } else { "spark" };
+    let state = format!("{state:?}").to_ascii_uppercase();
+    counter!(JOBS, "type" => job_type, "state" => state).increment(1);
+}
+
+/// A Job API addition (`what`: jar, file, pyfile) ended `ok` or `error`.
+pub fn addition(what: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    counter!(ADDITIONS, "what" => what, "outcome" => outcome).increment(1);
 }
 
 pub fn launch_failed(kind: Kind, cause: LaunchFailure) {

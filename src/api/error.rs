@@ -44,6 +44,11 @@ pub enum ApiError {
         "code: {len} bytes is more than livy.server.statement.max-code-bytes ({limit} bytes); send less or raise it"
     )]
     CodeTooLarge { len: usize, limit: usize },
+    /// 413: an upload is over `livy.server.session.upload-max-bytes`.
+    #[error(
+        "{part}: the upload is larger than {limit} bytes (livy.server.session.upload-max-bytes); send a smaller file, use add-jar/add-file/add-pyfile with a cluster URI, or raise the limit"
+    )]
+    UploadTooLarge { part: &'static str, limit: u64 },
     /// 403 `{"msg": …}`: the caller may not do this (access control or
     /// impersonation; Livy's texts). Nothing was changed.
     #[error("{0}")]
@@ -102,7 +107,9 @@ impl IntoResponse for ApiError {
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge { .. } | Self::CodeTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::CodeTooLarge { .. } | Self::UploadTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(msg) => {
                 let body = Json(json!({ "msg": msg }));

@@ -8,6 +8,7 @@ mod batches;
 pub mod body;
 pub mod error;
 mod health;
+mod jobs;
 mod metrics;
 pub mod openapi;
 mod paging;
@@ -89,6 +90,11 @@ fn local_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(batches::get_batch_log))
         .routes(routes!(batches::get_batch_logs))
         .routes(routes!(sessions::list_sessions, sessions::create_session))
+        // Livy's Java and Python clients create at `/sessions/`.
+        .route(
+            "/sessions/",
+            axum::routing::get(sessions::list_sessions).post(sessions::create_session),
+        )
         .routes(routes!(sessions::get_session, sessions::delete_session))
         .routes(routes!(sessions::get_session_state))
         .routes(routes!(sessions::get_session_log))
@@ -109,6 +115,23 @@ pub fn driver_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(statements::get_statement))
         .routes(routes!(statements::cancel_statement))
         .routes(routes!(statements::complete))
+        .routes(routes!(jobs::submit_job))
+        .routes(routes!(jobs::run_job))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::connect))
+        .routes(routes!(jobs::add_jar))
+        .routes(routes!(jobs::add_file))
+        .routes(routes!(jobs::add_pyfile))
+        .merge(
+            // Uploads have their own cap (`livy.server.session.upload-max-bytes`),
+            // counted as they stream in.
+            OpenApiRouter::new()
+                .routes(routes!(jobs::upload_jar))
+                .routes(routes!(jobs::upload_file))
+                .routes(routes!(jobs::upload_pyfile))
+                .layer(DefaultBodyLimit::disable()),
+        )
 }
 
 pub fn router(state: AppState) -> Router {

@@ -123,6 +123,11 @@ fn view(
     serde_json::to_value(v).unwrap_or_default()
 }
 
+/// The Session object of one record as Livy shows it, with its log tail.
+pub async fn livy_view(state: &AppState, rec: Rec<SessionStatus>) -> serde_json::Value {
+    view_one(state, rec, Shape::Livy).await
+}
+
 /// The Session object of one record, with its log tail.
 async fn view_one(state: &AppState, rec: Rec<SessionStatus>, shape: Shape) -> serde_json::Value {
     let log = records::log_tails(state, std::slice::from_ref(&rec))

@@ -189,6 +189,18 @@ pub(super) struct Sessions {
     pub(super) driver_cache_dir: PathBuf,
     pub(super) driver_java_options: String,
     pub(super) driver_class_data_sharing: bool,
+    pub(super) jobs: JobApi,
+}
+
+/// The Job API's settings.
+#[derive(Debug, Clone)]
+pub struct JobApi {
+    /// Jars added to every session driver's `spark.jars` (`livy.rsc.jars`).
+    pub rsc_jars: Vec<String>,
+    /// How long a finished job's status is kept.
+    pub retention: Duration,
+    /// Largest upload, in bytes.
+    pub upload_max: u64,
 }
 
 impl Sessions {
@@ -208,6 +220,14 @@ impl Sessions {
             },
             driver_java_options: s.value(keys::DRIVER_JAVA_OPTIONS).trim().to_owned(),
             driver_class_data_sharing: s.flag(keys::DRIVER_CLASS_DATA_SHARING)?,
+            jobs: JobApi {
+                rsc_jars: s.absolute_paths(keys::RSC_JARS)?
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                retention: s.duration(keys::JOB_RETENTION)?,
+                upload_max: s.bytes(keys::UPLOAD_MAX)?,
+            },
         })
     }
 }

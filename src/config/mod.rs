@@ -9,6 +9,7 @@
 //! syntax has one parser ([`values`]) that both checks and converts.
 
 mod areas;
+pub use areas::JobApi;
 pub mod auth;
 pub mod keys;
 pub mod kubernetes;
@@ -138,6 +139,8 @@ pub struct Config {
     pub driver_class_data_sharing: bool,
     /// Whether metrics are recorded and served at `/metrics`.
     pub metrics: bool,
+    /// The Job API: driver jars, job retention, upload cap.
+    pub jobs: areas::JobApi,
     /// Idle timeout of interactive sessions (`None`: off).
     pub session_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -220,6 +223,7 @@ impl Config {
             driver_java_options: sessions.driver_java_options,
             driver_class_data_sharing: sessions.driver_class_data_sharing,
             metrics: s.flag(keys::METRICS_ENABLED)?,
+            jobs: sessions.jobs,
             connect_timeout: sessions.connect_timeout,
             launcher_address: launcher.address,
             launcher_ports: launcher.ports,

@@ -89,6 +89,8 @@ pub struct DriverSettings {
     /// spark-defaults.conf, so they are written into the file too. `None`:
     /// Spark 4+, which loads both.
     pub defaults_into_properties: Option<BTreeMap<String, String>>,
+    /// `livy.rsc.jars`: Livy's API jars for Java jobs, after the user's jars.
+    pub rsc_jars: Vec<String>,
 }
 
 impl LaunchPlan {
@@ -133,6 +135,7 @@ impl LaunchPlan {
         let name =
             (resources.name.clone()).unwrap_or_else(|| format!("livy-session-{}", session.id));
         adds.app_name.get_or_insert(name);
+        resources.jars.extend(driver.rsc_jars.iter().cloned());
         let placement = Placement::of_submission(settings.deploy_mode.as_deref(), &adds);
         let here = placement == Placement::ThisHost;
         adds.conf.extend(driver_conf(&session));

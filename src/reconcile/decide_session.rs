@@ -310,6 +310,7 @@ impl Look<'_> {
             .or(self.policy.idle_timeout_ms)?;
         let idle = self.status.state == SessionState::Idle
             && !chan.busy
+            && !chan.jobs_running
             && chan.repl_state != Some(SessionState::Busy);
         // A session adopted from the pool is idle from its adoption on
         // (its record's creation time), not from when its driver warmed.

@@ -260,6 +260,7 @@ impl Reconciler {
                     .spark_defaults
                     .contains_key("spark.driver.extraJavaOptions"),
                 defaults_into_properties: spark3(c).then(|| c.spark_defaults.clone()),
+                rsc_jars: c.jobs.rsc_jars.clone(),
             },
         };
         let submit = Submit {

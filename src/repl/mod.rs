@@ -11,4 +11,4 @@ pub mod driver_build;
 mod hub;
 pub mod protocol;
 
-pub use hub::{ChannelSnapshot, ReplError, ReplHub};
+pub use hub::{AddError, Addition, ChannelSnapshot, ReplError, ReplHub, Source};

@@ -42,6 +42,29 @@ pub enum ToDriver {
         cursor: i64,
     },
     Shutdown,
+    /// A Job API job (`jobType` `spark`: Livy's Kryo bytes; `pyspark`: a
+    /// cloudpickled function), base64 as the client sent it.
+    Job {
+        id: u64,
+        #[serde(rename = "jobType")]
+        job_type: String,
+        job: String,
+    },
+    CancelJob {
+        id: u64,
+    },
+    /// Adds a jar, file or Python file to the running context: `data`
+    /// (base64, an upload named `name`) or `uri` (a path the driver reads).
+    /// Answered by [`FromDriver::Added`] with the same `req`.
+    Add {
+        req: u64,
+        what: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uri: Option<String>,
+    },
 }
 
 /// Driver → server.
@@ -82,6 +105,52 @@ pub enum FromDriver {
         #[serde(default, rename = "nextId")]
         next_id: Option<u64>,
     },
+    /// A job's state changed; `result` (base64, as clients get it) with
+    /// `SUCCEEDED`, `error` (the remote traceback) with `FAILED`.
+    Job {
+        id: u64,
+        state: JobState,
+        #[serde(default)]
+        result: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The answer to [`ToDriver::Add`]: `error` when it failed.
+    Added {
+        req: u64,
+        #[serde(default)]
+        error: Option<String>,
+    },
+}
+
+/// A Job API job's state, as Livy's clients read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobState {
+    Sent,
+    Queued,
+    Started,
+    Cancelled,
+    Failed,
+    Succeeded,
+}
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Failed | Self::Succeeded)
+    }
+}
+
+/// `GET /sessions/{id}/jobs/{jobId}`: exactly Livy's four keys (its Java
+/// client fails on any other).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JobStatus {
+    pub id: u64,
+    pub state: JobState,
+    /// Base64 of the serialized result, once `SUCCEEDED`.
+    pub result: Option<String>,
+    /// The remote error, once `FAILED`.
+    pub error: Option<String>,
 }
 
 /// Statement states (shared/livy-api.md §2); Livy never emits `error`.

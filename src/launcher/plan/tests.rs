@@ -118,6 +118,7 @@ struct S {
     kind: SessionKind,
     name: Option<&'static str>,
     conf: Vec<(&'static str, &'static str)>,
+    jars: Vec<&'static str>,
     defaults_java: bool,
     fast: bool,
     pooled: bool,
@@ -133,6 +134,7 @@ fn s(mgr: Mgr, deploy: Option<&'static str>) -> S {
         kind: SessionKind::Pyspark,
         name: None,
         conf: Vec::new(),
+        jars: Vec::new(),
         defaults_java: false,
         fast: true,
         pooled: false,
@@ -150,6 +152,7 @@ fn session(case: &S) -> LaunchPlan {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        jars: case.jars.iter().map(|j| (*j).to_owned()).collect(),
         ..Default::default()
     };
     let (jar, python) = (Path::new("/d/driver.jar"), Path::new("/d/repl.py"));
@@ -179,6 +182,7 @@ fn session(case: &S) -> LaunchPlan {
                         "local:/spark/jars/*".to_owned(),
                     )])
                 }),
+                rsc_jars: RSC_JARS.iter().map(|j| (*j).to_owned()).collect(),
             },
         },
         Submit {
@@ -187,6 +191,20 @@ fn session(case: &S) -> LaunchPlan {
             r: case.r.then_some(&r),
         },
     )
+}
+
+const RSC_JARS: [&str; 2] = ["/livy/livy-api.jar", "/livy/livy-client-common.jar"];
+
+/// Every driver gets `livy.rsc.jars` (Livy's API, for Java jobs) after the
+/// user's own jars, wherever it runs.
+#[rstest]
+#[case::local(s(Mgr::Local, None), "/livy/livy-api.jar,/livy/livy-client-common.jar")]
+#[case::yarn_cluster(S { jars: vec!["hdfs:///u/a.jar"], ..s(Mgr::YarnCluster, None) }, "hdfs:///u/a.jar,/livy/livy-api.jar,/livy/livy-client-common.jar")]
+#[case::k8s(S { jars: vec!["local:///opt/b.jar"], ..s(Mgr::K8s, None) }, "local:///opt/b.jar,/livy/livy-api.jar,/livy/livy-client-common.jar")]
+#[case::pooled(S { pooled: true, ..s(Mgr::Standalone, Some("client")) }, "/livy/livy-api.jar,/livy/livy-client-common.jar")]
+fn session_jars(#[case] case: S, #[case] jars: &str) {
+    let plan = session(&case);
+    assert_eq!(opt(&plan.argv, "--jars"), Some(jars), "{:?}", plan.argv);
 }
 
 /// Where the driver runs, the deploy mode and name spark-submit is given,

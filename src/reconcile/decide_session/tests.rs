@@ -53,6 +53,7 @@ fn chan(
         last_activity: NOW - idle_for,
         last_heartbeat: NOW - heartbeat_ago,
         busy: repl == Some(SessionState::Busy),
+        jobs_running: false,
     }
 }
 
@@ -171,6 +172,14 @@ enum Want {
     status(SessionState::Idle, Some(5_000)),
     Some(running()),
     Some(chan(true, Some(SessionState::Busy), 9_999_000, 0)),
+    Want::Wait
+)]
+#[case::a_running_job_is_never_idle(
+    false,
+    spec(),
+    status(SessionState::Idle, Some(5_000)),
+    Some(running()),
+    Some(ChannelSnapshot { jobs_running: true, ..chan(true, Some(SessionState::Idle), 9_999_000, 0) }),
     Want::Wait
 )]
 #[case::ttl_overrides(false, SessionSpec { ttl: Some("10s".into()), ..spec() }, status(SessionState::Idle, Some(5_000)), Some(running()), Some(chan(true, Some(SessionState::Idle), 11_000, 0)), Want::Expire)]

@@ -31,6 +31,7 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
   private val ready = new CompletableFuture[Unit]()
   private val results = new ConcurrentHashMap[Long, CompletableFuture[Output]]()
   private val completions = new ConcurrentHashMap[Long, CompletableFuture[Seq[String]]]()
+  private val replies = new ConcurrentHashMap[Long, CompletableFuture[JsonNode]]()
   private val nextReq = new AtomicLong()
   private val stderrTail = new java.util.ArrayDeque[String]()
   @volatile private var dead = false
@@ -103,6 +104,24 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
     } finally completions.remove(req)
   }
 
+  /**
+   * Sends `msg` with a fresh `req` and waits for the child's `{"op":"reply","req"}` (Job API:
+   * a Python job, a Python file to add). The child takes them in order with statements.
+   */
+  def request(msg: com.fasterxml.jackson.databind.node.ObjectNode): JsonNode = {
+    val req = nextReq.incrementAndGet()
+    val promise = new CompletableFuture[JsonNode]()
+    replies.put(req, promise)
+    try {
+      if (dead) throw new IllegalStateException(s"$label died:\n${tail()}")
+      msg.put("req", req)
+      send(msg)
+      promise.get()
+    } catch {
+      case e: java.util.concurrent.ExecutionException => throw e.getCause
+    } finally replies.remove(req)
+  }
+
   /** Ends the child for good (shutdown, or a statement that ignored cancel for too long). */
   def kill(): Unit = {
     if (child != null && child.isAlive) {
@@ -166,6 +185,7 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
     ready.completeExceptionally(new IllegalStateException(s"$why: ${tail()}"))
     results.values.asScala.foreach(_.complete(died()))
     completions.values.asScala.foreach(_.complete(Nil))
+    replies.values.asScala.foreach(_.completeExceptionally(new IllegalStateException(s"$why: ${tail()}")))
   }
 
   private def handle(msg: JsonNode): Unit = Json.text(msg, "op") match {
@@ -180,6 +200,8 @@ abstract class ChildInterpreter(label: String) extends Interpreter {
       val req = Json.long(msg, "req").getOrElse(-1L)
       val cands = Option(msg.get("candidates")).map(_.elements().asScala.map(_.asText()).toSeq).getOrElse(Nil)
       Option(completions.get(req)).foreach(_.complete(cands))
+    case Some("reply") =>
+      Option(replies.get(Json.long(msg, "req").getOrElse(-1L))).foreach(_.complete(msg))
     case Some("log") => Json.text(msg, "line").foreach(remember)
     case other => Log.warn(s"unknown message from the $label child: $other")
   }

@@ -94,7 +94,10 @@ final class Interpreters(
     }
   }
 
-  private def python(): Either[Throwable, PythonInterpreter] = {
+  /** The Python child, started if it is not (Job API: Python jobs and files, from any thread). */
+  def pythonChild(): Either[Throwable, PythonInterpreter] = python()
+
+  private def python(): Either[Throwable, PythonInterpreter] = synchronized {
     pythonInterp = replaceIfDead(pythonInterp, "python")
     if (pythonInterp == null) pythonInterp = startChild("python", launchPython())
     pythonInterp

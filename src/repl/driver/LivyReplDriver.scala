@@ -92,9 +92,12 @@ object LivyReplDriver {
     sys.addShutdownHook(deleteRecursively(outputDir.toPath))
 
     val session = new Session(conf, interpreters, () => sc)
+    val jobs = new Jobs(interpreters, () => spark, parentLoader)
+    session.attachJobs(jobs)
     val link = new ServerLink(conf.callbacks, conf.idleTimeoutMs,
       () => hello(conf, spark), session.onConnected, session.onMessage, () => stopSpark())
     session.attach(link)
+    jobs.attach(link)
     link.start() // hello, as soon as the context exists
     session.start() // statements queue up until markReady
     Log.info(s"connected to server after $elapsed")

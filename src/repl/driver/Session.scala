@@ -32,6 +32,10 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
 
   def attach(l: ServerLink): Unit = link = l
 
+  /** Job API messages go to `j`; its job statuses are re-sent on every connection. */
+  def attachJobs(j: Jobs): Unit = jobs = j
+  @volatile private var jobs: Jobs = _
+
   /**
    * Called by the link (under its connection lock) once welcomed: history first (the server
    * numbers no statement before it has it, so ids never collide after a server restart), then
@@ -39,6 +43,8 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
    */
   def onConnected(first: Boolean): Unit = lock.synchronized {
     link.clearQueue()
+    // Before the history: the server takes a job's status only for a job it has sent.
+    if (jobs != null) jobs.resend()
     val all = retained.values().asScala.map(_.toJson)
     link.send(Json.obj("type" -> "history", "statements" -> Json.arr(all), "nextId" -> nextId))
     link.send(Json.obj("type" -> "state", "state" -> replState))
@@ -64,7 +70,7 @@ final class Session(conf: DriverConf, interpreters: Interpreters, sc: () => Spar
     helpers.submit((() => progressLoop()): Runnable)
   }
 
-  def onMessage(msg: JsonNode): Unit = Json.text(msg, "type") match {
+  def onMessage(msg: JsonNode): Unit = if (jobs == null || !jobs.onMessage(msg)) Json.text(msg, "type") match {
     case Some("execute") =>
       val st = new Statement(Json.long(msg, "id").getOrElse(-1L), Json.text(msg, "kind").getOrElse(""),
         Json.text(msg, "code").getOrElse(""))

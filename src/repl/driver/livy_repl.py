@@ -8,9 +8,9 @@ Control channel: JSON lines on stdin (from the JVM) and on the ORIGINAL stdout (
 File descriptor 1 is then pointed at stderr, so stray native writes land in the session log
 instead of corrupting the channel.
   in:  {"op":"execute","id","code","group","next_group"} {"op":"cancel","id"} {"op":"complete","req","code","cursor"}
-       {"op":"shutdown"}
+       {"op":"job","req","id","group","job"} {"op":"add_pyfile","req","path"} {"op":"shutdown"}
   out: {"op":"ready"} {"op":"init_error","error"} {"op":"result","id","output"}
-       {"op":"completion","req","candidates"}
+       {"op":"completion","req","candidates"} {"op":"reply","req","result"|"error"}
 
 Statements run on the main thread (so SIGINT can interrupt them); a reader thread takes the
 control messages, so cancel and completion are answered while a statement runs.
@@ -390,6 +390,82 @@ def complete(ns, code, cursor):
     return found
 
 
+# ---------------------------------------------------------------- Livy's Job API
+
+def _cloudpickle():
+    """cloudpickle as clients pickle with: the installed one, else PySpark's copy under its name.
+
+    A cloudpickled function refers to cloudpickle's own helpers by module name, so PySpark's
+    copy (pyspark.cloudpickle) stands in for a missing `cloudpickle` module.
+    """
+    try:
+        import cloudpickle
+        return cloudpickle
+    except ImportError:
+        from pyspark import cloudpickle
+        sys.modules["cloudpickle"] = cloudpickle
+        sys.modules["cloudpickle.cloudpickle"] = cloudpickle.cloudpickle
+        return cloudpickle
+
+
+class JobContext(object):
+    """What a Python job is called with, as in Livy: `sc`, `spark_session`, `sql_ctx`,
+    `local_tmp_dir_path`, and shared objects that live as long as the session."""
+
+    _shared = {}
+
+    def __init__(self, ns):
+        self.sc = ns["sc"]
+        self.spark_session = ns["spark"]
+        self.sql_ctx = ns["sqlContext"]
+        self.hive_ctx = None
+        self.streaming_ctx = None
+        self.local_tmp_dir_path = _local_tmp_dir()
+
+    def get_shared_object(self, name):
+        return JobContext._shared.get(name)
+
+    def set_shared_object(self, name, value):
+        JobContext._shared[name] = value
+
+    def remove_shared_object(self, name):
+        JobContext._shared.pop(name, None)
+
+    def create_streaming_ctx(self, batch_duration):
+        from pyspark.streaming import StreamingContext
+        if self.streaming_ctx is not None:
+            raise ValueError("Streaming context already exists")
+        self.streaming_ctx = StreamingContext(self.sc, batch_duration)
+
+    def stop_streaming_ctx(self):
+        if self.streaming_ctx is None:
+            raise ValueError("Cannot stop streaming context. Streaming context is None")
+        self.streaming_ctx.stop()
+        self.streaming_ctx = None
+
+
+def _local_tmp_dir():
+    import tempfile
+    path = os.path.join(tempfile.gettempdir(), "livy-jobs-%d" % os.getpid())
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _job_api(msg, ns, sc):
+    """A Python job (its base64 cloudpickled result, or its traceback) or a Python file to add."""
+    try:
+        if msg.get("op") == "add_pyfile":
+            sc.addPyFile(msg["path"])
+            return {}
+        set_job_group(sc, msg.get("group"))
+        pickler = _cloudpickle()
+        job = pickler.loads(base64.b64decode(msg["job"]))
+        result = job(JobContext(ns))
+        return {"result": base64.b64encode(pickler.dumps(result)).decode("ascii")}
+    except BaseException:
+        return {"error": traceback.format_exc()}
+
+
 # ---------------------------------------------------------------- main
 
 def _reader(ctrl_in, requests, ns):
@@ -400,7 +476,7 @@ def _reader(ctrl_in, requests, ns):
             log("bad control line: %r" % raw[:200])
             continue
         op = msg.get("op")
-        if op == "execute":
+        if op in ("execute", "job", "add_pyfile"):
             requests.put(msg)
         elif op == "cancel":
             _request_cancel(msg.get("id"))
@@ -445,6 +521,9 @@ def main():
         msg = requests.get()
         if msg is None:
             break
+        if msg.get("op") != "execute":
+            send(dict(_job_api(msg, ns, sc), op="reply", req=msg.get("req")))
+            continue
         sid = msg.get("id")
         try:
             output = execute(sid, msg.get("code", ""), ns, sc, msg.get("group"))

@@ -181,6 +181,7 @@ impl ReplHub {
                 // The driver keeps what it received and re-sends its history
                 // when it reconnects; statements it never got go out then.
                 ch.tx = None;
+                ch.jobs_disconnected();
             }
         }
         tracing::info!(session, "driver disconnected");
@@ -252,8 +253,16 @@ impl ReplHub {
                 next_id,
             } => {
                 merge_history(ch, statements, next_id);
+                ch.dispatch_jobs();
                 wake = true;
             }
+            FromDriver::Job {
+                id,
+                state,
+                result,
+                error,
+            } => ch.job_reported(id, state, result, error),
+            FromDriver::Added { req, error } => ch.add_answered(req, error),
         }
         drop(channels);
         self.changed.notify_waiters();

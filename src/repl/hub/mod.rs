@@ -6,8 +6,11 @@
 //! server that restarted and lost its memory never reuses an id the driver has
 //! already seen, and never hands out an id the driver would drop as a repeat.
 
+mod jobs;
 mod link;
 mod retain;
+
+pub use jobs::{AddError, Addition, Source};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -78,6 +81,8 @@ struct Channel {
     ever_connected: bool,
     /// Bytes of statement output kept at most (0: no limit).
     output_cap: u64,
+    /// Job API jobs and additions.
+    jobs: jobs::Jobs,
 }
 
 impl Channel {
@@ -114,6 +119,9 @@ pub struct ChannelSnapshot {
     pub last_heartbeat: u64,
     /// A statement is waiting or running.
     pub busy: bool,
+    /// A Job API job is queued or running (the session is not idle for
+    /// its idle timeout, though clients see it `idle`, as in Livy).
+    pub jobs_running: bool,
 }
 
 pub struct ReplHub {
@@ -246,6 +254,7 @@ impl ReplHub {
             last_activity: ch.last_activity,
             last_heartbeat: ch.last_heartbeat,
             busy: ch.statements.iter().any(|e| !e.st.state.is_final()),
+            jobs_running: ch.jobs.running(),
         })
     }
 
