@@ -8,4 +8,21 @@ hack/setup.sh
 # shellcheck source=hack/env.sh
 . hack/env.sh
 cargo build --release --quiet
-exec target/release/livy-server "$@"
+# Livy's job API jars for the session driver (hack/setup.sh fetched them),
+# unless livy.rsc.jars is set already: here, in the environment or in livy.conf.
+rsc_jars_set() {
+    local a prev="" dir="${LIVY_CONF_DIR:-}"
+    [ -n "${LIVY_RSC_JARS:-}" ] && return 0
+    for a in "$@"; do
+        case "$a" in
+            *livy.rsc.jars=*) return 0 ;;
+            --conf-dir=*) dir="${a#--conf-dir=}" ;;
+        esac
+        [ "$prev" = --conf-dir ] && dir="$a"
+        prev="$a"
+    done
+    [ -n "$dir" ] && grep -qsE '^[[:space:]]*livy\.rsc\.jars[[:space:]]*[=:[:space:]]' "$dir/livy.conf"
+}
+rsc=()
+rsc_jars_set "$@" || rsc=(--conf "livy.rsc.jars=$(hack/jobapi/jobapi.sh rsc --cached)")
+exec target/release/livy-server "$@" "${rsc[@]}"

@@ -2,7 +2,8 @@
 # Installs what livy-server needs and nothing else: Java 17, R and bubblewrap
 # (each only if absent, via apt; R runs `sparkr` sessions and R batches,
 # bubblewrap sandboxes the applications whose driver runs here) and pyspark
-# (pinned) into the project-local virtualenv .venv. Idempotent; safe to run on
+# (pinned) into the project-local virtualenv .venv, and Livy's job API jars for
+# the session driver (hack/jobapi/jobapi.sh rsc). Idempotent; safe to run on
 # every start. Source hack/env.sh afterwards.
 #
 # `hack/setup.sh --test` also installs what only the test suite needs: a
@@ -14,8 +15,9 @@
 # the PostgreSQL store's tests (likewise), Chromium and chromedriver for the
 # web UI's browser test, Airflow's Livy provider in .venv-airflow,
 # prometheus-client (the metrics test's parser) and schemathesis (in
-# .venv-schemathesis, for the OpenAPI fuzz test), and Hadoop's YARN/HDFS
-# minicluster from Maven Central (hack/yarn.sh build).
+# .venv-schemathesis, for the OpenAPI fuzz test), Hadoop's YARN/HDFS
+# minicluster from Maven Central (hack/yarn.sh build), and Livy's Java job
+# client with our example jobs plus cloudpickle (hack/jobapi/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +87,14 @@ fi
 
 venv_with_pyspark .venv "$PYSPARK_VERSION"
 
+# Livy's job API classes, which the session driver needs to read Java jobs
+# (livy.rsc.jars; hack/run.sh passes them): two jars fetched once from Maven
+# Central into ~/.cache/livy-server/livy-rsc (Maven only if they are missing).
+if ! hack/jobapi/jobapi.sh rsc --cached >/dev/null 2>&1; then
+    command -v mvn >/dev/null 2>&1 || apt_install maven
+    hack/jobapi/jobapi.sh rsc >/dev/null
+fi
+
 if [ "${1:-}" = "--test" ]; then
     venv_with_pyspark .venv-spark35 "$PYSPARK35_VERSION"
     # Helm's engine for the chart test (tests/chart.rs); no helm binary needed.
@@ -145,4 +155,12 @@ if [ "${1:-}" = "--test" ]; then
     # ~/.cache/livy-server/yarn (once per change of hack/yarn/).
     command -v mvn >/dev/null 2>&1 || apt_install maven
     bash hack/yarn.sh build
+    # The job API tests (hack/jobapi/): Livy's Java client from Maven Central
+    # and our example jobs compiled against it into ~/.cache/livy-server
+    # (once per change of hack/jobapi/java); cloudpickle for our Python job
+    # client, into .venv and into .venv-spark35 (a driver unpickles the jobs
+    # with it). requests, the client's other library, comes with pylivy.
+    hack/jobapi/jobapi.sh build >/dev/null
+    pip_if_missing .venv cloudpickle "cloudpickle==3.1.2"
+    pip_if_missing .venv-spark35 cloudpickle "cloudpickle==3.1.2"
 fi
