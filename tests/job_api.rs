@@ -90,12 +90,17 @@ async fn livys_java_client_runs_its_examples() {
     let sid = got["session"]["id"].as_u64().unwrap();
     pi_close(&got["pi"]);
     assert_eq!(got["sql"]["value"], json!([1000, 499500]), "{}", got["sql"]);
-    assert!(got["run"]["value"].is_string(), "{}", got["run"]);
+    assert_eq!(got["run"]["value"], "pong", "{}", got["run"]);
     let error = got["failing"]["error"].as_str().unwrap();
-    assert!(error.contains("livy-jobapi-failure"), "{error}");
+    assert!(error.contains("this job fails on purpose"), "{error}");
+    assert!(error.contains("IllegalStateException"), "the remote cause: {error}");
     assert_eq!(got["cancel"]["cancelled"], true, "{}", got["cancel"]);
+    assert_eq!(got["cancel"]["state_before"], "STARTED", "{}", got["cancel"]);
     assert_eq!(got["shared"]["value"], "forty-two", "{}", got["shared"]);
-    assert_eq!(got["connect"]["session"], sid, "{}", got["connect"]);
+    assert_eq!(got["connect"]["value"], "forty-two", "{}", got["connect"]);
+    // The client stopped its session (DELETE).
+    let (code, _) = get_json(&server.url(&format!("/sessions/{sid}"))).await;
+    assert!(code == 404 || code == 200, "{code}");
 
     // The Job API is counted.
     let metrics = client()

@@ -114,6 +114,8 @@ impl SandboxSettings {
             shown.extend(env.get(var).map(PathBuf::from));
         }
         shown.extend(config.local_dir_whitelist.iter().cloned());
+        // Every driver is given these (`livy.rsc.jars`).
+        shown.extend(config.jobs.rsc_jars.iter().map(PathBuf::from));
         shown.extend(config.launch.sandbox_paths.iter().cloned());
         let writable = config.launch.sandbox_writable.clone();
 

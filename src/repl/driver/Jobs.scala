@@ -49,12 +49,17 @@ final class JobRun(val id: Long, val jobType: String, val payload: String) {
  * Jars, files and Python files arrive as bytes (an upload) or a URI; they are kept in this
  * driver's staging dir and added to the context (jars also to the jobs' class loader).
  */
-final class Jobs(interpreters: Interpreters, spark: () => SparkSession, parentLoader: ClassLoader) {
+final class Jobs(interpreters: Interpreters, spark: () => SparkSession, parentLoader: ClassLoader,
+    userJars: Seq[String]) {
   private var link: ServerLink = _
   private val runs = new ConcurrentHashMap[Long, JobRun]()
   private val finishedOrder = new java.util.concurrent.ConcurrentLinkedQueue[Long]()
   private val shared = new ConcurrentHashMap[String, AnyRef]()
+  // The session's jars (livy.rsc.jars among them): spark-submit puts them on no class loader of
+  // the driver's in client mode, and YARN only localizes them in cluster mode.
   private val loader = new JobClassLoader(parentLoader)
+  userJars.foreach(j => loader.add(new File(j)))
+  Log.info(s"jobs load classes from ${loader.getURLs.mkString(", ")}")
   private val adds = new AtomicLong()
   @volatile private var streaming: JavaStreamingContext = _
   private val pool = Executors.newCachedThreadPool { r =>

@@ -92,7 +92,7 @@ object LivyReplDriver {
     sys.addShutdownHook(deleteRecursively(outputDir.toPath))
 
     val session = new Session(conf, interpreters, () => sc)
-    val jobs = new Jobs(interpreters, () => spark, parentLoader)
+    val jobs = new Jobs(interpreters, () => spark, parentLoader, userJars)
     session.attachJobs(jobs)
     val link = new ServerLink(conf.callbacks, conf.idleTimeoutMs,
       () => hello(conf, spark), session.onConnected, session.onMessage, () => stopSpark())
@@ -216,8 +216,8 @@ object LivyReplDriver {
     // spark-submit sets spark.repl.local.jars to the downloaded copies in client mode. In YARN
     // cluster mode it sets no spark.jars: YARN localizes the jars into the container's working
     // dir (this process's cwd) under the names in spark.yarn.secondary.jars.
-    val jars = conf.getOption("spark.repl.local.jars").orElse(conf.getOption("spark.jars")).toSeq ++
-      conf.getOption("spark.yarn.secondary.jars")
+    // Spark 4 may leave spark.repl.local.jars empty: spark.jars too (its non-local URIs drop out).
+    val jars = Seq("spark.repl.local.jars", "spark.jars", "spark.yarn.secondary.jars").flatMap(conf.getOption)
     jars.flatMap(_.split(",")).map(_.trim).filter(_.nonEmpty).flatMap(DriverConf.localPath)
       .filter(new File(_).exists()).distinct
   }
