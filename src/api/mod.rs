@@ -134,6 +134,21 @@ pub fn driver_routes() -> OpenApiRouter<AppState> {
         )
 }
 
+/// Bytes a multipart body may hold beyond its file (boundaries, part headers).
+pub const MULTIPART_SLACK: u64 = 64 * 1024;
+
+/// The multipart part a Job API upload route takes (`jar` or `file`), if
+/// `path` is one: uploads have their own size cap.
+pub fn upload_part(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/sessions/")?;
+    let (_, route) = rest.split_once('/')?;
+    match route.trim_end_matches('/') {
+        "upload-jar" => Some("jar"),
+        "upload-file" | "upload-pyfile" => Some("file"),
+        _ => None,
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
     let (local, _) = local_routes().split_for_parts();

@@ -39,7 +39,11 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
         // Elected meanwhile: the hub serves it (or says the session recovers).
         return next.run(req).await;
     }
-    match relay(cluster, &leader, req, state.config.max_body).await {
+    let limit = match crate::api::upload_part(req.uri().path()) {
+        Some(_) => (state.config.jobs.upload_max + crate::api::MULTIPART_SLACK) as usize,
+        None => state.config.max_body,
+    };
+    match relay(cluster, &leader, req, limit).await {
         Ok(resp) => resp,
         Err(why) => {
             tracing::warn!(leader = %leader.rest_url, error = %why, "could not forward a session call to the leader");

@@ -28,6 +28,8 @@ pub struct Limits {
     pub listener: ListenerConfig,
     /// `livy.server.request.max-body-size`.
     pub max_body: usize,
+    /// `livy.server.session.upload-max-bytes`, for the Job API's uploads.
+    pub max_upload: u64,
 }
 
 impl Limits {
@@ -35,6 +37,7 @@ impl Limits {
         Self {
             listener: config.listener.clone(),
             max_body: config.max_body,
+            max_upload: config.jobs.upload_max,
         }
     }
 }
@@ -77,6 +80,13 @@ pub fn refusal<B>(req: &Request<B>, limits: &Limits) -> Option<Response> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(part) = crate::api::upload_part(req.uri().path()) {
+        // The file and its multipart framing.
+        let limit = limits.max_upload;
+        return declared
+            .is_some_and(|n| n > limit.saturating_add(crate::api::MULTIPART_SLACK))
+            .then(|| ApiError::UploadTooLarge { part, limit }.into_response());
+    }
     if declared.is_some_and(|n| n > limits.max_body as u64) {
         return Some(
             ApiError::TooLarge {
@@ -128,6 +138,7 @@ mod tests {
                 max_header: 2000,
             },
             max_body: 1000,
+            max_upload: 5000,
         }
     }
 
@@ -166,5 +177,25 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(status(big_body), Some(413));
+    }
+
+    /// Job API uploads are held to `upload-max-bytes` (and framing), not
+    /// to the JSON body limit; the refusal names the upload's key.
+    #[test]
+    fn uploads_have_their_own_limit() {
+        let upload = |path: &str, len: u64| {
+            let req = Request::post(path)
+                .header("content-length", len.to_string())
+                .body(())
+                .unwrap();
+            refusal(&req, &limits())
+        };
+        assert!(upload("/sessions/3/upload-jar", 5000 + 1024).is_none());
+        let r = upload("/sessions/3/upload-pyfile", 5000 + crate::api::MULTIPART_SLACK + 1);
+        assert_eq!(r.map(|r| r.status().as_u16()), Some(413));
+        assert_eq!(crate::api::upload_part("/sessions/x/upload-jar"), Some("jar"));
+        assert_eq!(crate::api::upload_part("/sessions/1/upload-file"), Some("file"));
+        assert_eq!(crate::api::upload_part("/sessions/1/statements"), None);
+        assert_eq!(crate::api::upload_part("/batches/1/upload-jar"), None);
     }
 }
