@@ -62,8 +62,9 @@ def main():
         for _ in range(10):  # the spark interpreter's first statements compile slowly
             statement(c, sid)
         stmts = [statement(c, sid) for _ in range(N)]
-        c.call("DELETE", f"/sessions/{sid}")
     finally:
+        if sid is not None:  # a session's driver outlives the server: end it first
+            Client(PORT).request("DELETE", f"/sessions/{sid}")
         server.terminate()
         server.wait()
 
