@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "common/yarn.rs"]
+mod yarn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,14 +44,56 @@ fn dirs_cache() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"))
 }
 
-fn server(dir: &Path, extra: &[&str]) -> Server {
-    let mut conf = vec![
+fn server(dir: &Path) -> Server {
+    let conf = vec![
         format!("livy.rsc.jars={}", rsc_jars()),
         format!("livy.file.local-dir-whitelist={}", dir.display()),
         "livy.server.session.upload-max-bytes=1m".to_owned(),
     ];
-    conf.extend(extra.iter().map(|s| (*s).to_owned()));
     Server::start(&dir.join("data"), &conf)
+}
+
+fn java_examples(server: &Server) -> HashMap<String, Value> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("hack/jobapi/java-examples.sh"))
+        .arg(server.url(""));
+    examples(cmd)
+}
+
+fn python_examples(server: &Server, work: &Path) -> HashMap<String, Value> {
+    std::fs::create_dir_all(work).unwrap();
+    let mut cmd = Command::new(root().join(".venv/bin/python"));
+    cmd.arg(root().join("hack/jobapi/python-examples.py"))
+        .arg(server.url(""))
+        .arg(work);
+    examples(cmd)
+}
+
+/// What Livy's Java client's examples must have printed.
+fn java_examples_hold(got: &HashMap<String, Value>) {
+    pi_close(&got["pi"]);
+    assert_eq!(got["sql"]["value"], json!([1000, 499500]), "{}", got["sql"]);
+    assert_eq!(got["run"]["value"], "pong", "{}", got["run"]);
+    let error = got["failing"]["error"].as_str().unwrap();
+    assert!(error.contains("this job fails on purpose"), "{error}");
+    assert!(error.contains("IllegalStateException"), "the remote cause: {error}");
+    assert_eq!(got["cancel"]["cancelled"], true, "{}", got["cancel"]);
+    assert_eq!(got["cancel"]["state_before"], "STARTED", "{}", got["cancel"]);
+    assert_eq!(got["shared"]["value"], "forty-two", "{}", got["shared"]);
+    assert_eq!(got["connect"]["value"], "forty-two", "{}", got["connect"]);
+}
+
+/// What the Python client's examples must have printed.
+fn python_examples_hold(got: &HashMap<String, Value>) {
+    assert_eq!(got["numbers"]["value"], json!([100, 200, 300, 400]));
+    assert_eq!(got["upload_file"]["value"], json!([7, 14, 21]));
+    assert_eq!(got["upload_pyfile"]["value"], json!([3, 6, 9]));
+    let error = got["failing"]["error"].as_str().unwrap();
+    assert!(error.contains("ZeroDivisionError"), "{error}");
+    assert_eq!(got["sql"]["value"], json!([1000, 499500]));
+    assert_eq!(got["shared"]["value"], "forty-two");
+    assert_eq!(got["run"]["value"], "pong");
+    assert_eq!(got["connect"]["value"], "forty-two");
 }
 
 /// Runs a client program; its JSON lines by `example`.
@@ -82,22 +126,10 @@ fn pi_close(v: &Value) {
 async fn livys_java_client_runs_its_examples() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
-    let server = server(tmp.path(), &[]);
-    let mut cmd = Command::new("bash");
-    cmd.arg(root().join("hack/jobapi/java-examples.sh"))
-        .arg(server.url(""));
-    let got = examples(cmd);
+    let server = server(tmp.path());
+    let got = java_examples(&server);
     let sid = got["session"]["id"].as_u64().unwrap();
-    pi_close(&got["pi"]);
-    assert_eq!(got["sql"]["value"], json!([1000, 499500]), "{}", got["sql"]);
-    assert_eq!(got["run"]["value"], "pong", "{}", got["run"]);
-    let error = got["failing"]["error"].as_str().unwrap();
-    assert!(error.contains("this job fails on purpose"), "{error}");
-    assert!(error.contains("IllegalStateException"), "the remote cause: {error}");
-    assert_eq!(got["cancel"]["cancelled"], true, "{}", got["cancel"]);
-    assert_eq!(got["cancel"]["state_before"], "STARTED", "{}", got["cancel"]);
-    assert_eq!(got["shared"]["value"], "forty-two", "{}", got["shared"]);
-    assert_eq!(got["connect"]["value"], "forty-two", "{}", got["connect"]);
+    java_examples_hold(&got);
     // The client stopped its session (DELETE).
     let (code, _) = get_json(&server.url(&format!("/sessions/{sid}"))).await;
     assert!(code == 404 || code == 200, "{code}");
@@ -127,32 +159,47 @@ async fn livys_java_client_runs_its_examples() {
 async fn python_jobs_and_bad_input() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
-    let server = server(tmp.path(), &[]);
-    let work = tmp.path().join("py");
-    std::fs::create_dir_all(&work).unwrap();
+    let server = server(tmp.path());
     // The bad input goes to a session of its own (the client deletes its
     // own at the end): it starts while the examples run.
     let (code, b) = post_json(&server.url("/sessions"), &json!({"kind": "pyspark"})).await;
     assert_eq!(code, 201, "{b}");
     let bad_sid = b["id"].as_u64().unwrap();
-    let mut cmd = Command::new(root().join(".venv/bin/python"));
-    cmd.arg(root().join("hack/jobapi/python-examples.py"))
-        .arg(server.url(""))
-        .arg(&work);
-    let got = examples(cmd);
+    let got = python_examples(&server, &tmp.path().join("py"));
     assert_ne!(got["session"]["id"], bad_sid);
-    assert_eq!(got["numbers"]["value"], json!([100, 200, 300, 400]));
-    assert_eq!(got["upload_file"]["value"], json!([7, 14, 21]));
-    assert_eq!(got["upload_pyfile"]["value"], json!([3, 6, 9]));
-    let error = got["failing"]["error"].as_str().unwrap();
-    assert!(error.contains("ZeroDivisionError"), "{error}");
-    assert_eq!(got["sql"]["value"], json!([1000, 499500]));
-    assert_eq!(got["shared"]["value"], "forty-two");
-    assert_eq!(got["run"]["value"], "pong");
-    assert_eq!(got["connect"]["value"], "forty-two");
+    python_examples_hold(&got);
 
     wait_state(&server.url(&format!("/sessions/{bad_sid}")), &["idle"], LONG).await;
     bad_input(&server, bad_sid, tmp.path()).await;
+}
+
+/// Both clients' examples on a real YARN (the minicluster of
+/// `tests/common/yarn.rs`), each session's driver in its ApplicationMaster:
+/// Livy's jars reach it through `spark.jars`, uploads through the channel.
+#[tokio::test]
+async fn both_clients_run_their_examples_on_yarn() {
+    let _slot = spark_slot().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = [format!("livy.rsc.jars={}", rsc_jars())];
+    let server = yarn::server(free_port(), &tmp.path().join("data"), tmp.path(), "cluster", &extra);
+    let got = java_examples(&server);
+    java_examples_hold(&got);
+    let sid = got["session"]["id"].as_u64().unwrap();
+    let got = python_examples(&server, &tmp.path().join("py"));
+    python_examples_hold(&got);
+    // Both drivers were YARN applications (ended by the clients' stop).
+    let (code, apps) = get_json(&format!("{}/ws/v1/cluster/apps", yarn::yarn().rm_url)).await;
+    assert_eq!(code, 200, "{apps}");
+    let names: Vec<&str> = apps["apps"]["app"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    for id in [sid, got["session"]["id"].as_u64().unwrap()] {
+        let name = format!("livy-session-{id}");
+        assert!(names.contains(&name.as_str()), "{name} not in {names:?}");
+    }
 }
 
 async fn post_raw(server: &Server, path: &str, body: &str) -> (u16, Value) {

@@ -193,15 +193,15 @@ fn session(case: &S) -> LaunchPlan {
     )
 }
 
-const RSC_JARS: [&str; 2] = ["/livy/livy-api.jar", "/livy/livy-client-common.jar"];
+const RSC_JARS: [&str; 2] = ["/livy/livy-api.jar", "/livy/livy-client-http.jar"];
 
 /// Every driver gets `livy.rsc.jars` (Livy's API, for Java jobs) after the
 /// user's own jars, wherever it runs.
 #[rstest]
-#[case::local(s(Mgr::Local, None), "/livy/livy-api.jar,/livy/livy-client-common.jar")]
-#[case::yarn_cluster(S { jars: vec!["hdfs:///u/a.jar"], ..s(Mgr::YarnCluster, None) }, "hdfs:///u/a.jar,/livy/livy-api.jar,/livy/livy-client-common.jar")]
-#[case::k8s(S { jars: vec!["local:///opt/b.jar"], ..s(Mgr::K8s, None) }, "local:///opt/b.jar,/livy/livy-api.jar,/livy/livy-client-common.jar")]
-#[case::pooled(S { pooled: true, ..s(Mgr::Standalone, Some("client")) }, "/livy/livy-api.jar,/livy/livy-client-common.jar")]
+#[case::local(s(Mgr::Local, None), "/livy/livy-api.jar,/livy/livy-client-http.jar")]
+#[case::yarn_cluster(S { jars: vec!["hdfs:///u/a.jar"], ..s(Mgr::YarnCluster, None) }, "hdfs:///u/a.jar,/livy/livy-api.jar,/livy/livy-client-http.jar")]
+#[case::k8s(S { jars: vec!["local:///opt/b.jar"], ..s(Mgr::K8s, None) }, "local:///opt/b.jar,/livy/livy-api.jar,/livy/livy-client-http.jar")]
+#[case::pooled(S { pooled: true, ..s(Mgr::Standalone, Some("client")) }, "/livy/livy-api.jar,/livy/livy-client-http.jar")]
 fn session_jars(#[case] case: S, #[case] jars: &str) {
     let plan = session(&case);
     assert_eq!(opt(&plan.argv, "--jars"), Some(jars), "{:?}", plan.argv);

@@ -39,7 +39,7 @@ final class JobRun(val id: Long, val jobType: String, val payload: String) {
 
 /**
  * Livy's Job API in the driver. Java jobs (`spark`) are Livy's Kryo bytes, read with Livy's own
- * `Serializer` (livy-client-common, on the class path through livy.rsc.jars, reached by
+ * `Serializer` (in livy-client-http, on the class path through livy.rsc.jars, reached by
  * reflection so the driver builds without it) and run with a `JobContext` proxy; their results
  * go back Kryo-serialized, base64. Python jobs (`pyspark`) are cloudpickled functions run by the
  * Python child, whose base64 pickle of the result is base64-encoded once more, as Livy's Python
@@ -150,7 +150,7 @@ final class Jobs(interpreters: Interpreters, spark: () => SparkSession, parentLo
           Class.forName("org.apache.livy.JobContext", true, loader))
       } catch {
         case e: ClassNotFoundException =>
-          throw new IllegalStateException("Java jobs need Livy's livy-api and livy-client-common jars in the " +
+          throw new IllegalStateException("Java jobs need Livy's livy-api and livy-client-http jars in the " +
             s"session's driver; set livy.rsc.jars on the server to them (hack/setup.sh fetches them): missing ${e.getMessage}")
       }
       // A new Serializer per job: its Kryo takes the context class loader (with every jar so far).
