@@ -163,7 +163,11 @@ pub fn statement(kind: &str, outcome: &'static str, took: Duration) {
 
 /// A Job API job ended in `state` (`SUCCEEDED`, `FAILED`, `CANCELLED`).
 pub fn job(job_type: &str, state: crate::repl::protocol::JobState) {
-    let job_type = if job_type == "pyspark" { "pyspark" } else { "spark" };
+    let job_type = if job_type == "pyspark" {
+        "pyspark"
+    } else {
+        "spark"
+    };
     let state = format!("{state:?}").to_ascii_uppercase();
     counter!(JOBS, "type" => job_type, "state" => state).increment(1);
 }

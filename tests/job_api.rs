@@ -76,9 +76,16 @@ fn java_examples_hold(got: &HashMap<String, Value>) {
     assert_eq!(got["run"]["value"], "pong", "{}", got["run"]);
     let error = got["failing"]["error"].as_str().unwrap();
     assert!(error.contains("this job fails on purpose"), "{error}");
-    assert!(error.contains("IllegalStateException"), "the remote cause: {error}");
+    assert!(
+        error.contains("IllegalStateException"),
+        "the remote cause: {error}"
+    );
     assert_eq!(got["cancel"]["cancelled"], true, "{}", got["cancel"]);
-    assert_eq!(got["cancel"]["state_before"], "STARTED", "{}", got["cancel"]);
+    assert_eq!(
+        got["cancel"]["state_before"], "STARTED",
+        "{}",
+        got["cancel"]
+    );
     assert_eq!(got["shared"]["value"], "forty-two", "{}", got["shared"]);
     assert_eq!(got["connect"]["value"], "forty-two", "{}", got["connect"]);
 }
@@ -169,7 +176,12 @@ async fn python_jobs_and_bad_input() {
     assert_ne!(got["session"]["id"], bad_sid);
     python_examples_hold(&got);
 
-    wait_state(&server.url(&format!("/sessions/{bad_sid}")), &["idle"], LONG).await;
+    wait_state(
+        &server.url(&format!("/sessions/{bad_sid}")),
+        &["idle"],
+        LONG,
+    )
+    .await;
     bad_input(&server, bad_sid, tmp.path()).await;
 }
 
@@ -181,7 +193,13 @@ async fn both_clients_run_their_examples_on_yarn() {
     let _slot = spark_slot().await;
     let tmp = tempfile::tempdir().unwrap();
     let extra = [format!("livy.rsc.jars={}", rsc_jars())];
-    let server = yarn::server(free_port(), &tmp.path().join("data"), tmp.path(), "cluster", &extra);
+    let server = yarn::server(
+        free_port(),
+        &tmp.path().join("data"),
+        tmp.path(),
+        "cluster",
+        &extra,
+    );
     let got = java_examples(&server);
     java_examples_hold(&got);
     let sid = got["session"]["id"].as_u64().unwrap();
@@ -238,10 +256,19 @@ fn msg(v: &Value) -> &str {
 async fn bad_input(server: &Server, sid: u64, dir: &Path) {
     let jobs = format!("/sessions/{sid}/submit-job");
     for (body, says) in [
-        (r#"{"job": "", "jobType": "pyspark"}"#, "job: no job provided"),
+        (
+            r#"{"job": "", "jobType": "pyspark"}"#,
+            "job: no job provided",
+        ),
         (r#"{"jobType": "spark"}"#, "job: no job provided"),
-        (r#"{"job": "not base64!", "jobType": "spark"}"#, "job: not base64"),
-        (r#"{"job": "AAAA", "jobType": "cobol"}"#, "jobType: unknown job type"),
+        (
+            r#"{"job": "not base64!", "jobType": "spark"}"#,
+            "job: not base64",
+        ),
+        (
+            r#"{"job": "AAAA", "jobType": "cobol"}"#,
+            "jobType: unknown job type",
+        ),
         (r#"{"job": 5}"#, "job"),
         (r#"{"job": "AAAA", "extra": 1}"#, "extra"),
     ] {
@@ -256,15 +283,30 @@ async fn bad_input(server: &Server, sid: u64, dir: &Path) {
     assert_eq!(code, 404, "{b}");
 
     // Uploads: the wrong part, too large; adds outside the whitelist.
-    let (code, b) = upload(server, &format!("/sessions/{sid}/upload-pyfile"), "jar", b"X=1\n".to_vec()).await;
+    let (code, b) = upload(
+        server,
+        &format!("/sessions/{sid}/upload-pyfile"),
+        "jar",
+        b"X=1\n".to_vec(),
+    )
+    .await;
     assert_eq!(code, 400, "{b}");
     assert!(msg(&b).contains("no multipart part named 'file'"), "{b}");
     // Over 1 MiB, within the framing slack: refused as it streams in (a
     // larger declared length is refused on the head: src/server/refusal.rs).
     for len in [1_080_000] {
-        let (code, b) = upload(server, &format!("/sessions/{sid}/upload-file"), "file", vec![b'#'; len]).await;
+        let (code, b) = upload(
+            server,
+            &format!("/sessions/{sid}/upload-file"),
+            "file",
+            vec![b'#'; len],
+        )
+        .await;
         assert_eq!(code, 413, "{len}: {b}");
-        assert!(msg(&b).contains("livy.server.session.upload-max-bytes"), "{len}: {b}");
+        assert!(
+            msg(&b).contains("livy.server.session.upload-max-bytes"),
+            "{len}: {b}"
+        );
     }
     for route in ["add-jar", "add-file", "add-pyfile"] {
         let (code, b) = post_raw(
@@ -274,7 +316,10 @@ async fn bad_input(server: &Server, sid: u64, dir: &Path) {
         )
         .await;
         assert_eq!(code, 400, "{route}: {b}");
-        assert!(msg(&b).contains("livy.file.local-dir-whitelist"), "{route}: {b}");
+        assert!(
+            msg(&b).contains("livy.file.local-dir-whitelist"),
+            "{route}: {b}"
+        );
     }
     let (code, b) = post_raw(server, &format!("/sessions/{sid}/add-file"), "{}").await;
     assert_eq!(code, 400, "{b}");
@@ -286,7 +331,13 @@ async fn bad_input(server: &Server, sid: u64, dir: &Path) {
     assert!(msg(&b).contains("could not add the file"), "{b}");
 
     // The session is unharmed: a good upload and a statement still work.
-    let (code, b) = upload(server, &format!("/sessions/{sid}/upload-pyfile"), "file", b"X = 41\n".to_vec()).await;
+    let (code, b) = upload(
+        server,
+        &format!("/sessions/{sid}/upload-pyfile"),
+        "file",
+        b"X = 41\n".to_vec(),
+    )
+    .await;
     assert_eq!(code, 200, "{b}");
     let st = run_statement(
         server,

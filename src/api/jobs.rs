@@ -24,8 +24,8 @@ use super::sessions::{find, live_state};
 use super::validate;
 use super::wire::Msg;
 use crate::records::{SessionState, SessionStatus};
-use crate::repl::{AddError, Addition, Source};
 use crate::repl::protocol::JobStatus;
+use crate::repl::{AddError, Addition, Source};
 
 /// `POST /sessions/{id}/submit-job` and `…/run-job`: Livy's `SerializedJob`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -283,18 +283,18 @@ macro_rules! add_route {
     ($name:ident, $path:literal, $what:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
-            post,
-            path = $path,
-            tag = "jobs",
-            params(RecordId),
-            request_body = AddRequest,
-            responses(
-                (status = 200, description = "Added to the running context.", body = Msg),
-                RecordRefusals,
-                BodyRefusals,
-                Refusals,
-            )
-        )]
+                    post,
+                    path = $path,
+                    tag = "jobs",
+                    params(RecordId),
+                    request_body = AddRequest,
+                    responses(
+                        (status = 200, description = "Added to the running context.", body = Msg),
+                        RecordRefusals,
+                        BodyRefusals,
+                        Refusals,
+                    )
+                )]
         pub async fn $name(
             State(state): State<AppState>,
             who: Requester,
@@ -369,7 +369,10 @@ async fn upload(
     })?;
     let limit = state.config.jobs.upload_max;
     let unreadable = |e: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("{part}: unreadable multipart body ({})", e.body_text()))
+        ApiError::BadRequest(format!(
+            "{part}: unreadable multipart body ({})",
+            e.body_text()
+        ))
     };
     while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
         if field.name() != Some(part) {
@@ -450,7 +453,10 @@ mod tests {
 
     #[test]
     fn upload_names_are_plain_file_names() {
-        assert_eq!(file_name(Some("a/b/helpers.jar"), "jar").unwrap(), "helpers.jar");
+        assert_eq!(
+            file_name(Some("a/b/helpers.jar"), "jar").unwrap(),
+            "helpers.jar"
+        );
         assert_eq!(file_name(Some("C:\\x\\m.py"), "file").unwrap(), "m.py");
         for bad in [None, Some(""), Some("dir/"), Some(".."), Some("a\nb")] {
             assert!(file_name(bad, "jar").is_err(), "{bad:?}");
@@ -461,7 +467,11 @@ mod tests {
     fn ended_sessions_take_no_jobs() {
         assert!(takes_jobs(SessionState::Starting));
         assert!(takes_jobs(SessionState::Idle));
-        for s in [SessionState::Dead, SessionState::Error, SessionState::ShuttingDown] {
+        for s in [
+            SessionState::Dead,
+            SessionState::Error,
+            SessionState::ShuttingDown,
+        ] {
             assert!(!takes_jobs(s), "{s}");
         }
     }

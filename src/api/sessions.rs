@@ -133,7 +133,15 @@ pub async fn livy_view(
     headers: &axum::http::HeaderMap,
 ) -> serde_json::Value {
     const JAVA_CLIENT_KEYS: [&str; 9] = [
-        "id", "name", "appId", "owner", "proxyUser", "state", "kind", "appInfo", "log",
+        "id",
+        "name",
+        "appId",
+        "owner",
+        "proxyUser",
+        "state",
+        "kind",
+        "appInfo",
+        "log",
     ];
     let mut v = view_one(state, rec, Shape::Livy).await;
     let java_client = headers

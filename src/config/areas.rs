@@ -221,7 +221,8 @@ impl Sessions {
             driver_java_options: s.value(keys::DRIVER_JAVA_OPTIONS).trim().to_owned(),
             driver_class_data_sharing: s.flag(keys::DRIVER_CLASS_DATA_SHARING)?,
             jobs: JobApi {
-                rsc_jars: s.absolute_paths(keys::RSC_JARS)?
+                rsc_jars: s
+                    .absolute_paths(keys::RSC_JARS)?
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect(),

@@ -191,10 +191,19 @@ mod tests {
             refusal(&req, &limits())
         };
         assert!(upload("/sessions/3/upload-jar", 5000 + 1024).is_none());
-        let r = upload("/sessions/3/upload-pyfile", 5000 + crate::api::MULTIPART_SLACK + 1);
+        let r = upload(
+            "/sessions/3/upload-pyfile",
+            5000 + crate::api::MULTIPART_SLACK + 1,
+        );
         assert_eq!(r.map(|r| r.status().as_u16()), Some(413));
-        assert_eq!(crate::api::upload_part("/sessions/x/upload-jar"), Some("jar"));
-        assert_eq!(crate::api::upload_part("/sessions/1/upload-file"), Some("file"));
+        assert_eq!(
+            crate::api::upload_part("/sessions/x/upload-jar"),
+            Some("jar")
+        );
+        assert_eq!(
+            crate::api::upload_part("/sessions/1/upload-file"),
+            Some("file")
+        );
         assert_eq!(crate::api::upload_part("/sessions/1/statements"), None);
         assert_eq!(crate::api::upload_part("/batches/1/upload-jar"), None);
     }

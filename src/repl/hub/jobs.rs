@@ -339,7 +339,11 @@ mod tests {
         jobs.entries.push(running);
         jobs.evict(Duration::from_secs(3), 6_000);
         let ids: Vec<u64> = jobs.entries.iter().map(|e| e.status.id).collect();
-        assert_eq!(ids, [2, 3], "job 1 finished 5 s ago, past the 3 s retention");
+        assert_eq!(
+            ids,
+            [2, 3],
+            "job 1 finished 5 s ago, past the 3 s retention"
+        );
 
         for id in 10..10 + MAX_JOBS as u64 {
             jobs.entries.push(finished(id, 6_000));
@@ -347,6 +351,9 @@ mod tests {
         jobs.evict(Duration::from_secs(3), 6_000);
         assert_eq!(jobs.entries.len(), MAX_JOBS);
         assert_eq!(jobs.entries[0].status.id, 3, "the running job stays");
-        assert_eq!(jobs.entries[1].status.id, 11, "the oldest finished went first");
+        assert_eq!(
+            jobs.entries[1].status.id, 11,
+            "the oldest finished went first"
+        );
     }
 }
