@@ -71,6 +71,13 @@ async fn server_with_records(tmp: &Path, sessions: usize) -> Server {
         // The stand-in driver answers with the code as its output.
         let st = run_statement(&server, s["id"].as_u64().unwrap(), json!({"code": "1 + 1"})).await;
         assert_eq!(text(&st), "1 + 1");
+        // A job (the stand-in answers it SUCCEEDED), for `GET …/jobs/1`.
+        let (code, j) = post_json(
+            &server.url(&format!("/sessions/{}/submit-job", s["id"])),
+            &json!({"job": "AAAA", "jobType": "spark"}),
+        )
+        .await;
+        assert_eq!(code, 201, "{j}");
     }
     server
 }
@@ -117,7 +124,12 @@ async fn every_documented_operation_is_served_as_documented() {
     let http = client();
     for (path, item) in paths {
         let Some(op) = item.get("get") else { continue };
-        let url = server.url(&path.replace("{id}", "0").replace("{sid}", "0"));
+        let url = server.url(
+            &path
+                .replace("{id}", "0")
+                .replace("{sid}", "0")
+                .replace("{jobId}", "1"),
+        );
         let r = http.get(&url).send().await.unwrap();
         let status = r.status().as_u16().to_string();
         assert!(

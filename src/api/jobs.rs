@@ -205,10 +205,10 @@ fn job_not_found(state: &AppState, session: u64, job: &str) -> ApiError {
     post,
     path = "/sessions/{id}/jobs/{jobId}/cancel",
     tag = "jobs",
-    params(RecordId, ("jobId" = u64, Path, description = "The job's id.")),
+    params(RecordId, ("jobId" = u64, Path, description = "The job's id."), ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")),
     responses(
         (status = 200, description = "`{\"msg\": \"canceled\"}`", body = Msg),
-        (status = 404, description = "No such session or job.", body = Msg),
+        RecordRefusals,
         Refusals,
     )
 )]
@@ -234,7 +234,7 @@ pub async fn cancel_job(
     post,
     path = "/sessions/{id}/connect",
     tag = "jobs",
-    params(RecordId),
+    params(RecordId, ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")),
     responses(
         (status = 200, description = "The session.", body = super::sessions::SessionView),
         RecordRefusals,
@@ -259,10 +259,11 @@ macro_rules! upload_route {
             post,
             path = $path,
             tag = "jobs",
-            params(RecordId),
+            params(RecordId, ("X-Requested-By" = String, Header, description = "Any value. A POST needs it or a JSON `Content-Type`, body or not (a page on another site can send neither).")),
             request_body(content_type = "multipart/form-data", description = concat!("The file, as part `", $part, "`.")),
             responses(
                 (status = 200, description = "Added to the running context.", body = Msg),
+                (status = 415, description = "The request is not a Livy client's (no `X-Requested-By`).", body = Msg),
                 (status = 413, description = "Over `livy.server.session.upload-max-bytes`.", body = Msg),
                 RecordRefusals,
                 Refusals,

@@ -183,10 +183,21 @@ mod tests {
         assert_eq!(
             paths,
             [
+                "/sessions/{id}/add-file",
+                "/sessions/{id}/add-jar",
+                "/sessions/{id}/add-pyfile",
                 "/sessions/{id}/completion",
+                "/sessions/{id}/connect",
+                "/sessions/{id}/jobs/{jobId}",
+                "/sessions/{id}/jobs/{jobId}/cancel",
+                "/sessions/{id}/run-job",
                 "/sessions/{id}/statements",
                 "/sessions/{id}/statements/{sid}",
                 "/sessions/{id}/statements/{sid}/cancel",
+                "/sessions/{id}/submit-job",
+                "/sessions/{id}/upload-file",
+                "/sessions/{id}/upload-jar",
+                "/sessions/{id}/upload-pyfile",
             ]
         );
     }
