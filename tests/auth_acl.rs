@@ -1,7 +1,7 @@
 //! Access control, impersonation and CSRF through the real binary, as a
 //! table: settings (auth off/basic × access control off/on × impersonation
 //! off/on) × users (owner, other, viewer, modifier, superuser, stranger) ×
-//! every session, statement and batch route. The expected outcome of each
+//! every session, statement, Job API and batch route. The expected outcome of each
 //! case comes from an oracle written here from Livy's rules (not from the
 //! server's code); every forbidden action must be a 403 that changed
 //! nothing, every allowed one must succeed.
@@ -131,6 +131,7 @@ async fn start(s: Setting, dir: &Path) -> Api {
     let home = common::fake_spark_home(dir);
     let mut conf = vec![
         format!("livy.server.spark-home={}", home.display()),
+        format!("livy.file.local-dir-whitelist={}", dir.display()),
         "livy.rsc.launcher.port.range=0~0".into(),
         format!("livy.impersonation.enabled={}", s.impersonation),
     ];
@@ -212,6 +213,21 @@ async fn run_setting(s: Setting) -> usize {
     let session = format!("/sessions/{sid}");
     let batch = format!("/batches/{bid}");
     let users: &[&str] = if s.auth { &USERS } else { &["alice"] };
+    // alice's job 1 (the stand-in driver answers it SUCCEEDED); each allowed
+    // submission below takes the next id, so a denied one would show there.
+    let job = json!({"job": "AAAA", "jobType": "spark"});
+    let (code, r) = api
+        .call(
+            "alice",
+            Method::POST,
+            &format!("{session}/submit-job"),
+            Some(job.clone()),
+        )
+        .await;
+    assert_eq!(code, 201, "{r}");
+    let mut jobs = 1;
+    let staged = tmp.path().join("staged.txt");
+    std::fs::write(&staged, "staged\n").unwrap();
 
     for &user in users {
         // Reads.
@@ -285,6 +301,75 @@ async fn run_setting(s: Setting) -> usize {
             Some(json!({"code": "sp", "kind": "pyspark"})),
             &[200],
             &statements,
+        )
+        .await;
+
+        // The Job API: modify to submit, cancel, add, connect; view to read.
+        for route in ["submit-job", "run-job"] {
+            let next = format!("{session}/jobs/{}", jobs + 1);
+            case(
+                &api,
+                &mut n,
+                user,
+                Need::Modify,
+                Method::POST,
+                &format!("{session}/{route}"),
+                Some(job.clone()),
+                &[201],
+                &next,
+            )
+            .await;
+            if allowed(s, user, Need::Modify) {
+                jobs += 1;
+            }
+        }
+        let first = format!("{session}/jobs/1");
+        case(
+            &api,
+            &mut n,
+            user,
+            Need::View,
+            Method::GET,
+            &first,
+            None,
+            &[200],
+            &first,
+        )
+        .await;
+        case(
+            &api,
+            &mut n,
+            user,
+            Need::Modify,
+            Method::POST,
+            &format!("{first}/cancel"),
+            None,
+            &[200],
+            &first,
+        )
+        .await;
+        case(
+            &api,
+            &mut n,
+            user,
+            Need::Modify,
+            Method::POST,
+            &format!("{session}/add-file"),
+            Some(json!({"uri": staged.display().to_string()})),
+            &[200],
+            &session,
+        )
+        .await;
+        case(
+            &api,
+            &mut n,
+            user,
+            Need::Modify,
+            Method::POST,
+            &format!("{session}/connect"),
+            None,
+            &[200],
+            &session,
         )
         .await;
 
