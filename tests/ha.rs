@@ -344,6 +344,35 @@ async fn two_servers_share_records_ids_and_sessions() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["candidates"], json!(["fake_candidate"]), "{body}");
     assert!(answered_by.is_some(), "the follower forwarded the call");
+    // The Job API through the follower: a job and its status, and an upload
+    // (a multipart body relayed whole); the stand-in answers the job with
+    // its own bytes and confirms the file.
+    let (code, job) = common::post_json(
+        &follower.url(&format!("/sessions/{sid}/submit-job")),
+        &json!({"job": "aGVsbG8=", "jobType": "spark"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{job}");
+    let status = until(
+        &follower.url(&format!("/sessions/{sid}/jobs/{}", job["id"])),
+        Duration::from_secs(30),
+        |v| v["state"] == "SUCCEEDED",
+    )
+    .await;
+    assert_eq!(status["result"], "aGVsbG8=", "{status}");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x = 1\n".to_vec()).file_name("m.py"),
+    );
+    let r = common::client()
+        .post(follower.url(&format!("/sessions/{sid}/upload-pyfile")))
+        .header("X-Requested-By", "ha-test")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("x-livy-answered-by"));
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Forwarding as the servers do it, with their secret from the database:
     // a signed call is taken once; forged, unsigned, replayed and expired
     // ones are refused by the leader.
