@@ -116,6 +116,15 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     )
     .await;
     assert!(text(&st).contains("= 5"), "{st}");
+    // The Job API on the adopted driver.
+    let job = run_python_job(
+        &server,
+        id,
+        "lambda ctx: ctx.sc.parallelize(range(10)).sum()",
+    )
+    .await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(unpickled_result(job["result"].as_str().unwrap()), "45");
     // R, where installed, was started with the pool's driver too.
     if std::process::Command::new("R")
         .arg("--version")
@@ -175,6 +184,15 @@ async fn a_pooled_driver_is_adopted_refilled_recovered_and_deleted() {
     wait_state(&server.url(&format!("/sessions/{id}")), &["idle"], WARM).await;
     let st = run_statement(&server, id, json!({"code": "x + 2"})).await;
     assert_eq!(text(&st), "42", "the same Python, recovered");
+    // Jobs on the recovered session (statuses of earlier ones are gone, as in Livy).
+    let job = run_python_job(
+        &server,
+        id,
+        "lambda ctx: ctx.sc.parallelize(range(4)).count()",
+    )
+    .await;
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(unpickled_result(job["result"].as_str().unwrap()), "4");
     let (_, s) = get_json(&server.url(&format!("/sessions/{id}"))).await;
     assert_eq!((&s["fromPool"], &s["name"]), (&json!(true), &json!("warm")));
     wait_metric(&server, READY, 1.0, WARM).await;

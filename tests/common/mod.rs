@@ -667,3 +667,64 @@ pub async fn start_slow_spark_job(server: &Server, session: u64, within: Duratio
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A Python job for the Job API: `lambda_src` (a function of the job
+/// context) cloudpickled by the project's Python and base64-encoded, as
+/// Livy's Python client sends it.
+#[allow(dead_code)] // each test binary uses a part
+pub fn pickled_job(lambda_src: &str) -> String {
+    let script = format!(
+        "import base64, cloudpickle\nprint(base64.b64encode(cloudpickle.dumps({lambda_src})).decode())"
+    );
+    let out = Command::new(client_python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A Python job's `result` as Livy's Python client reads it (base64 twice,
+/// then unpickled), as its `repr`.
+#[allow(dead_code)] // each test binary uses a part
+pub fn unpickled_result(result: &str) -> String {
+    let script = "import base64, sys, cloudpickle\nprint(repr(cloudpickle.loads(base64.b64decode(base64.b64decode(sys.argv[1])))))";
+    let out = Command::new(client_python())
+        .args(["-c", script, result])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Submits a Python job to session `sid` and waits until it ends; its status.
+#[allow(dead_code)] // each test binary uses a part
+pub async fn run_python_job(server: &Server, sid: u64, lambda_src: &str) -> Value {
+    let (code, job) = post_json(
+        &server.url(&format!("/sessions/{sid}/submit-job")),
+        &serde_json::json!({"job": pickled_job(lambda_src), "jobType": "pyspark"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{job}");
+    let url = server.url(&format!("/sessions/{sid}/jobs/{}", job["id"]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let (code, status) = get_json(&url).await;
+        assert_eq!(code, 200, "{status}");
+        if ["SUCCEEDED", "FAILED", "CANCELLED"]
+            .contains(&status["state"].as_str().unwrap_or_default())
+        {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
