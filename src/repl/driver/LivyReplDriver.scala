@@ -216,7 +216,7 @@ object LivyReplDriver {
     // spark-submit sets spark.repl.local.jars to the downloaded copies in client mode. In YARN
     // cluster mode it sets no spark.jars: YARN localizes the jars into the container's working
     // dir (this process's cwd) under the names in spark.yarn.secondary.jars.
-    // Spark 4 may leave spark.repl.local.jars empty: spark.jars too (its non-local URIs drop out).
+    // spark.jars too, for its local entries (its other URIs drop out; duplicates go).
     val jars = Seq("spark.repl.local.jars", "spark.jars", "spark.yarn.secondary.jars").flatMap(conf.getOption)
     jars.flatMap(_.split(",")).map(_.trim).filter(_.nonEmpty).flatMap(DriverConf.localPath)
       .filter(new File(_).exists()).distinct
