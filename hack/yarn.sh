@@ -74,6 +74,26 @@ cmd_start() {
     fi
     local out
     out="$(cmd_build)"
+    # The launcher picks free ports before the daemons bind them (the RM must
+    # rebind the same ones when it restarts); on a busy machine another
+    # process may take one in between: then start again, on new ports.
+    local attempt
+    for attempt in 1 2 3; do
+        if launch "$dir" "$out"; then
+            grep 'MiniCluster: up in' "$dir/minicluster.log" >&2 || true
+            spark_conf "$dir"
+            cat "$dir/env"
+            return 0
+        fi
+        echo "yarn.sh: a port the minicluster picked was taken meanwhile (attempt $attempt); starting again" >&2
+    done
+    die "the minicluster could not bind its ports in 3 attempts (log: $dir/minicluster.log)"
+}
+
+# launch DIR OUT: starts the minicluster and waits until it is ready (0), or
+# until it exits on a port taken meanwhile (1); dies on any other failure.
+launch() {
+    local dir="$1" out="$2"
     rm -f "$dir/ready" "$dir/env"
     mkdir -p "$dir/tmp"
     # Containers start {{JAVA_HOME}}/bin/java: the NodeManagers pass on our JAVA_HOME.
@@ -101,6 +121,11 @@ cmd_start() {
     local timeout="${YARN_START_TIMEOUT:-180}" waited=0
     while [[ ! -f "$dir/ready" ]]; do
         if ! kill -0 "$pid" 2>/dev/null; then
+            if grep -q 'BindException' "$dir/minicluster.log"; then
+                cmd_stop "$dir" >/dev/null 2>&1 || true
+                rm -rf "$dir/test-data"
+                return 1
+            fi
             tail -n 40 "$dir/minicluster.log" >&2
             die "the minicluster exited before it was ready (log: $dir/minicluster.log)"
         fi
@@ -112,9 +137,6 @@ cmd_start() {
         sleep 0.2
         waited=$((waited + 1))
     done
-    grep 'MiniCluster: up in' "$dir/minicluster.log" >&2 || true
-    spark_conf "$dir"
-    cat "$dir/env"
 }
 
 # DIR/spark-conf/spark-defaults.conf (SPARK_CONF_DIR) for applications on this cluster.
