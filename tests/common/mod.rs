@@ -673,28 +673,31 @@ pub async fn start_slow_spark_job(server: &Server, session: u64, within: Duratio
 /// Livy's Python client sends it.
 #[allow(dead_code)] // each test binary uses a part
 pub fn pickled_job(lambda_src: &str) -> String {
-    let script = format!(
-        "import base64, cloudpickle\nprint(base64.b64encode(cloudpickle.dumps({lambda_src})).decode())"
-    );
-    let out = Command::new(client_python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    client_python_prints(
+        &format!(
+            "import base64, cloudpickle\nprint(base64.b64encode(cloudpickle.dumps({lambda_src})).decode())"
+        ),
+        &[],
+    )
 }
 
 /// A Python job's `result` as Livy's Python client reads it (base64 twice,
 /// then unpickled), as its `repr`.
 #[allow(dead_code)] // each test binary uses a part
 pub fn unpickled_result(result: &str) -> String {
-    let script = "import base64, sys, cloudpickle\nprint(repr(cloudpickle.loads(base64.b64decode(base64.b64decode(sys.argv[1])))))";
+    client_python_prints(
+        "import base64, sys, cloudpickle\nprint(repr(cloudpickle.loads(base64.b64decode(base64.b64decode(sys.argv[1])))))",
+        &[result],
+    )
+}
+
+/// What `script` (run by [`client_python`] with `args`) prints, trimmed.
+#[allow(dead_code)] // each test binary uses a part
+fn client_python_prints(script: &str, args: &[&str]) -> String {
     let out = Command::new(client_python())
-        .args(["-c", script, result])
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .unwrap();
     assert!(
